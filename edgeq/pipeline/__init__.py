@@ -1,0 +1,1 @@
+"""Export, compile driver (and, later, the compress-compile-measure loop): the one stage that knows all others."""

@@ -1,0 +1,138 @@
+"""The compile driver: integer model -> torch MLIR -> IREE input (linalg) -> edgeq passes -> IREE -> .vmfb.
+
+Every step writes its output into the run directory, and a failing step prints the command that
+reproduces it from those files.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeq.errors import EdgeqError
+from edgeq.pipeline.export import export_mlir
+from edgeq.quant.integer import IntegerModel
+from edgeq.targets import Measurement, TargetSpec, get
+
+
+def _iree_compile() -> str:
+    from iree.compiler.tools.binaries import find_tool
+
+    return find_tool("iree-compile")
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("edgeq", "torch", "iree-base-compiler", "iree-base-runtime")}
+
+
+@dataclass
+class Manifest:
+    """What was compiled and how: enough to rebuild, run and check the module."""
+
+    model: str
+    target: TargetSpec
+    bits: dict                       # the Plan, as JSON
+    flags: list[str]
+    passes: list[str]
+    versions: dict[str, str]
+    inputs: list[dict]               # [{"shape": [...], "dtype": "int8"}]
+    outputs: list[dict]
+    input_qparams: dict
+    output_scale: list[float]
+    output_zero_point: int
+    files: dict[str, str] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        data = asdict(self)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        try:
+            data = json.loads(Path(path).read_text())
+            data["target"] = TargetSpec(**{**data["target"], "extra_flags": tuple(data["target"]["extra_flags"])})
+            return cls(**data)
+        except FileNotFoundError:
+            raise EdgeqError(f"{path} not found", "give the directory written by `edgeq compile`") from None
+        except (ValueError, TypeError, KeyError) as e:
+            raise EdgeqError(f"manifest {path} is corrupt ({e})", "compile the model again with `edgeq compile`") from None
+
+
+@dataclass
+class Artifact:
+    out_dir: Path
+    manifest: Manifest
+
+    @property
+    def vmfb(self) -> Path:
+        return self.out_dir / self.manifest.files["vmfb"]
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return get(self.manifest.target.name).run(self.vmfb, inputs)
+
+    def measure(self, inputs: list[np.ndarray], repetitions: int = 20) -> Measurement:
+        return get(self.manifest.target.name).measure(self.vmfb, inputs, repetitions)
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> "Artifact":
+        return cls(Path(out_dir), Manifest.load(Path(out_dir) / "manifest.json"))
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        errors = [ln for ln in proc.stderr.splitlines() if "error" in ln][:3] or proc.stderr.splitlines()[:3]
+        raise EdgeqError(f"{what} failed: {' | '.join(errors)}", f"reproduce with: {' '.join(cmd)}")
+
+
+def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: list[str] | None = None,
+                 stem: str = "model") -> tuple[Path, list[str]]:
+    """torch MLIR file -> .vmfb through IREE's input pipeline, edgeq's passes and the target backend."""
+    from edgeq.dialect_passes import DEFAULT_PIPELINE
+
+    passes = DEFAULT_PIPELINE if passes is None else passes
+    iree = _iree_compile()
+    before, after, vmfb = out_dir / f"{stem}.input.mlir", out_dir / f"{stem}.edgeq.mlir", out_dir / f"{stem}.vmfb"
+    _run([iree, str(torch_mlir), "--compile-to=input", "-o", str(before)], "iree-compile --compile-to=input")
+    opt = [sys.executable, "-m", "edgeq.dialect_passes.opt", str(before), *[f"--{p}" for p in passes], "-o", str(after)]
+    _run(opt, "edgeq-opt")
+    flags = target.compile_flags()
+    _run([iree, str(after), "--compile-from=input", *flags, "-o", str(vmfb)], f"iree-compile for {target.name}")
+    (out_dir / f"{stem}.compile.sh").write_text(
+        "#!/bin/sh\n# how this module was built\n" + " \\\n  ".join(opt) + "\n" +
+        " \\\n  ".join([iree, str(after), "--compile-from=input", *flags, "-o", str(vmfb)]) + "\n")
+    return vmfb, flags
+
+
+def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_dir: str | Path,
+                  name: str = "model", plan_json: dict | None = None, passes: list[str] | None = None) -> Artifact:
+    """Compile an integer model for a target into out_dir (the .vmfb, MLIR before/after passes, manifest)."""
+    from edgeq.dialect_passes import DEFAULT_PIPELINE
+
+    spec = get(target).spec
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    x_i8 = model.quantize_input(example)
+    torch_mlir = out_dir / "model.torch.mlir"
+    torch_mlir.write_text(export_mlir(model, x_i8))
+    vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
+    with torch.no_grad():
+        y = model.graph_module(x_i8)
+    manifest = Manifest(
+        model=name, target=spec, bits=plan_json or {}, flags=flags,
+        passes=DEFAULT_PIPELINE if passes is None else passes, versions=versions(),
+        inputs=[{"shape": list(x_i8.shape), "dtype": "int8"}],
+        outputs=[{"shape": list(y.shape), "dtype": str(y.dtype).removeprefix("torch.")}],
+        input_qparams=model.input_qparams.to_dict(),
+        output_scale=model.output_scale.flatten().tolist(), output_zero_point=model.output_zero_point,
+        files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, "before_passes": "model.input.mlir",
+               "after_passes": "model.edgeq.mlir"})
+    manifest.save(out_dir / "manifest.json")
+    return Artifact(out_dir, manifest)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything edgeq needs on a fresh Debian machine: the Debian packages (as root), a .venv with
+# edgeq and its pinned Python packages, and the aarch64 IREE runtime run under qemu for the arm64 target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+need=""
+dpkg -s mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 >/dev/null 2>&1 || need=1
+if [ -n "$need" ]; then
+  $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+    mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 unzip
+fi
+
+[ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+
+# The arm64 target runs the aarch64 wheel's iree-run-module / iree-benchmark-module under qemu-aarch64.
+rt=.venv/aarch64-runtime
+ver=$(.venv/bin/python -c 'from importlib.metadata import version; print(version("iree-base-runtime"))')
+if [ "$(cat $rt/VERSION 2>/dev/null)" != "$ver" ]; then
+  tmp=$(mktemp -d)
+  .venv/bin/pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_aarch64 \
+    --python-version 3.11 "iree-base-runtime==$ver" -d "$tmp"
+  rm -rf "$rt" && mkdir -p "$rt"
+  .venv/bin/python -m zipfile -e "$tmp"/iree_base_runtime-*.whl "$rt"
+  chmod +x "$rt"/iree/_runtime_libs/iree-*
+  echo "$ver" > "$rt/VERSION"
+  rm -rf "$tmp"
+fi
