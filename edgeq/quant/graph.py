@@ -82,7 +82,7 @@ def source_line(node: fx.Node) -> str:
     trace = (node.stack_trace or "").strip().splitlines()
     for line in reversed(trace):
         line = line.strip()
-        if line.startswith("File "):
+        if line.startswith("File ") and "/torch/" not in line:
             parts = line.split(",")
             return f"{parts[0][5:].strip(chr(34))}:{parts[1].strip().removeprefix('line ')}"
     return "unknown source line"

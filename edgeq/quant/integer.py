@@ -123,7 +123,10 @@ class IntegerModel:
         return self.input_qparams.quantize(x)
 
     def dequantize_output(self, y: torch.Tensor) -> torch.Tensor:
-        return ((y.double() - self.output_zero_point) * self.output_scale).float()
+        scale = self.output_scale
+        if scale.numel() > 1:  # per output channel, on dim 1
+            scale = scale.view(-1, *[1] * (y.dim() - 2))
+        return ((y.double() - self.output_zero_point) * scale).float()
 
 
 def to_integer(qgm: fx.GraphModule, example: torch.Tensor) -> IntegerModel:

@@ -1,0 +1,68 @@
+"""The CLI verbs, as a user runs them."""
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from edgeq.cli import app
+from edgeq.errors import EdgeqError
+
+runner = CliRunner()
+
+
+def test_compile_run_measure(tmp_path):
+    out = tmp_path / "digits-host"
+    r = runner.invoke(app, ["compile", "digits", "--bits", "w4a8", "--target", "host", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["target"]["name"] == "host" and manifest["bits"]["default"] == {"w_bits": 4, "a_bits": 8}
+    assert manifest["inputs"] == [{"shape": [1, 1, 8, 8], "dtype": "int8"}] and manifest["versions"]["torch"].startswith("2.13.0")
+    for key in ("vmfb", "before_passes", "after_passes", "torch_mlir"):
+        assert (out / manifest["files"][key]).stat().st_size > 0
+    r = runner.invoke(app, ["run", str(out)])
+    assert r.exit_code == 0 and "bit-exact against the integer reference: yes" in r.output
+    r = runner.invoke(app, ["measure", str(out), "--repetitions", "5"])
+    assert r.exit_code == 0 and "median" in r.output
+    assert len(json.loads((out / "measurement.json").read_text())["latencies_ms"]) == 5
+
+
+def test_plan_file_drives_bits(tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"default": {"w_bits": 8, "a_bits": 8}, "layers": {"fc": {"w_bits": 2, "a_bits": 8}}}))
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["compile", "digits", "--bits", str(plan), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "manifest.json").read_text())["bits"]["layers"]["fc"]["w_bits"] == 2
+
+
+def test_errors_are_one_line_with_a_fix(tmp_path):
+    cases = [(["compile", "digits", "--bits", "w9a8", "-o", str(tmp_path / "a")], "weight bit-width 9 is out of range"),
+             (["compile", "nosuchnet", "-o", str(tmp_path / "b")], "unknown model 'nosuchnet'"),
+             (["compile", "digits", "--target", "tpu", "-o", str(tmp_path / "c")], "unknown target 'tpu'"),
+             (["run", str(tmp_path / "missing")], "not found")]
+    for argv, message in cases:
+        r = runner.invoke(app, argv)
+        assert isinstance(r.exception, EdgeqError) and message in str(r.exception) and "fix:" in str(r.exception)
+    # the console script prints it as one line, no traceback
+    p = subprocess.run([sys.executable, "-c", "import sys; from edgeq.cli import main; sys.argv=['edgeq','compile','digits','--bits','w1a8','-o','x']; main()"],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "Traceback" not in p.stderr + p.stdout and "out of range" in p.stdout
+
+
+def test_missing_qemu_is_named(monkeypatch):
+    import edgeq.targets.base as base
+    from edgeq.targets.arm64 import Arm64Target
+
+    monkeypatch.setattr(base.shutil, "which", lambda name: None)
+    try:
+        Arm64Target().check_available()
+    except EdgeqError as e:
+        assert "qemu-aarch64" in str(e) and "apt-get install qemu-user" in str(e)
+    else:
+        raise AssertionError("no error for a missing qemu")
+
+
+def test_import_edgeq_is_lean():
+    code = "import sys, edgeq, edgeq.quant, edgeq.models; print('iree.compiler' in sys.modules, 'iree.runtime' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == ["False", "False"]

@@ -1,0 +1,78 @@
+"""Compiled modules against the PyTorch integer reference, bit for bit, on every target that runs here."""
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from edgeq import models
+from edgeq.pipeline.compile import compile_model
+from edgeq.quant import Plan, quantize, to_integer
+
+_cache: dict = {}
+
+
+def _integer(name: str, bits: str):
+    if (name, bits) not in _cache:
+        m = models.load(name)
+        cal = m.calibration[:4]
+        _cache[(name, bits)] = (to_integer(quantize(m.module, Plan.uniform(bits), cal), cal[:1]), cal[:1])
+    return _cache[(name, bits)]
+
+
+def _inputs(im, example):
+    g = torch.Generator().manual_seed(1)
+    qp = im.input_qparams
+    extreme = torch.randint(qp.qmin, qp.qmax + 1, tuple(example.shape), generator=g, dtype=torch.int8)
+    return [im.quantize_input(example), extreme]  # a calibration image, and the full int8 range (saturation)
+
+
+def _check(im, example, target, tmp_path):
+    art = compile_model(im, example, target, tmp_path)
+    for x in _inputs(im, example):
+        with torch.no_grad():
+            ref = im.graph_module(x).numpy()
+        out = art.run([x.numpy()])[0]
+        assert out.dtype == ref.dtype and out.shape == ref.shape
+        assert np.array_equal(out, ref), f"{int((out != ref).sum())} of {ref.size} values differ"
+    return art
+
+
+@pytest.mark.parametrize("target", ["host", "arm64"])
+@pytest.mark.parametrize("bits", ["w8a8", "w4a8"])
+@pytest.mark.parametrize("name", ["digits", pytest.param("resnet18", marks=pytest.mark.slow),
+                                  pytest.param("mobilenet_v2", marks=pytest.mark.slow)])
+def test_bit_exact(name, bits, target, tmp_path):
+    im, example = _integer(name, bits)
+    art = _check(im, example, target, tmp_path)
+    after = (tmp_path / art.manifest.files["after_passes"]).read_text()
+    # every conv/matmul reads i8 and accumulates in i32 after edgeq's passes
+    contractions = re.findall(r"linalg\.(?:conv_2d|depthwise_conv_2d|matmul)\w* .*?ins\(.*?: (.*?)\) outs\(.*?: (.*?)\)", after)
+    assert contractions and all(re.findall(r"xi8>", ins) and outs.endswith("xi32>") for ins, outs in contractions)
+
+
+class _Conv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(4, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.c(x)
+
+
+class _Linear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(x, 1))
+
+
+@pytest.mark.parametrize("model", [_Conv, _Linear])
+def test_vulkan_bit_exact(model, tmp_path):
+    """Single int8 contractions on Vulkan (lavapipe). Whole networks are not yet exact there: see docs/vulkan.md."""
+    cal = torch.randn(8, 4, 4, 4)
+    im = to_integer(quantize(model().eval(), Plan.uniform("w8a8"), cal), cal[:1])
+    _check(im, cal[:1], "vulkan", tmp_path)
