@@ -114,7 +114,9 @@ def _raise(op: ir.Operation) -> bool:
         new = _CONTRACTIONS[op.name](lhs, rhs, outs=[init], **kwargs)
     for t in truncs:
         t.results[0].replace_all_uses_with(new)
+        out_init = defining_op(t.operands[1])
         t.erase()
+        erase_if_dead(out_init)
     if acc_width == 32:
         op.results[0].replace_all_uses_with(new)
     old_operands = [defining_op(v) for v in op.operands]

@@ -1,0 +1,1 @@
+"""Bit allocation by integer linear programming (HAWQ-V3): filled by the sensitivity/allocation issue."""
