@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
+from edgeq.targets.host import OPT_FLAGS
 from edgeq.targets.base import Measurement, TargetSpec, parse_benchmark_json, require_binary, run_tool
 
 FEATURES = "+neon,+dotprod,+i8mm"
@@ -25,8 +26,7 @@ def runtime_dir() -> Path:
 class Arm64Target:
     def __init__(self, name: str = "arm64", threads: int = 2):
         self.spec = TargetSpec(name, "local", triple=TRIPLES[name], features=FEATURES,
-                               extra_flags=("--iree-opt-level=O3", "--iree-opt-data-tiling",
-                                            "--iree-llvmcpu-enable-ukernels=all"))
+                               extra_flags=OPT_FLAGS)
         self.threads = threads
 
     def check_available(self) -> None:

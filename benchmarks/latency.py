@@ -1,0 +1,132 @@
+"""Side-by-side latency of one model, batch 1, in one run: torch eager fp32, ONNX Runtime fp32 and int8
+(static QDQ, per-channel), IREE fp32 with its best CPU flags, and edgeq int8 on the host target.
+
+    python benchmarks/latency.py --model resnet18 --json results/latency.json [--repetitions 30]
+
+Prints a table of medians and min-max, and writes JSON with every latency and the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from edgeq import models
+from edgeq.pipeline.compile import compile_mlir, compile_model
+from edgeq.quant import Plan, quantize, to_integer
+from edgeq.targets.host import HostTarget
+
+THREADS = 2
+
+
+def _time(fn, repetitions: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repetitions):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path, repetitions: int) -> dict[str, list[float]]:
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    fp32_path, int8_path = work / "model.onnx", work / "model.int8.onnx"
+    torch.onnx.export(model, (x,), str(fp32_path), input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"x": c[None].numpy()} for c in cal])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    quantize_static(str(fp32_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
+    feeds = {"x": x.numpy()}
+    out = {}
+    for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        out[name] = _time(lambda: sess.run(None, feeds), repetitions)
+    return out
+
+
+def _iree_fp32(model, x: torch.Tensor, work: Path, repetitions: int) -> list[float]:
+    from iree.compiler.extras.fx_importer import FxImporter
+
+    from edgeq.quant.fold import fold_batchnorms
+    from edgeq.quant.graph import trace
+
+    folded = fold_batchnorms(trace(copy.deepcopy(model)))  # IREE's importer has no inference-mode batch norm
+    for mod in folded.modules():
+        if hasattr(mod, "inplace"):
+            mod.inplace = False
+    importer = FxImporter()
+    importer.import_frozen_program(torch.export.export(folded, (x,)).run_decompositions(), func_name="main")
+    (work / "fp32.torch.mlir").write_text(str(importer.module))
+    host = HostTarget(THREADS)
+    vmfb, _ = compile_mlir(work / "fp32.torch.mlir", host.spec, work, passes=[], stem="fp32")
+    return host.measure(vmfb, [x.numpy()], repetitions).latencies_ms
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--bits", default="w8a8")
+    parser.add_argument("--repetitions", type=int, default=30)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(THREADS)
+    m = models.load(args.model)
+    x = m.calibration[:1]
+    results: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp:
+        work = Path(tmp)
+        with torch.no_grad():
+            results["torch eager fp32"] = _time(lambda: m.module(x), args.repetitions)
+        results.update(_ort(m.module, x, m.calibration, work, args.repetitions))
+        results["iree fp32 (best flags)"] = _iree_fp32(m.module, x, work, args.repetitions)
+        im = to_integer(quantize(m.module, Plan.uniform(args.bits), m.calibration), x)
+        art = compile_model(im, x, "host", work / "edgeq", args.model)
+        results[f"edgeq {args.bits} (host)"] = art.measure([im.quantize_input(x).numpy()], args.repetitions).latencies_ms
+
+    edgeq_ms = statistics.median(results[f"edgeq {args.bits} (host)"])
+    table = Table(title=f"{args.model}, batch 1, input {tuple(m.input_shape)}, {THREADS} threads, "
+                        f"{args.repetitions} repetitions")
+    for col in ("runtime", "median ms", "min-max ms", "edgeq / this"):
+        table.add_column(col)
+    summary = {}
+    for name, t in results.items():
+        med = statistics.median(t)
+        summary[name] = {"median_ms": med, "min_ms": min(t), "max_ms": max(t), "latencies_ms": t,
+                         "edgeq_over_this": edgeq_ms / med}
+        table.add_row(name, f"{med:.2f}", f"{min(t):.2f}-{max(t):.2f}", f"{edgeq_ms / med:.2f}")
+    Console().print(table)
+    report = {"model": args.model, "bits": args.bits, "threads": THREADS, "batch": 1,
+              "input_shape": list(m.input_shape), "repetitions": args.repetitions, "results": summary,
+              "ratios": {"edgeq_int8/ort_int8": edgeq_ms / summary["ort int8"]["median_ms"],
+                         "edgeq_int8/iree_fp32": edgeq_ms / summary["iree fp32 (best flags)"]["median_ms"],
+                         "edgeq_int8/torch_fp32": edgeq_ms / summary["torch eager fp32"]["median_ms"]}}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()
