@@ -76,3 +76,12 @@ def test_vulkan_bit_exact(model, tmp_path):
     cal = torch.randn(8, 4, 4, 4)
     im = to_integer(quantize(model().eval(), Plan.uniform("w8a8"), cal), cal[:1])
     _check(im, cal[:1], "vulkan", tmp_path)
+
+
+def test_arm64_android_compiles(tmp_path):
+    """No Android device here: the module is compiled for the Android triple with dotprod/i8mm, not run."""
+    im, example = _integer("digits", "w8a8")
+    art = compile_model(im, example, "arm64-android", tmp_path)
+    assert art.vmfb.stat().st_size > 0
+    assert "--iree-llvmcpu-target-triple=aarch64-linux-android34" in art.manifest.flags
+    assert "+dotprod" in art.manifest.target.features and "+i8mm" in art.manifest.target.features

@@ -12,6 +12,7 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
+from edgeq.errors import EdgeqError
 from edgeq.quant.dyadic import Dyadic, requantize, rounding_shift
 from edgeq.quant.graph import kind
 from edgeq.quant.modules import QuantAct, QuantConv2d, QuantLinear
@@ -202,7 +203,7 @@ def to_integer(qgm: fx.GraphModule, example: torch.Tensor) -> IntegerModel:
 
     out_node = next(n for n in qgm.graph.nodes if n.op == "output").args[0]
     if isinstance(out_node, (tuple, list)):
-        raise NotImplementedError("models with several outputs")
+        raise EdgeqError("the model returns several outputs", "return one tensor from forward() (wrap the model)")
     last = out_node if kind(out_node, modules) == "weighted" else producer_of(out_node, modules)
     if kind(last, modules) == "weighted":
         out_scale, out_zp = subs[last.target].acc_scale, 0
