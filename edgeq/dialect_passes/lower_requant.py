@@ -1,17 +1,18 @@
-"""Lower requantization chains to one fused dyadic multiply-shift with saturation, in i32 where exact.
+"""Lower requantization chains to one fused dyadic multiply-shift with saturation.
 
 torch exports `clamp(((acc.i64 * b + 2^(c-1)) >> c) + zp, lo, hi).i8` (quant/dyadic.py) as seven
-elementwise generics on i64 tensors. They become one generic, reading the i32 accumulator:
+elementwise generics, each materialising an i64 tensor. They become one generic reading the i32
+accumulator and an i32 multiplier, with i64 only in registers:
 
   %y = linalg.generic ins(%acc : i32, %b : i32) outs(i8) {
-    %lo, %hi = arith.mulsi_extended %acc, %b     // the 64-bit product as two i32 words
-    %q = arith.shrsi (%hi + 2^(c-33)), (c-32)    // c > 32 (c == 32: %hi + (%lo >>u 31))
-    clamp(%q + zp, lo, hi) -> trunci i8 }
+    %p = arith.muli (extsi %acc), (extsi %b) : i64      // LLVM: vpmuldq (x86), smull (arm64)
+    %q = clamp((%p + 2^(c-1)) >>s c, lo - zp, hi - zp)  // saturate before narrowing
+    trunci (trunci %q : i32 + zp) : i8 }
 
-Exact for every input when c >= 32 (dyadic.py picks the largest c, so c >= 32 whenever the rescale is
-below 1/2, as conv and linear rescales are): floor((hi*2^32 + lo + 2^(c-1)) / 2^c) only reads `lo`
-through its top bit when c == 32. No i64 is left, which Vulkan targets without Int64 need; a chain with
-c < 32 is fused with its i64 arithmetic kept. Chains that differ in any step are left alone.
+Exact: the same operations in the same order, with the zero point moved past the clamp. b < 2^31 by
+construction, so its i64 constant narrows to i32 (a generic IREE folds at compile time). An i32-only form
+with arith.mulsi_extended does not legalize on IREE's llvm-cpu backend (see docs/vulkan.md). Chains that
+differ in any step (another rounding term, a non-constant shift) are left alone.
 """
 from __future__ import annotations
 

@@ -2,9 +2,7 @@
 multiply and a rounding arithmetic right shift, so no float is needed at inference.
 
 Rounding: y = (x * b + 2^(c-1)) >> c  = floor(x * b / 2^c + 1/2), i.e. round half up (towards +inf).
-Widths: x is int32 (or narrower), b < 2^31, so x * b + 2^(c-1) < 2^63 fits int64. With c >= 32 the same
-result comes from i32 arithmetic alone (the high word of the 64-bit product), which is how
-dialect_passes/lower_requant.py lowers it for targets without int64 (Vulkan on phones).
+Widths: x is int32 (or narrower), b < 2^31, so x * b + 2^(c-1) < 2^63 fits int64.
 """
 from __future__ import annotations
 
