@@ -78,6 +78,13 @@ def test_vulkan_bit_exact(model, tmp_path):
     _check(im, cal[:1], "vulkan", tmp_path)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["host", "arm64"])
+def test_resnet50_bit_exact(target, tmp_path):
+    im, example = _integer("resnet50", "w8a8")
+    _check(im, example, target, tmp_path)
+
+
 def test_arm64_android_compiles(tmp_path):
     """No Android device here: the module is compiled for the Android triple with dotprod/i8mm, not run."""
     im, example = _integer("digits", "w8a8")
