@@ -105,10 +105,11 @@ def demo(output: Path = typer.Option(Path("edgeq-demo"), "-o", "--output")):
 
     model, integer, artifact = _build("digits", "w8a8", "host", output, None, "minmax")
     x_test, y_test = model.test_set
+    q_test = integer.quantize_input(x_test)
     with torch.no_grad():
         fp32_logits = model.module(x_test)
-        ref = integer.graph_module(integer.quantize_input(x_test))
-    q = integer.quantize_input(x_test).numpy()
+        ref = integer.graph_module(q_test)
+    q = q_test.numpy()
     compiled = np.concatenate([artifact.run([q[i:i + 1]])[0] for i in range(len(q))])
     exact = bool((compiled == ref.numpy()).all())
     int_acc = accuracy(integer.dequantize_output(torch.from_numpy(compiled)), y_test)

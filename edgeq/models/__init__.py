@@ -48,8 +48,7 @@ def _imagenet(name: str, factory: Callable[[], nn.Module]) -> Callable[[], Model
 def _digits() -> Model:
     from edgeq.models import digits as d
 
-    _, _, x_test, y_test = d.dataset()
-    x_train = d.dataset()[0]
+    x_train, _, x_test, y_test = d.dataset()
     return Model("digits", d.digits(), d.INPUT_SHAPE, x_train[:256], (x_test, y_test))
 
 

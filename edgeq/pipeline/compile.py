@@ -116,6 +116,7 @@ def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_d
     """Compile an integer model for a target into out_dir (the .vmfb, MLIR before/after passes, manifest)."""
     from edgeq.dialect_passes import DEFAULT_PIPELINE
 
+    passes = DEFAULT_PIPELINE if passes is None else passes
     spec = get(target).spec
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,7 @@ def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_d
         y = model.graph_module(x_i8)
     manifest = Manifest(
         model=name, target=spec, bits=plan_json or {}, flags=flags,
-        passes=DEFAULT_PIPELINE if passes is None else passes, versions=versions(),
+        passes=passes, versions=versions(),
         inputs=[{"shape": list(x_i8.shape), "dtype": "int8"}],
         outputs=[{"shape": list(y.shape), "dtype": str(y.dtype).removeprefix("torch.")}],
         input_qparams=model.input_qparams.to_dict(),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn import functional as F
 
 from edgeq.errors import EdgeqError
@@ -133,18 +134,8 @@ class IntegerModel:
 def to_integer(qgm: fx.GraphModule, example: torch.Tensor) -> IntegerModel:
     """Lower a calibrated fake-quant graph (from quantize()) to integer modules. `example` fixes spatial sizes."""
     modules = dict(qgm.named_modules())
-    shapes: dict[str, torch.Size] = {}
-    interp = fx.Interpreter(qgm)
-    orig_run = interp.run_node
-
-    def record(n):
-        r = orig_run(n)
-        if isinstance(r, torch.Tensor):
-            shapes[n.name] = r.shape
-        return r
-    interp.run_node = record
     with torch.no_grad():
-        interp.run(example)
+        ShapeProp(qgm).propagate(example)  # spatial sizes for the average pools
 
     graph, env, subs = fx.Graph(), {}, {}
     fused: set[fx.Node] = set()  # producers (and their ReLU) emitted with the QuantAct that follows them
@@ -182,7 +173,8 @@ def to_integer(qgm: fx.GraphModule, example: torch.Tensor) -> IntegerModel:
                 subs[name] = IntAdd(qparams(src.args[0]), qparams(src.args[1]), out)
                 args = (env[src.args[0]], env[src.args[1]])
             elif sk == "avgpool":
-                hw = shapes[src.args[0].name][2] * shapes[src.args[0].name][3]
+                _, _, h, w = src.args[0].meta["tensor_meta"].shape
+                hw = h * w
                 subs[name] = IntGlobalAvgPool(qparams(src.args[0]), hw, out)
                 args = (env[src.args[0]],)
             else:
