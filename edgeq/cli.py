@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edgeq.errors import EdgeqError
@@ -94,6 +96,148 @@ def measure(out_dir: Path = typer.Argument(..., help="a directory written by `ed
     (out_dir / "measurement.json").write_text(json.dumps(m.to_json(), indent=2) + "\n")
     console.print(f"{m.target}: median {m.median_ms:.3f} ms (min {min(m.latencies_ms):.3f}, "
                   f"max {max(m.latencies_ms):.3f}, n={len(m.latencies_ms)}) {m.note}")
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise EdgeqError(f"{what} {text!r} is not a comma-separated list of integers", "write e.g. 2,4,8") from None
+
+
+@contextmanager
+def _progress(quiet: bool):
+    """A rich progress bar; yields start(description, total) -> callback(done, total)."""
+    if quiet:
+        yield lambda description: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        def start(description: str):
+            task = bar.add_task(description, total=None)
+            return lambda done, total: bar.update(task, completed=done, total=total)
+        yield start
+
+
+@app.command("sensitivity")
+def sensitivity_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"),
+                    output: Path = typer.Option(..., "-o", "--output", help="the Sensitivity table (JSON)"),
+                    method: str = typer.Option("trace", help="trace (HAWQ-V2) | eigen (HAWQ) | kl (ZeroQ)"),
+                    data: Optional[Path] = typer.Option(None, help="x.npy or .npz with x (and y labels)"),
+                    data_free: bool = typer.Option(False, "--data-free", help="ZeroQ data distilled from BatchNorm"),
+                    samples: Optional[int] = typer.Option(None, help="inputs to use (distilled: 64 by default)"),
+                    layers: Optional[str] = typer.Option(None, help="comma-separated layer names (default: all)"),
+                    bits: str = typer.Option("2,3,4,5,6,7,8", help="bit-widths to compute Ω for"),
+                    tol: Optional[float] = typer.Option(None, help="relative tolerance (trace 1e-2, eigen 1e-3)"),
+                    max_steps: Optional[int] = typer.Option(None, help="probe cap (trace, 256) / iteration cap (eigen, 100)"),
+                    distill_iterations: int = typer.Option(500, min=1),
+                    seed: int = typer.Option(0),
+                    input_shape: Optional[str] = typer.Option(None, help="e.g. 1,3,224,224 (default: the model's)"),
+                    quiet: bool = typer.Option(False, "--quiet")):
+    """Per-layer sensitivity of MODEL to quantization, with real data (default: the zoo's) or data-free."""
+    import torch
+
+    from edgeq import models, sensitivity
+
+    if method not in ("trace", "eigen", "kl"):
+        raise EdgeqError(f"unknown sensitivity method {method!r}", "use trace, eigen or kl")
+    if data and data_free:
+        raise EdgeqError("--data and --data-free both given", "give one of them")
+    m = models.load(model, _shape(input_shape))
+    with _progress(quiet) as start:
+        if data_free:
+            n = samples or 64
+            x = sensitivity.distill(m.module, m.input_shape, n, distill_iterations,
+                                    generator=torch.Generator().manual_seed(seed),
+                                    progress=start(f"distilling {n} inputs (ZeroQ)"))
+            y, note = None, f"{n} ZeroQ distilled inputs, {distill_iterations} iterations, seed {seed}"
+        else:
+            x, y = models.load_data(data, m.input_shape) if data else (m.calibration, m.labels)
+            x, y = x[:samples], None if y is None else y[:samples]
+            note = f"{len(x)} samples from {data or 'the zoo calibration set'}" + \
+                (", labels (cross-entropy)" if y is not None else ", no labels (KL to fp32)")
+        common = dict(name=m.name, layers=layers.split(",") if layers else None, bits=_ints(bits, "bits"),
+                      data_note=note, progress=start(f"{method} sensitivity per block"))
+        tuning = {k: v for k, v in dict(tol=tol, seed=seed).items() if v is not None}
+        if method == "trace":
+            sens = sensitivity.trace(m.module, x, y, **common, **tuning, **({"max_probes": max_steps} if max_steps else {}))
+        elif method == "eigen":
+            sens = sensitivity.eigen(m.module, x, y, **common, **tuning, **({"max_iter": max_steps} if max_steps else {}))
+        else:
+            sens = sensitivity.kl(m.module, x, **common)
+    sens.save(output)
+    if not quiet:
+        table = Table(title=f"{m.name}: {method} sensitivity on {note}")
+        for col in ("layer", "params", method, "s.e.", "Ω_w(4)", "Ω_w(8)", "Ω_a(8)"):
+            table.add_column(col, justify="left" if col == "layer" else "right", no_wrap=True)
+        for l in sens.layers:
+            stat = ("", "") if l.stat_w is None else (f"{l.stat_w.value:.4g}", f"{l.stat_w.stderr:.2g}")
+            table.add_row(l.name, str(l.n_params), *stat, *(f"{o.get(b, float('nan')):.3g}" for o, b in
+                                                              ((l.omega_w, 4), (l.omega_w, 8), (l.omega_a, 8))))
+        console.print(table)
+    console.print(f"wrote {output} ({sens.seconds:.1f} s)")
+
+
+def _pins(pins: list[str]):
+    from edgeq.quant.plan import LayerSpec, Plan
+
+    out = {}
+    for p in pins:
+        layer, _, tag = p.partition("=")
+        if not tag:
+            raise EdgeqError(f"--pin {p!r} is not LAYER=wXaY", "write e.g. --pin conv1=w8a8")
+        out[layer] = Plan.uniform(tag).default
+    return out
+
+
+@app.command("allocate")
+def allocate_cmd(sens_path: Path = typer.Argument(..., metavar="SENS.json", help="written by `edgeq sensitivity`"),
+                 output: Path = typer.Option(..., "-o", "--output", help="plan.json, what `edgeq compile --bits` takes"),
+                 size_mb: Optional[float] = typer.Option(None, help="model size budget, MB (10^6 bytes)"),
+                 bops_g: Optional[float] = typer.Option(None, help="BOPs budget, 10^9 bit-operations per sample"),
+                 latency_ms: Optional[float] = typer.Option(None, help="latency budget (needs --latency-table)"),
+                 latency_table: Optional[Path] = typer.Option(None, help="per-layer latency table JSON"),
+                 bits: str = typer.Option("2,4,8", help="candidate weight bit-widths"),
+                 act_bits: str = typer.Option("8", help="candidate activation bit-widths"),
+                 pin: list[str] = typer.Option([], help="LAYER=wXaY, kept as given (repeatable)"),
+                 plot: Optional[Path] = typer.Option(None, help="PNG of the Pareto frontier with the chosen point"),
+                 compare: Optional[Path] = typer.Option(None, help="another SENS.json (e.g. ZeroQ KL) to mark on the plot")):
+    """Choose bits per layer by integer linear programming (HAWQ-V3) under size, BOPs and latency budgets."""
+    from edgeq import allocate
+    from edgeq.quant.plan import Plan
+    from edgeq.sensitivity.table import Sensitivity
+
+    sens = Sensitivity.load(sens_path)
+    budget = allocate.Budget(size_mb, bops_g, latency_ms)
+    if not budget.limits():
+        raise EdgeqError("no budget given", "give --size-mb, --bops-g and/or --latency-ms")
+    table = allocate.LatencyTable.load(latency_table) if latency_table else None
+    options = dict(w_bits=_ints(bits, "bits"), a_bits=_ints(act_bits, "act-bits"), pinned=_pins(pin), latency=table)
+    chosen = allocate.ilp(sens, budget, **options)
+    chosen.save(output)
+    out = Table(title=f"{sens.model}: bits by ILP on {sens.method} sensitivity")
+    for col in ("layer", "bits", "Ω"):
+        out.add_column(col)
+    for l in sens.layers:
+        spec = chosen.plan.spec(l.name)
+        out.add_row(l.name, spec.tag, f"{l.omega(spec.w_bits, spec.a_bits):.3g}")
+    console.print(out)
+    c = chosen.costs
+    console.print(f"total Ω {c.omega:.4g}, size {c.size_mb:.6g} MB, {c.bops_g:.6g} GBOPs"
+                  + (f", latency {c.latency_ms:.4g} ms" if c.latency_ms is not None else "") + f" -> {output}")
+    if plot:
+        resource = next(iter(budget.limits()))
+        top_a = max(options["a_bits"])
+        marks = {f"uniform W{w}A{top_a}": allocate.costs(sens, Plan.uniform(f"w{w}a{top_a}"), table)
+                 for w in options["w_bits"]}
+        if compare:
+            other = Sensitivity.load(compare)
+            label = {"kl": "ZeroQ KL", "trace": "HAWQ-V2 trace", "eigen": "HAWQ eigenvalue"}[other.method]
+            marks[f"{label}{' (data-free)' if 'distilled' in other.data else ''} choice"] = allocate.costs(
+                sens, allocate.ilp(other, budget, **options).plan, table)
+        allocate.plot(allocate.frontier(sens, resource, **options, fixed=budget), resource, plot, chosen=chosen,
+                      marks=marks, title=f"{sens.model}: Pareto frontier of {sens.method} Ω")
+        console.print(f"frontier plot -> {plot}")
 
 
 @app.command()

@@ -66,3 +66,49 @@ def test_missing_qemu_is_named(monkeypatch):
 def test_import_edgeq_is_lean():
     code = "import sys, edgeq, edgeq.quant, edgeq.models; print('iree.compiler' in sys.modules, 'iree.runtime' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split() == ["False", "False"]
+
+
+def test_sensitivity_allocate_compile(tmp_path):
+    """The HAWQ-V3 loop by hand: sensitivity -> ILP plan under a size budget -> compiled, bit-exact module."""
+    import numpy as np
+
+    from edgeq import models
+    from edgeq.sensitivity.table import Sensitivity
+
+    m = models.load("digits")
+    np.savez(tmp_path / "d.npz", x=m.calibration[:64].numpy(), y=m.labels[:64].numpy())
+    sens, kl = tmp_path / "s.json", tmp_path / "kl.json"
+    r = runner.invoke(app, ["sensitivity", "digits", "--data", str(tmp_path / "d.npz"), "--tol", "0.05", "-o", str(sens)])
+    assert r.exit_code == 0, r.output
+    table = Sensitivity.load(sens)
+    assert table.method == "trace" and "64 samples" in table.data and "labels" in table.data
+    r = runner.invoke(app, ["sensitivity", "digits", "--data-free", "--samples", "32", "--distill-iterations", "50",
+                            "--method", "kl", "--quiet", "-o", str(kl)])
+    assert r.exit_code == 0, r.output
+    assert "32 ZeroQ distilled" in Sensitivity.load(kl).data
+    plan = tmp_path / "plan.json"
+    r = runner.invoke(app, ["allocate", str(sens), "--size-mb", "0.008", "--pin", "conv1=w8a8", "-o", str(plan),
+                            "--plot", str(tmp_path / "f.png"), "--compare", str(kl)])
+    assert r.exit_code == 0, r.output
+    chosen = json.loads(plan.read_text())
+    assert chosen["layers"]["conv1"] == {"w_bits": 8, "a_bits": 8}
+    assert chosen["allocation"]["costs"]["size_mb"] <= 0.008
+    assert {s["w_bits"] for s in chosen["layers"].values()} <= {2, 4, 8} and (tmp_path / "f.png").stat().st_size > 0
+    out = tmp_path / "mixed"
+    assert runner.invoke(app, ["compile", "digits", "--bits", str(plan), "-o", str(out)]).exit_code == 0
+    r = runner.invoke(app, ["run", str(out)])
+    assert r.exit_code == 0 and "bit-exact against the integer reference: yes" in r.output
+
+
+def test_sensitivity_and_allocate_errors(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "wrong.npy", np.zeros((4, 3, 8, 8), np.float32))
+    (tmp_path / "s.json").write_text("[]")
+    cases = [(["sensitivity", "digits", "--data", str(tmp_path / "wrong.npy"), "-o", "x"], "the model takes (1, 1, 8, 8)"),
+             (["sensitivity", "digits", "--method", "fisher", "-o", "x"], "unknown sensitivity method"),
+             (["allocate", str(tmp_path / "s.json"), "--size-mb", "1", "-o", "x"], "is corrupt"),
+             (["allocate", str(tmp_path / "none.json"), "--size-mb", "1", "-o", "x"], "not found")]
+    for argv, message in cases:
+        r = runner.invoke(app, argv)
+        assert isinstance(r.exception, EdgeqError) and message in str(r.exception), (argv, r.output)

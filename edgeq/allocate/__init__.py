@@ -1,1 +1,5 @@
-"""Bit allocation by integer linear programming (HAWQ-V3): filled by the sensitivity/allocation issue."""
+"""Bit allocation: HAWQ-V3's integer linear program over a Sensitivity table, and its Pareto frontier."""
+from edgeq.allocate.ilp import Allocation, Budget, Costs, InfeasibleBudget, LatencyTable, costs, ilp
+from edgeq.allocate.pareto import frontier, plot
+
+__all__ = ["Allocation", "Budget", "Costs", "InfeasibleBudget", "LatencyTable", "costs", "frontier", "ilp", "plot"]

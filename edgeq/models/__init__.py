@@ -21,6 +21,7 @@ class Model:
     input_shape: tuple[int, ...]
     calibration: torch.Tensor            # float inputs, (N, *input_shape[1:])
     test_set: tuple[torch.Tensor, torch.Tensor] | None = None  # real held-out data where the zoo has it
+    labels: torch.Tensor | None = None   # of the calibration inputs, where the zoo has them
 
 
 def _random_images(shape: tuple[int, ...], n: int, seed: int = 0) -> torch.Tensor:
@@ -48,8 +49,8 @@ def _imagenet(name: str, factory: Callable[[], nn.Module]) -> Callable[[], Model
 def _digits() -> Model:
     from edgeq.models import digits as d
 
-    x_train, _, x_test, y_test = d.dataset()
-    return Model("digits", d.digits(), d.INPUT_SHAPE, x_train[:256], (x_test, y_test))
+    x_train, y_train, x_test, y_test = d.dataset()
+    return Model("digits", d.digits(), d.INPUT_SHAPE, x_train[:256], (x_test, y_test), y_train[:256])
 
 
 def _zoo() -> dict[str, Callable[[], Model]]:
@@ -86,3 +87,24 @@ def load(spec: str, input_shape: tuple[int, ...] | None = None) -> Model:
         model.calibration = _random_images(model.input_shape, len(model.calibration)) if model.test_set is None \
             else model.calibration
     return model
+
+
+def load_data(path: str | Path, input_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """User data for a model: a .npy of float inputs, or a .npz with `x` (inputs) and optionally `y` (labels)."""
+    import numpy as np
+
+    fix = f"save float inputs of shape (N, {', '.join(map(str, input_shape[1:]))}) as x.npy, or x and y in a .npz"
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        x, y = (loaded["x"], loaded["y"] if "y" in loaded.files else None) if isinstance(loaded, np.lib.npyio.NpzFile) \
+            else (loaded, None)
+    except FileNotFoundError:
+        raise EdgeqError(f"data file {str(path)!r} not found", fix) from None
+    except (ValueError, KeyError, OSError, EOFError) as e:
+        raise EdgeqError(f"data file {str(path)!r} is unreadable or has no `x` ({e})", fix) from None
+    if x.ndim != len(input_shape) or tuple(x.shape[1:]) != tuple(input_shape[1:]):
+        raise EdgeqError(f"data in {path} has shape {x.shape}, the model takes {input_shape}", fix)
+    if y is not None and (y.shape != (len(x),) or y.dtype.kind not in "iu"):
+        raise EdgeqError(f"labels in {path} have shape {y.shape} and dtype {y.dtype}",
+                         f"give y as {len(x)} integer class indices")
+    return torch.from_numpy(x.astype(np.float32)), None if y is None else torch.from_numpy(y.astype(np.int64))
