@@ -26,7 +26,7 @@ from edgeq.sensitivity.table import Estimate, LayerSensitivity, Sensitivity
 __all__ = ["Sensitivity", "LayerSensitivity", "Estimate", "trace", "eigen", "kl", "distill"]
 
 BITS = (2, 3, 4, 5, 6, 7, 8)
-_FORMAT = 1   # part of every cache key: bump when an estimator's results change
+_FORMAT = 2   # part of every cache key: bump when an estimator's results change
 Progress = Callable[[int, int], None]
 
 
@@ -76,6 +76,8 @@ def _hessian_table(method: str, name: str, objective: Objective, estimates: list
             t = objective.tensor((info.name, k))
             e = stat[(info.name, k)]
             curvature = e.value / t.numel() if method == "trace" else e.value   # Tr(H)/n or λ_max
+            # Negative curvature (a saddle, or noise around a flat block) predicts no loss increase, never a gain.
+            curvature = max(curvature, 0.0)
             omegas[k] = {b: curvature * error(t, b) for b in bits}
         layers.append(LayerSensitivity(info.name, info.n_params, info.n_bias, info.macs, info.a_numel,
                                        omegas["w"], omegas["a"], stat[(info.name, "w")], stat[(info.name, "a")]))
