@@ -240,6 +240,40 @@ def allocate_cmd(sens_path: Path = typer.Argument(..., metavar="SENS.json", help
         console.print(f"frontier plot -> {plot}")
 
 
+@app.command("latency-table")
+def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"),
+                      output: Path = typer.Option(..., "-o", "--output", help="the table (JSON) `allocate` reads"),
+                      target: str = typer.Option("host", help="host | arm64 | vulkan"),
+                      bits: str = typer.Option("2,4,8", help="candidate weight bit-widths"),
+                      act_bits: str = typer.Option("8", help="candidate activation bit-widths"),
+                      repetitions: int = typer.Option(20, min=1),
+                      jobs: int = typer.Option(2, min=1, help="parallel compiles (measurement is always serial)"),
+                      input_shape: Optional[str] = typer.Option(None, help="e.g. 1,3,224,224 (default: the model's)"),
+                      quiet: bool = typer.Option(False, "--quiet")):
+    """Compile every layer alone at every candidate bit-width for TARGET and time it there (cached, resumable)."""
+    import itertools
+
+    from edgeq import models
+    from edgeq.pipeline.latency import layer_latency_table
+    from edgeq.quant.plan import LayerSpec
+
+    m = models.load(model, _shape(input_shape))
+    specs = [LayerSpec(w, a) for w, a in itertools.product(_ints(bits, "bits"), _ints(act_bits, "act-bits"))]
+    with _progress(quiet) as start:
+        table, spread = layer_latency_table(m.module, m.input_shape, target, specs, repetitions=repetitions, jobs=jobs,
+                                            progress=start(f"layer latencies on {target}"))
+    output.write_text(json.dumps(table.to_json() | {"spread": spread}, indent=2) + "\n")
+    out = Table(title=f"{m.name} on {target}: median ms per layer (batch 1, {repetitions} repetitions)")
+    out.add_column("layer")
+    for s in specs:
+        out.add_column(s.tag, justify="right")
+    for layer, row in table.ms.items():
+        out.add_row(layer, *(f"{row[s.tag]:.4f}" for s in specs))
+    if not quiet:
+        console.print(out)
+    console.print(f"wrote {output}")
+
+
 @app.command()
 def demo(output: Path = typer.Option(Path("edgeq-demo"), "-o", "--output")):
     """digits, W8A8, host: quantize, compile, check bit-exact on the whole test split, accuracy and latency vs fp32."""

@@ -112,3 +112,40 @@ def test_sensitivity_and_allocate_errors(tmp_path):
     for argv, message in cases:
         r = runner.invoke(app, argv)
         assert isinstance(r.exception, EdgeqError) and message in str(r.exception), (argv, r.output)
+
+
+def test_latency_table_resumes_and_feeds_a_latency_budget(tmp_path, monkeypatch):
+    """Measured per-layer table -> ILP under a latency budget. A second run measures nothing; a corrupt entry is
+    measured again."""
+    from edgeq.allocate import LatencyTable
+    from edgeq.pipeline import latency
+
+    monkeypatch.setenv("EDGEQ_CACHE", str(tmp_path / "cache"))
+    table = tmp_path / "t.json"
+    r = runner.invoke(app, ["latency-table", "digits", "--bits", "4,8", "--repetitions", "5", "-o", str(table)])
+    assert r.exit_code == 0, r.output
+    t = LatencyTable.load(table)
+    assert set(t.ms) == {"conv1", "layer1.0.conv1", "layer1.0.conv2", "layer2.0.downsample.0", "layer2.0.conv1",
+                         "layer2.0.conv2", "fc"} and all(set(row) == {"w4a8", "w8a8"} for row in t.ms.values())
+    assert all(0 < v < 100 for row in t.ms.values() for v in row.values())
+    assert json.loads(table.read_text())["spread"]["fc"]["w8a8"]["n"] == 5
+    entries = sorted((tmp_path / "cache" / "latency").glob("*.json"))
+    assert len(entries) == 12   # layer1.0.conv1 and conv2 have one shape: measured once
+
+    compiled = []
+    monkeypatch.setattr(latency, "_compile", lambda job: compiled.append(job.key) or latency.Path(job.out_dir))
+    r = runner.invoke(app, ["latency-table", "digits", "--bits", "4,8", "--repetitions", "5", "--jobs", "1",
+                            "-o", str(tmp_path / "t2.json")])
+    assert r.exit_code == 0 and compiled == [], r.output
+    entries[0].write_text("{ torn")
+    r = runner.invoke(app, ["latency-table", "digits", "--bits", "4,8", "--repetitions", "5", "--jobs", "1",
+                            "-o", str(tmp_path / "t3.json")])
+    assert r.exit_code == 0 and compiled == [entries[0].stem], r.output   # its compiled module is reused, re-timed
+
+    sens = tmp_path / "s.json"
+    assert runner.invoke(app, ["sensitivity", "digits", "--tol", "0.05", "-o", str(sens)]).exit_code == 0
+    budget = sum(min(row.values()) for row in t.ms.values()) * 1.02
+    r = runner.invoke(app, ["allocate", str(sens), "--bits", "4,8", "--latency-ms", str(budget), "--latency-table",
+                            str(table), "-o", str(tmp_path / "plan.json")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "plan.json").read_text())["allocation"]["costs"]["latency_ms"] <= budget

@@ -1,0 +1,159 @@
+"""Per-layer latency tables measured on the target: each layer compiled alone by edgeq's own pipeline and timed.
+
+A layer's module is the layer as the network runs it: its input quantized to a bits, the conv or linear with
+w-bit weights and int32 bias, then ReLU and requantization to the next layer's input. Layers of the same shape
+share one entry. Entries are cached by (layer shape, bits, target flags, versions): a killed run resumes where
+it stopped (compiled modules are kept too), and a corrupt entry is measured again. Compiles run in a process
+pool; measurements start when every compile is done and run one at a time, so nothing shares the device.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgeq._cache import cache_dir
+from edgeq.allocate.ilp import LatencyTable
+from edgeq.errors import EdgeqError
+from edgeq.quant.plan import LayerSpec, Plan
+from edgeq.targets import Measurement, get
+
+
+class _Alone(nn.Module):
+    """One layer, then ReLU; flatten keeps the requantized activation from being the (int32) model output."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return torch.flatten(torch.relu(self.layer(x)), 1)
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: str
+    layer: nn.Module
+    input_shape: tuple[int, ...]      # batch 1
+    spec: LayerSpec
+    target: str
+    out_dir: Path
+
+
+def layer_inputs(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
+    """Each conv/linear layer of the BN-folded model, with the shape of its input at batch 1, in graph order."""
+    from edgeq.sensitivity._objective import folded, weighted_layers
+
+    gm = folded(module)
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name):
+        def hook(_module, args):
+            shapes[name] = (1, *args[0].shape[1:])
+        return hook
+
+    handles = [gm.get_submodule(n).register_forward_pre_hook(record(n)) for n in weighted_layers(gm)]
+    try:
+        with torch.no_grad():
+            gm(torch.zeros((1, *input_shape[1:])))
+    finally:
+        for h in handles:
+            h.remove()
+    return {n: (gm.get_submodule(n), shapes[n]) for n in weighted_layers(gm)}
+
+
+def _key(layer: nn.Module, input_shape, spec: LayerSpec, target: str) -> str:
+    from edgeq.pipeline.compile import versions
+
+    desc = {"layer": repr(layer), "weight": list(layer.weight.shape), "bias": layer.bias is not None,
+            "input": list(input_shape), "bits": spec.tag, "target": get(target).spec.to_json(), "versions": versions()}
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _compile(job: _Job) -> Path:
+    """Quantize the layer alone and compile it (runs in a worker process)."""
+    from edgeq.pipeline.compile import Artifact, compile_model
+    from edgeq.quant import quantize, to_integer
+
+    try:
+        Artifact.load(job.out_dir)   # compiled before the run was stopped: reuse
+        if (job.out_dir / "input.npy").exists():
+            return job.out_dir
+    except EdgeqError:
+        pass
+    torch.manual_seed(0)
+    calibration = torch.randn((8, *job.input_shape[1:]), generator=torch.Generator().manual_seed(0))
+    integer = to_integer(quantize(_Alone(job.layer), Plan(job.spec), calibration), calibration[:1])
+    compile_model(integer, calibration[:1], job.target, job.out_dir, f"layer {job.spec.tag}", Plan(job.spec).to_json())
+    np.save(job.out_dir / "input.npy", integer.quantize_input(calibration[:1]).numpy())
+    return job.out_dir
+
+
+def _read(path: Path) -> Measurement | None:
+    try:
+        data = json.loads(path.read_text())
+        m = Measurement(data["target"], [float(t) for t in data["latencies_ms"]], data.get("note", ""))
+        return m if m.latencies_ms else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def layer_latency_table(module: nn.Module, input_shape: tuple[int, ...], target: str, specs: list[LayerSpec], *,
+                        repetitions: int = 20, jobs: int = 2,
+                        progress: Callable[[int, int], None] | None = None) -> tuple[LatencyTable, dict]:
+    """(table of median ms per layer and bit-width, spread: layer -> tag -> {"min_ms", "max_ms", "n"}).
+
+    jobs > 1 compiles in spawned worker processes: a script calling this needs the usual
+    `if __name__ == "__main__":` guard (as for a torch DataLoader with workers)."""
+    get(target).check_available()
+    root = cache_dir("latency")
+    layers = layer_inputs(module, input_shape)
+    keys: dict[tuple[str, str], str] = {}
+    pending: dict[str, _Job] = {}
+    results: dict[str, Measurement] = {}
+    for name, (layer, shape) in layers.items():
+        for spec in specs:
+            key = keys[(name, spec.tag)] = _key(layer, shape, spec, target)
+            cached = _read(root / f"{key}.json")
+            if cached is not None:
+                results[key] = cached
+            elif key not in pending:
+                pending[key] = _Job(key, copy.deepcopy(layer), shape, spec, target, root / key)
+    done, total = len(results), len(results) + len(pending)
+    if progress:
+        progress(done, total)
+    if pending:
+        from edgeq.pipeline.compile import Artifact
+
+        if jobs > 1 and len(pending) > 1:
+            ctx = multiprocessing.get_context("spawn")   # fork after torch's thread pools started is not safe
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                out_dirs = list(pool.map(_compile, pending.values()))
+        else:
+            out_dirs = [_compile(job) for job in pending.values()]
+        for key, out_dir in zip(pending, out_dirs):   # all compiles finished: nothing else runs while timing
+            m = Artifact.load(out_dir).measure([np.load(out_dir / "input.npy")], repetitions)
+            tmp = root / f"{key}.tmp"
+            tmp.write_text(json.dumps(m.to_json()))
+            tmp.replace(root / f"{key}.json")
+            results[key] = m
+            done += 1
+            if progress:
+                progress(done, total)
+
+    def entry(name: str, spec: LayerSpec) -> Measurement:
+        return results[keys[(name, spec.tag)]]
+
+    table = LatencyTable(target, {n: {s.tag: entry(n, s).median_ms for s in specs} for n in layers})
+    spread = {n: {s.tag: {"min_ms": min(entry(n, s).latencies_ms), "max_ms": max(entry(n, s).latencies_ms),
+                          "n": len(entry(n, s).latencies_ms)} for s in specs} for n in layers}
+    return table, spread
