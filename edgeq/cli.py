@@ -207,10 +207,13 @@ def allocate_cmd(sens_path: Path = typer.Argument(..., metavar="SENS.json", help
     from edgeq.quant.plan import Plan
     from edgeq.sensitivity.table import Sensitivity
 
-    sens = Sensitivity.load(sens_path)
-    budget = allocate.Budget(size_mb, bops_g, latency_ms)
+    try:
+        budget = allocate.Budget(size_mb, bops_g, latency_ms)
+    except ValueError as e:
+        raise EdgeqError(str(e), "give budgets above zero") from None
     if not budget.limits():
         raise EdgeqError("no budget given", "give --size-mb, --bops-g and/or --latency-ms")
+    sens = Sensitivity.load(sens_path)
     table = allocate.LatencyTable.load(latency_table) if latency_table else None
     options = dict(w_bits=_ints(bits, "bits"), a_bits=_ints(act_bits, "act-bits"), pinned=_pins(pin), latency=table)
     chosen = allocate.ilp(sens, budget, **options)

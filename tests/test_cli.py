@@ -108,7 +108,9 @@ def test_sensitivity_and_allocate_errors(tmp_path):
     cases = [(["sensitivity", "digits", "--data", str(tmp_path / "wrong.npy"), "-o", "x"], "the model takes (1, 1, 8, 8)"),
              (["sensitivity", "digits", "--method", "fisher", "-o", "x"], "unknown sensitivity method"),
              (["allocate", str(tmp_path / "s.json"), "--size-mb", "1", "-o", "x"], "is corrupt"),
-             (["allocate", str(tmp_path / "none.json"), "--size-mb", "1", "-o", "x"], "not found")]
+             (["allocate", str(tmp_path / "none.json"), "--size-mb", "1", "-o", "x"], "not found"),
+             (["allocate", str(tmp_path / "s.json"), "--size-mb", "0", "-o", "x"], "must be positive"),
+             (["allocate", str(tmp_path / "s.json"), "-o", "x"], "no budget given")]
     for argv, message in cases:
         r = runner.invoke(app, argv)
         assert isinstance(r.exception, EdgeqError) and message in str(r.exception), (argv, r.output)

@@ -17,6 +17,7 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
+from edgeq.errors import EdgeqError
 from edgeq.quant.fold import fold_batchnorms
 from edgeq.quant.graph import trace as fx_trace
 from edgeq.quant.quantizer import QParams, RangeObserver, quantize_weight
@@ -73,7 +74,6 @@ class Objective:
         self.layers = [l for l in all_layers if layers is None or l in layers]
         unknown = set(layers or ()) - set(all_layers)
         if unknown:
-            from edgeq.errors import EdgeqError
             raise EdgeqError(f"no conv or linear layer named {sorted(unknown)}",
                              f"choose among {', '.join(all_layers)}")
         self.activations: dict[str, torch.Tensor] = {}
