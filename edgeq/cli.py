@@ -278,6 +278,50 @@ def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py
 
 
 @app.command()
+def optimize(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"),
+             latency_ms: float = typer.Option(..., help="the budget, measured end to end on the target"),
+             output: Path = typer.Option(..., "-o", "--output", help="output directory"),
+             target: str = typer.Option("host", help="host | arm64 | vulkan"),
+             size_mb: Optional[float] = typer.Option(None, help="model size budget, MB"),
+             data: Optional[Path] = typer.Option(None, help="x.npy or .npz with x (and y labels)"),
+             data_free: bool = typer.Option(False, "--data-free", help="ZeroQ data distilled from BatchNorm"),
+             bits: str = typer.Option("2,4,8", help="candidate weight bit-widths"),
+             act_bits: str = typer.Option("8", help="candidate activation bit-widths"),
+             max_iterations: int = typer.Option(6, min=1),
+             repetitions: int = typer.Option(20, min=3),
+             jobs: int = typer.Option(2, min=1, help="parallel compiles"),
+             quiet: bool = typer.Option(False, "--quiet"),
+             as_json: bool = typer.Option(False, "--json", help="print report.json to stdout")):
+    """Sensitivity -> measured per-layer latency -> ILP -> compile, check, measure; correct and repeat until the
+    budget holds on TARGET. Writes model.vmfb, plan.json, latency_table.json, report.json and report.html."""
+    from edgeq import models
+    from edgeq.pipeline.optimize import optimize as run_loop
+
+    if data and data_free:
+        raise EdgeqError("--data and --data-free both given", "give one of them")
+    m = models.load(model)
+    with _progress(quiet or as_json) as start:
+        result = run_loop(m, target, latency_ms, output, size_mb=size_mb,
+                          data=models.load_data(data, m.input_shape) if data else None, data_free=data_free,
+                          w_bits=_ints(bits, "bits"), a_bits=_ints(act_bits, "act-bits"),
+                          max_iterations=max_iterations, repetitions=repetitions, jobs=jobs, start=start)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    elif not quiet:
+        out = Table(title=f"{m.name} on {target}, budget {latency_ms} ms")
+        for col in ("iter", "predicted ms", "measured ms", "bit-exact", "Ω", "bits used"):
+            out.add_column(col, justify="right")
+        for it in result.iterations:
+            out.add_row(str(it.index) + (" *" if it.index == result.chosen else ""), f"{it.predicted_ms:.4g}",
+                        f"{it.measured_ms:.4g}", "yes" if it.bit_exact else "NO", f"{it.omega:.3g}",
+                        " ".join(sorted(set(it.plan.values()))))
+        console.print(out)
+        console.print(f"{'met' if result.met else 'NOT met'}: {result.reason}. Report: {output / 'report.html'}")
+    if not result.met:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(output: Path = typer.Option(Path("edgeq-demo"), "-o", "--output")):
     """digits, W8A8, host: quantize, compile, check bit-exact on the whole test split, accuracy and latency vs fp32."""
     import torch

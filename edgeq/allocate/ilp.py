@@ -142,9 +142,10 @@ def _solve(c: np.ndarray, rows: dict[str, np.ndarray], limits: dict[str, float],
 
 
 def ilp(sens: Sensitivity, budget: Budget, *, w_bits=(2, 4, 8), a_bits=(8,), pinned: dict[str, LayerSpec] | None = None,
-        latency: LatencyTable | None = None) -> Allocation:
-    """The plan of least total Ω within the budget. An infeasible budget raises InfeasibleBudget naming the
-    smallest achievable value and the layer that weighs most in it."""
+        latency: LatencyTable | None = None, minimise: str = "omega") -> Allocation:
+    """The plan of least total Ω (or of another cost, `minimise`: a key of RESOURCES) within the budget.
+    An infeasible budget raises InfeasibleBudget naming the smallest achievable value and the layer that
+    weighs most in it."""
     pinned = pinned or {}
     limits = budget.limits()
     if "latency_ms" in limits and latency is None:
@@ -157,7 +158,9 @@ def ilp(sens: Sensitivity, budget: Budget, *, w_bits=(2, 4, 8), a_bits=(8,), pin
         groups.append(range(start, start + len(row)))
         start += len(row)
     rows = {k: np.array([c[k] for c in flat]) for k in ("omega", *RESOURCES)}
-    res = _solve(rows["omega"], rows, limits, groups)
+    if minimise not in rows:
+        raise ValueError(f"minimise must be omega or one of {list(RESOURCES)}, got {minimise!r}")
+    res = _solve(rows[minimise], rows, limits, groups)
     if res.status != 0 or res.x is None:
         raise _infeasible(sens, choices, per, rows, limits, groups)
     picked = [max(g, key=lambda j: res.x[j]) - g.start for g in groups]
