@@ -36,8 +36,10 @@ def test_optimize_meets_a_measured_budget_and_resumes(tmp_path, monkeypatch):
 
 def test_an_impossible_budget_is_shown_impossible(tmp_path):
     out = tmp_path / "opt"
-    r = runner.invoke(app, ["optimize", "digits", "--latency-ms", "0.000001", "--repetitions", "3", "-o", str(out)])
+    r = runner.invoke(app, ["optimize", "digits", "--latency-ms", "0.000001", "--repetitions", "3", "--data-free",
+                            "-o", str(out)])
     assert r.exit_code == 1
     report = json.loads((out / "report.json").read_text())
     assert not report["met"] and report["reason"].startswith("impossible: the fastest plan")
-    assert len(report["iterations"]) == 1 and (out / "report.html").exists()
+    assert len(report["iterations"]) == 1 and (out / "report.html").exists() and not (out / "plan.json").exists()
+    assert "distilled" in json.loads((out / "sensitivity.json").read_text())["data"]

@@ -107,12 +107,16 @@ def optimize(model: Model, target: str, latency_ms: float, out_dir: str | Path, 
     """Bits per layer whose compiled module meets latency_ms (and size_mb) measured on the target."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("model.vmfb", "plan.json"):   # an earlier run's answer must not pass for this one's
+        (out_dir / stale).unlink(missing_ok=True)
     if data_free:
         x = sensitivity.distill(model.module, model.input_shape, 64, progress=start("distilling data (ZeroQ)"))
-        x, y = x, None
+        y, note = None, f"{len(x)} ZeroQ distilled inputs (KL to fp32)"
     else:
         x, y = data if data is not None else (model.calibration, model.labels)
-    sens = sensitivity.trace(model.module, x, y, name=model.name, progress=start("Hessian traces per layer"))
+        note = None
+    sens = sensitivity.trace(model.module, x, y, name=model.name, data_note=note,
+                             progress=start("Hessian traces per layer"))
     specs = [LayerSpec(w, a) for w in sorted(set(w_bits)) for a in sorted(set(a_bits))]
     table, spread = layer_latency_table(model.module, model.input_shape, target, specs, repetitions=repetitions,
                                         jobs=jobs, progress=start(f"per-layer latency on {target}"))
