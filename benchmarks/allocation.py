@@ -61,17 +61,15 @@ def _plot(trace: sensitivity.Sensitivity, rows: list[dict], path: Path) -> None:
 
     points = allocate.frontier(trace, "size_mb", 30, w_bits=W_BITS)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.4), dpi=110)
-    ax1.step([p.costs.size_mb * 1e3 for p in points], [p.costs.omega for p in points], where="post", label="ILP frontier")
+    allocate.draw(ax1, points, "size_mb", title="Pareto frontier (trace Ω)")
     for r in rows:
-        ax1.plot(r["size_kb"]["HAWQ-V2 trace"], r["omega"]["HAWQ-V2 trace"], "*", color="red", ms=12)
-        ax1.plot(r["size_kb"]["uniform"], r["omega"]["uniform"], "s", mfc="none", color="k", ms=8)
-        ax1.plot(r["size_kb"]["ZeroQ KL"], r["omega"]["ZeroQ KL"], "D", mfc="none", color="tab:green", ms=9)
+        ax1.plot(r["size_kb"]["HAWQ-V2 trace"] / 1e3, r["omega"]["HAWQ-V2 trace"], "*", color="red", ms=12)
+        ax1.plot(r["size_kb"]["uniform"] / 1e3, r["omega"]["uniform"], "s", mfc="none", color="k", ms=8)
+        ax1.plot(r["size_kb"]["ZeroQ KL"] / 1e3, r["omega"]["ZeroQ KL"], "D", mfc="none", color="tab:green", ms=9)
     ax1.plot([], [], "*", color="red", label="chosen (trace ILP)")
     ax1.plot([], [], "s", mfc="none", color="k", label="uniform W3/W4/W6")
     ax1.plot([], [], "D", mfc="none", color="tab:green", label="ZeroQ KL choice")
-    ax1.set(yscale="log", xlabel="weights + biases (KB)", ylabel="total Ω (trace)", title="Pareto frontier")
     ax1.legend(fontsize=8)
-    ax1.grid(alpha=0.3)
     for method in rows[0]["accuracy"]:
         ax2.plot([r["budget_kb"] for r in rows], [r["accuracy"][method] for r in rows], "o-", label=method, ms=4)
     ax2.set(xlabel="size budget (KB)", ylabel="test accuracy (%)", title="digits ResNet, 450 held-out images")

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeq import models
-from edgeq.sensitivity._objective import Objective, folded
+from edgeq.sensitivity._objective import Objective, folded, weighted_layers
 from edgeq.sensitivity.hutchinson import hutchinson
 
 
@@ -34,7 +34,7 @@ def _retained(gm, x, y, probes: int, probe_batch: int, seed: int):
 def _rebuilt(gm, x, y, probes: int, seed: int):
     """Each probe on a fresh Objective (new forward and first backward); the probes drawn are the same."""
     t0 = time.perf_counter()
-    layers = Objective(gm, x[:1], None, kinds="").layers
+    layers = weighted_layers(gm)
     g = torch.Generator().manual_seed(seed)
     values = []
     for layer in layers:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
     t_loop, est = _retained(gm, x, y, args.probes, 1, args.seed)
     t_batch, est_b = _retained(gm, x, y, args.probes, args.probe_batch, args.seed)
     t_rebuild, values_r = _rebuilt(gm, x, y, args.probes, args.seed)
-    layers = Objective(gm, x[:1], None, kinds="").layers
+    layers = weighted_layers(gm)
 
     per_layer = Table(title=f"{args.model}: Hutchinson trace of each layer's weights, {args.probes} probes, "
                             f"batch {args.batch}, {shape[-1]}x{shape[-1]}")

@@ -263,9 +263,9 @@ def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py
     m = models.load(model, _shape(input_shape))
     specs = [LayerSpec(w, a) for w, a in itertools.product(_ints(bits, "bits"), _ints(act_bits, "act-bits"))]
     with _progress(quiet) as start:
-        table, spread = layer_latency_table(m.module, m.input_shape, target, specs, repetitions=repetitions, jobs=jobs,
+        table = layer_latency_table(m.module, m.input_shape, target, specs, repetitions=repetitions, jobs=jobs,
                                             progress=start(f"layer latencies on {target}"))
-    output.write_text(json.dumps(table.to_json() | {"spread": spread}, indent=2) + "\n")
+    table.save(output)
     out = Table(title=f"{m.name} on {target}: median ms per layer (batch 1, {repetitions} repetitions)")
     out.add_column("layer")
     for s in specs:

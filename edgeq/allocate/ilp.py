@@ -45,7 +45,8 @@ class LatencyTable:
     """Latency of each layer compiled and run alone, per LayerSpec tag, on one target (milliseconds)."""
 
     target: str
-    ms: dict[str, dict[str, float]]          # layer -> "w4a8" -> ms
+    ms: dict[str, dict[str, float]]          # layer -> "w4a8" -> ms (median)
+    spread: dict[str, dict[str, dict]] = field(default_factory=dict)   # layer -> tag -> {"min_ms", "max_ms", "n"}
 
     def get(self, layer: str, spec: LayerSpec) -> float:
         try:
@@ -57,11 +58,15 @@ class LatencyTable:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
     @classmethod
     def load(cls, path: str | Path) -> "LatencyTable":
         try:
             data = json.loads(Path(path).read_text())
-            return cls(str(data["target"]), {l: {t: float(v) for t, v in row.items()} for l, row in data["ms"].items()})
+            return cls(str(data["target"]), {l: {t: float(v) for t, v in row.items()} for l, row in data["ms"].items()},
+                       data.get("spread", {}))
         except FileNotFoundError:
             raise EdgeqError(f"latency table {str(path)!r} not found", "give the table written by edgeq optimize") from None
         except (ValueError, TypeError, KeyError, AttributeError) as e:

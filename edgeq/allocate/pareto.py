@@ -38,14 +38,9 @@ def frontier(sens: Sensitivity, resource: str = "size_mb", points: int = 24, *, 
     return sorted(out.values(), key=lambda a: getattr(a.costs, resource))
 
 
-def plot(points: list[Allocation], resource: str, path: str | Path, *, chosen: Allocation | None = None,
-         marks: dict[str, Costs] | None = None, title: str = "") -> Path:
-    """PNG of the frontier (Ω on a log axis), the chosen allocation, and marked points such as uniform precision."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+def draw(ax, points: list[Allocation], resource: str, *, chosen: Allocation | None = None,
+         marks: dict[str, Costs] | None = None, title: str = "") -> None:
+    """The frontier (Ω on a log axis), the chosen allocation and marked points (e.g. uniform precision) on ax."""
     xs = [getattr(a.costs, resource) for a in points]
     ax.step(xs, [a.costs.omega for a in points], where="post", color="tab:blue", lw=1.2, label="ILP frontier")
     ax.plot(xs, [a.costs.omega for a in points], "o", color="tab:blue", ms=3)
@@ -59,6 +54,17 @@ def plot(points: list[Allocation], resource: str, path: str | Path, *, chosen: A
     ax.set_title(title or f"Pareto frontier, Ω vs {RESOURCES[resource]}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def plot(points: list[Allocation], resource: str, path: str | Path, *, chosen: Allocation | None = None,
+         marks: dict[str, Costs] | None = None, title: str = "") -> Path:
+    """PNG of draw()'s picture."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    draw(ax, points, resource, chosen=chosen, marks=marks, title=title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -109,8 +109,8 @@ def _read(path: Path) -> Measurement | None:
 
 def layer_latency_table(module: nn.Module, input_shape: tuple[int, ...], target: str, specs: list[LayerSpec], *,
                         repetitions: int = 20, jobs: int = 2,
-                        progress: Callable[[int, int], None] | None = None) -> tuple[LatencyTable, dict]:
-    """(table of median ms per layer and bit-width, spread: layer -> tag -> {"min_ms", "max_ms", "n"}).
+                        progress: Callable[[int, int], None] | None = None) -> LatencyTable:
+    """Median ms per layer and bit-width, with each entry's spread.
 
     jobs > 1 compiles in spawned worker processes: a script calling this needs the usual
     `if __name__ == "__main__":` guard (as for a torch DataLoader with workers)."""
@@ -153,7 +153,6 @@ def layer_latency_table(module: nn.Module, input_shape: tuple[int, ...], target:
     def entry(name: str, spec: LayerSpec) -> Measurement:
         return results[keys[(name, spec.tag)]]
 
-    table = LatencyTable(target, {n: {s.tag: entry(n, s).median_ms for s in specs} for n in layers})
-    spread = {n: {s.tag: {"min_ms": min(entry(n, s).latencies_ms), "max_ms": max(entry(n, s).latencies_ms),
-                          "n": len(entry(n, s).latencies_ms)} for s in specs} for n in layers}
-    return table, spread
+    return LatencyTable(target, {n: {s.tag: entry(n, s).median_ms for s in specs} for n in layers},
+                        {n: {s.tag: {"min_ms": min(entry(n, s).latencies_ms), "max_ms": max(entry(n, s).latencies_ms),
+                                     "n": len(entry(n, s).latencies_ms)} for s in specs} for n in layers})

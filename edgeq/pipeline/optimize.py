@@ -81,13 +81,14 @@ def _build(model: Model, alloc: Allocation, target: str, out_dir: Path, check_in
     """Compile the plan, check it bit-exact on the target, measure it; reuse what a stopped run left behind."""
     measured, checked = out_dir / "measurement.json", out_dir / "check.json"
     try:
-        artifact = Artifact.load(out_dir)
-        if artifact.manifest.bits.get("layers") != alloc.plan.to_json()["layers"]:
-            raise EdgeqError("another plan", "")
-        m = json.loads(measured.read_text())
-        return Measurement(m["target"], m["latencies_ms"], m.get("note", "")), json.loads(checked.read_text())["bit_exact"]
+        same_plan = Artifact.load(out_dir).manifest.bits.get("layers") == alloc.plan.to_json()["layers"]
+        if same_plan:
+            m = json.loads(measured.read_text())
+            return (Measurement(m["target"], m["latencies_ms"], m.get("note", "")),
+                    json.loads(checked.read_text())["bit_exact"])
     except (EdgeqError, OSError, ValueError, KeyError, TypeError):
-        shutil.rmtree(out_dir, ignore_errors=True)
+        pass   # missing, torn or from another plan: build it again
+    shutil.rmtree(out_dir, ignore_errors=True)
     integer = to_integer(quantize(model.module, alloc.plan, model.calibration), model.calibration[:1])
     artifact = compile_model(integer, model.calibration[:1], target, out_dir, model.name, alloc.to_json())
     q = integer.quantize_input(check_inputs)
@@ -118,10 +119,10 @@ def optimize(model: Model, target: str, latency_ms: float, out_dir: str | Path, 
     sens = sensitivity.trace(model.module, x, y, name=model.name, data_note=note,
                              progress=start("Hessian traces per layer"))
     specs = [LayerSpec(w, a) for w in sorted(set(w_bits)) for a in sorted(set(a_bits))]
-    table, spread = layer_latency_table(model.module, model.input_shape, target, specs, repetitions=repetitions,
+    table = layer_latency_table(model.module, model.input_shape, target, specs, repetitions=repetitions,
                                         jobs=jobs, progress=start(f"per-layer latency on {target}"))
     sens.save(out_dir / "sensitivity.json")
-    (out_dir / "latency_table.json").write_text(json.dumps(table.to_json() | {"spread": spread}, indent=2) + "\n")
+    table.save(out_dir / "latency_table.json")
     inputs = (model.test_set[0] if model.test_set is not None else model.calibration)[:check_inputs]
     options = dict(w_bits=w_bits, a_bits=a_bits, latency=table)
 

@@ -42,19 +42,16 @@ def _figures(result, sens: Sensitivity, table: LatencyTable, plan: Plan | None) 
         figs.append(_png(fig))
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), dpi=100)
-    w_bits = sorted({int(t[1:t.index("a")]) for row in table.ms.values() for t in row})
-    a_bits = sorted({int(t[t.index("a") + 1:]) for row in table.ms.values() for t in row})
+    specs = {Plan.uniform(tag).default for row in table.ms.values() for tag in row}
+    w_bits, a_bits = sorted({s.w_bits for s in specs}), sorted({s.a_bits for s in specs})
     points = allocate.frontier(sens, "latency_ms", 20, w_bits=w_bits, a_bits=a_bits, latency=table,
                                fixed=Budget(size_mb=result.size_budget_mb))
-    ax1.step([p.costs.latency_ms for p in points], [p.costs.omega for p in points], where="post", label="ILP frontier")
+    uniform = {f"uniform W{w}A{max(a_bits)}": allocate.costs(sens, Plan.uniform(f"w{w}a{max(a_bits)}"), table)
+               for w in w_bits}
+    allocate.draw(ax1, points, "latency_ms", marks=uniform, title="Pareto frontier; circles: plans measured (red: chosen)")
     for it in result.iterations:
         ax1.plot(it.predicted_ms, it.omega, "o", mfc="none", color="tab:red" if it.index == result.chosen else "grey")
-    for w in w_bits:
-        c = allocate.costs(sens, Plan.uniform(f"w{w}a{max(a_bits)}"), table)
-        ax1.plot(c.latency_ms, c.omega, "s", mfc="none", ms=8, label=f"uniform W{w}A{max(a_bits)}")
-    ax1.set(yscale="log", xlabel="predicted latency (Σ per-layer table, ms)", ylabel="total Ω",
-            title="Pareto frontier; circles: plans measured (red: chosen)")
-    ax1.legend(fontsize=8)
+    ax1.set_xlabel("predicted latency (Σ per-layer table, ms)")
     its = result.iterations
     ks = [it.index for it in its]
     alpha, beta = result.fit

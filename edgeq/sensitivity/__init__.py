@@ -13,7 +13,7 @@ from dataclasses import replace
 from collections.abc import Callable, Iterable
 
 import torch
-from torch import nn
+from torch import fx, nn
 
 from edgeq._cache import cache_dir
 from edgeq.sensitivity._objective import Objective, activation_error, folded, weight_error, weighted_layers
@@ -30,9 +30,9 @@ _FORMAT = 2   # part of every cache key: bump when an estimator's results change
 Progress = Callable[[int, int], None]
 
 
-def _digest(module: nn.Module, tensors: Iterable[torch.Tensor | None], settings: dict) -> str:
+def _digest(gm: fx.GraphModule, module: nn.Module, tensors: Iterable[torch.Tensor | None], settings: dict) -> str:
     """Content hash of (architecture, weights, data, settings): the cache key."""
-    h = hashlib.sha256(str(folded(module).code).encode())
+    h = hashlib.sha256(str(gm.code).encode())
     for name, t in list(module.state_dict().items()) + [(f"data{i}", t) for i, t in enumerate(tensors)]:
         h.update(name.encode())
         if t is not None:
@@ -44,16 +44,21 @@ def _digest(module: nn.Module, tensors: Iterable[torch.Tensor | None], settings:
 
 
 def _cached(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None, settings: dict, use_cache: bool,
-            compute: Callable[[], Sensitivity], name: str, data_note: str) -> Sensitivity:
-    """Read the table from the cache, or compute and store it; a corrupt entry is recomputed, never trusted.
-    The key is the content; the labels (model name, data description) are the caller's."""
-    path = cache_dir("sensitivity") / f"{_digest(module, (x, y), settings)}.json"
+            name: str, data_note: str | None,
+            compute: Callable[[fx.GraphModule], tuple[LayerSensitivity, ...]]) -> Sensitivity:
+    """The table from the cache, or computed on the BN-folded graph and stored; a corrupt entry is recomputed,
+    never trusted. The key is the content; the labels (model name, data description) are the caller's."""
+    gm = folded(module)
+    note = data_note or f"{len(x)} samples, " + ("labels (cross-entropy)" if y is not None else "no labels (KL to fp32)")
+    path = cache_dir("sensitivity") / f"{_digest(gm, module, (x, y), settings)}.json"
     if use_cache and path.exists():
         try:
-            return replace(Sensitivity.from_json(json.loads(path.read_text())), model=name, data=data_note)
+            return replace(Sensitivity.from_json(json.loads(path.read_text())), model=name, data=note)
         except (ValueError, TypeError, KeyError, AttributeError):
             path.unlink()
-    sens = compute()
+    t0 = time.perf_counter()
+    layers = compute(gm)
+    sens = Sensitivity(name, settings["method"], note, layers, settings, time.perf_counter() - t0)
     if use_cache:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(sens.to_json()))
@@ -61,12 +66,8 @@ def _cached(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None, settings
     return sens
 
 
-def _data_note(x: torch.Tensor, y: torch.Tensor | None, note: str | None) -> str:
-    return note or f"{len(x)} samples, " + ("labels (cross-entropy)" if y is not None else "no labels (KL to fp32)")
-
-
-def _hessian_table(method: str, name: str, objective: Objective, estimates: list[Estimate], bits: list[int],
-                   data: str, settings: dict, seconds: float) -> Sensitivity:
+def _hessian_layers(method: str, objective: Objective, estimates: list[Estimate],
+                    bits: list[int]) -> tuple[LayerSensitivity, ...]:
     """Ω from the Hessian statistic of each block (HAWQ-V2 eq. (5); for eigen, λ·‖ΔW‖² bounds ΔWᵀHΔW)."""
     stat = dict(zip(objective.blocks, estimates))
     layers = []
@@ -81,7 +82,7 @@ def _hessian_table(method: str, name: str, objective: Objective, estimates: list
             omegas[k] = {b: curvature * error(t, b) for b in bits}
         layers.append(LayerSensitivity(info.name, info.n_params, info.n_bias, info.macs, info.a_numel,
                                        omegas["w"], omegas["a"], stat[(info.name, "w")], stat[(info.name, "a")]))
-    return Sensitivity(name, method, data, tuple(layers), settings, seconds)
+    return tuple(layers)
 
 
 def trace(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, name: str = "model",
@@ -93,14 +94,12 @@ def trace(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, 
     settings = dict(method="trace", layers=sorted(layers) if layers else None, bits=bits, tol=tol, min_probes=min_probes,
                     max_probes=max_probes, probe_batch=probe_batch, seed=seed)
 
-    def compute():
-        t0 = time.perf_counter()
-        objective = Objective(folded(module), x, y, layers)
+    def compute(gm):
+        objective = Objective(gm, x, y, layers)
         est = hutchinson(objective, tol=tol, min_probes=min_probes, max_probes=max_probes, probe_batch=probe_batch,
                          generator=torch.Generator().manual_seed(seed), progress=progress)
-        return _hessian_table("trace", name, objective, est, bits, _data_note(x, y, data_note), settings,
-                              time.perf_counter() - t0)
-    return _cached(module, x, y, settings, use_cache, compute, name, _data_note(x, y, data_note))
+        return _hessian_layers("trace", objective, est, bits)
+    return _cached(module, x, y, settings, use_cache, name, data_note, compute)
 
 
 def eigen(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, name: str = "model",
@@ -109,16 +108,15 @@ def eigen(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, 
           progress: Progress | None = None) -> Sensitivity:
     """HAWQ: the top eigenvalue of each block's Hessian; Ω(l, b) = λ_l · ‖Q_b(W_l) − W_l‖²."""
     bits = sorted(set(bits))
-    settings = dict(method="eigen", layers=sorted(layers) if layers else None, bits=bits, tol=tol, max_iter=max_iter, seed=seed)
+    settings = dict(method="eigen", layers=sorted(layers) if layers else None, bits=bits, tol=tol, max_iter=max_iter,
+                    seed=seed)
 
-    def compute():
-        t0 = time.perf_counter()
-        objective = Objective(folded(module), x, y, layers)
+    def compute(gm):
+        objective = Objective(gm, x, y, layers)
         est = power_iteration(objective, tol=tol, max_iter=max_iter, generator=torch.Generator().manual_seed(seed),
                               progress=progress)
-        return _hessian_table("eigen", name, objective, est, bits, _data_note(x, y, data_note), settings,
-                              time.perf_counter() - t0)
-    return _cached(module, x, y, settings, use_cache, compute, name, _data_note(x, y, data_note))
+        return _hessian_layers("eigen", objective, est, bits)
+    return _cached(module, x, y, settings, use_cache, name, data_note, compute)
 
 
 def kl(module: nn.Module, x: torch.Tensor, *, name: str = "model", layers: list[str] | None = None,
@@ -128,12 +126,9 @@ def kl(module: nn.Module, x: torch.Tensor, *, name: str = "model", layers: list[
     bits = sorted(set(bits))
     settings = dict(method="kl", layers=sorted(layers) if layers else None, bits=bits)
 
-    def compute():
-        t0 = time.perf_counter()
-        gm = folded(module)
+    def compute(gm):
         objective = Objective(gm, x[:1], None, layers, kinds="")  # layer sizes only
         ow, oa = kl_sensitivity(gm, x, objective.layers, bits, progress)
-        rows = tuple(LayerSensitivity(i.name, i.n_params, i.n_bias, i.macs, i.a_numel, w, a)
+        return tuple(LayerSensitivity(i.name, i.n_params, i.n_bias, i.macs, i.a_numel, w, a)
                      for i, w, a in zip(objective.infos, ow, oa))
-        return Sensitivity(name, "kl", _data_note(x, None, data_note), rows, settings, time.perf_counter() - t0)
-    return _cached(module, x, None, settings, use_cache, compute, name, _data_note(x, None, data_note))
+    return _cached(module, x, None, settings, use_cache, name, data_note, compute)
