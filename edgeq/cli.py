@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+import click
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -18,6 +21,54 @@ from edgeq.errors import EdgeqError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
+CONFIG = "edgeq.toml"
+
+
+def _config_defaults(path: Path, group: click.Group) -> dict[str, dict]:
+    """edgeq.toml as click's default_map: top-level keys apply to every command that has such a flag,
+    [command] tables to that command; flags on the command line win over both."""
+    import tomllib
+
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise EdgeqError(f"cannot read the config file {path}: {e.strerror}", "give an existing edgeq.toml") from None
+    except tomllib.TOMLDecodeError as e:
+        raise EdgeqError(f"the config file {path} is not valid TOML ({e})", "fix the line it names") from None
+    commands = group.commands
+    shared = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    unknown = [k for k, v in raw.items() if isinstance(v, dict) and k not in commands]
+    if unknown:
+        raise EdgeqError(f"{path}: [{unknown[0]}] is not an edgeq command", f"use one of {', '.join(sorted(commands))}")
+
+    def names(cmd: click.Command) -> dict[str, click.Parameter]:
+        return {o.lstrip("-").replace("-", "_"): p for p in cmd.params for o in [p.name, *p.opts] if o}
+
+    for key in shared:
+        if not any(key.replace("-", "_") in names(c) for c in commands.values()):
+            raise EdgeqError(f"{path}: {key!r} is not a flag of any edgeq command", "check the spelling against --help")
+    out: dict[str, dict] = {}
+    for name, cmd in commands.items():
+        params = names(cmd)
+        section = {k.replace("-", "_"): v for k, v in raw.get(name, {}).items()}
+        for key in section:
+            if key not in params:
+                raise EdgeqError(f"{path}: [{name}] has no flag {key!r}",
+                                 f"use one of {', '.join(sorted(p.name.replace('_', '-') for p in cmd.params))}")
+        values = {k.replace("-", "_"): v for k, v in shared.items() if k.replace("-", "_") in params} | section
+        out[name] = {params[k].name: (",".join(map(str, v)) if isinstance(v, list) and not params[k].multiple else v)
+                     for k, v in values.items()}
+    return out
+
+
+@app.callback()
+def _main(ctx: typer.Context,
+          config: Optional[Path] = typer.Option(None, "--config", help=f"a TOML file of flags (default: ./{CONFIG} "
+                                                "if there is one); flags given on the command line win")):
+    """Make a neural network small and fast on an edge device, and prove it there."""
+    path = config or (Path(CONFIG) if Path(CONFIG).is_file() else None)
+    if path is not None:
+        ctx.default_map = _config_defaults(path, ctx.command)
 
 
 def _shape(text: Optional[str]) -> tuple[int, ...] | None:
@@ -251,6 +302,7 @@ def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py
                       act_bits: str = typer.Option("8", help="candidate activation bit-widths"),
                       repetitions: int = typer.Option(20, min=1),
                       jobs: int = typer.Option(2, min=1, help="parallel compiles (measurement is always serial)"),
+                      executor: str = typer.Option("local", help="local (process pool) | ray ($RAY_ADDRESS, else a local cluster)"),
                       input_shape: Optional[str] = typer.Option(None, help="e.g. 1,3,224,224 (default: the model's)"),
                       quiet: bool = typer.Option(False, "--quiet")):
     """Compile every layer alone at every candidate bit-width for TARGET and time it there (cached, resumable)."""
@@ -262,9 +314,10 @@ def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py
 
     m = models.load(model, _shape(input_shape))
     specs = [LayerSpec(w, a) for w, a in itertools.product(_ints(bits, "bits"), _ints(act_bits, "act-bits"))]
+    work = Counter()
     with _progress(quiet) as start:
         table = layer_latency_table(m.module, m.input_shape, target, specs, repetitions=repetitions, jobs=jobs,
-                                            progress=start(f"layer latencies on {target}"))
+                                    executor=executor, progress=start(f"layer latencies on {target}"), work=work)
     table.save(output)
     out = Table(title=f"{m.name} on {target}: median ms per layer (batch 1, {repetitions} repetitions)")
     out.add_column("layer")
@@ -274,7 +327,8 @@ def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py
         out.add_row(layer, *(f"{row[s.tag]:.4f}" for s in specs))
     if not quiet:
         console.print(out)
-    console.print(f"wrote {output}")
+    console.print(f"wrote {output}: {work['cached']} entries from the cache, {work['measured']} measured, "
+                  f"{work['compiled']} modules compiled")
 
 
 @app.command()
@@ -290,6 +344,7 @@ def optimize(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"
              max_iterations: int = typer.Option(6, min=1),
              repetitions: int = typer.Option(20, min=3),
              jobs: int = typer.Option(2, min=1, help="parallel compiles"),
+             executor: str = typer.Option("local", help="local (process pool) | ray ($RAY_ADDRESS, else a local cluster)"),
              quiet: bool = typer.Option(False, "--quiet"),
              as_json: bool = typer.Option(False, "--json", help="print report.json to stdout")):
     """Sensitivity -> measured per-layer latency -> ILP -> compile, check, measure; correct and repeat until the
@@ -304,7 +359,8 @@ def optimize(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"
         result = run_loop(m, target, latency_ms, output, size_mb=size_mb,
                           data=models.load_data(data, m.input_shape) if data else None, data_free=data_free,
                           w_bits=_ints(bits, "bits"), a_bits=_ints(act_bits, "act-bits"),
-                          max_iterations=max_iterations, repetitions=repetitions, jobs=jobs, start=start)
+                          max_iterations=max_iterations, repetitions=repetitions, jobs=jobs, executor=executor,
+                          start=start)
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
     elif not quiet:
@@ -322,38 +378,49 @@ def optimize(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"
 
 
 @app.command()
-def demo(output: Path = typer.Option(Path("edgeq-demo"), "-o", "--output")):
-    """digits, W8A8, host: quantize, compile, check bit-exact on the whole test split, accuracy and latency vs fp32."""
+def demo(output: Path = typer.Option(Path("edgeq-demo"), "-o", "--output"),
+         quiet: bool = typer.Option(False, "--quiet")):
+    """The whole loop on the digits ResNet for this CPU: as fast as torch fp32 runs it, in half the W8 size.
+
+    Sensitivity, per-layer latency measured here, ILP, compile, bit-exact check, measurement, correction;
+    then accuracy and latency against fp32, and where the report is."""
     import torch
 
-    from edgeq.models.digits import accuracy
+    from edgeq import allocate, models, sensitivity
+    from edgeq.pipeline.optimize import optimize as run_loop
+    from edgeq.quant import Plan
 
-    model, integer, artifact = _build("digits", "w8a8", "host", output, None, "minmax")
-    x_test, y_test = model.test_set
-    q_test = integer.quantize_input(x_test)
+    m = models.load("digits")
     with torch.no_grad():
-        fp32_logits = model.module(x_test)
-        ref = integer.graph_module(q_test)
-    q = q_test.numpy()
-    compiled = np.concatenate([artifact.run([q[i:i + 1]])[0] for i in range(len(q))])
-    exact = bool((compiled == ref.numpy()).all())
-    int_acc = accuracy(integer.dequantize_output(torch.from_numpy(compiled)), y_test)
-    m = artifact.measure([q[:1]], 50)
-    t_fp32 = []
-    with torch.no_grad():
-        for _ in range(50):
+        x = m.calibration[:1]
+        for _ in range(10):
+            m.module(x)
+        t_fp32 = []
+        for _ in range(100):
             t0 = time.perf_counter()
-            model.module(x_test[:1])
+            m.module(x)
             t_fp32.append((time.perf_counter() - t0) * 1e3)
-    table = Table(title=f"digits ResNet, {len(y_test)} held-out images")
-    for col in ("", "accuracy %", "median latency ms (batch 1)"):
+    fp32_ms = float(np.median(t_fp32))
+    sens = sensitivity.trace(m.module, m.calibration, m.labels, name=m.name)
+    w8_mb = allocate.costs(sens, Plan.uniform("w8a8")).size_mb
+    fp32_mb = sum(4 * (l.n_params + l.n_bias) for l in sens.layers) / 1e6
+    n_test = len(m.test_set[0])
+    with _progress(quiet) as start:
+        result = run_loop(m, "host", fp32_ms, output, size_mb=w8_mb / 2, check_inputs=n_test, start=start)
+    table = Table(title=f"digits ResNet on this CPU, batch 1; budgets {fp32_ms:.3f} ms (torch fp32) "
+                        f"and {w8_mb / 2 * 1e3:.2f} KB (half of W8)")
+    for col in ("", "accuracy %", "median latency ms", "weights KB", "bits"):
         table.add_column(col)
-    table.add_row("torch fp32", f"{accuracy(fp32_logits, y_test):.2f}", f"{float(np.median(t_fp32)):.3f}")
-    table.add_row("edgeq W8A8 on host", f"{int_acc:.2f}", f"{m.median_ms:.3f}")
+    table.add_row("torch fp32", f"{result.accuracy.get('fp32', float('nan')):.2f}", f"{fp32_ms:.3f}",
+                  f"{fp32_mb * 1e3:.2f}", "fp32")
+    if result.met:
+        it = result.iterations[result.chosen]
+        table.add_row("edgeq on host", f"{result.accuracy['quantized']:.2f}", f"{it.measured_ms:.3f}",
+                      f"{it.size_mb * 1e3:.2f}", " ".join(sorted(set(it.plan.values()))))
     console.print(table)
-    console.print(f"compiled module bit-exact against the integer reference on all {len(q)} images: "
-                  f"{'yes' if exact else 'NO'}; artifacts in {output}/")
-    if not exact:
+    console.print(f"{'met' if result.met else 'NOT met'} in {len(result.iterations)} iteration(s), every module "
+                  f"bit-exact on all {n_test} held-out images; report: {output / 'report.html'}")
+    if not result.met:
         raise typer.Exit(1)
 
 
@@ -361,5 +428,5 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except EdgeqError as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(str(e))}")
         sys.exit(2)

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything edgeq needs on a fresh Debian machine: the Debian packages (as root), a .venv with
-# edgeq and its pinned Python packages, and the aarch64 IREE runtime run under qemu for the arm64 target.
+# Installs everything edgeq needs on a fresh Debian machine: the Debian packages (as root; chromium renders
+# report.html in the tests), a .venv with edgeq and its pinned Python packages, and the aarch64 IREE runtime
+# run under qemu for the arm64 target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 need=""
-dpkg -s mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 >/dev/null 2>&1 || need=1
+dpkg -s mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 chromium >/dev/null 2>&1 || need=1
 if [ -n "$need" ]; then
   $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-    mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 unzip
+    mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 unzip chromium
 fi
 
 [ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv

@@ -41,3 +41,19 @@ def test_sensitivity_benchmark_modes_agree(tmp_path):
     result = _load("sensitivity").main(["--model", "digits", "--probes", "8", "--json", str(tmp_path / "s.json")])
     assert set(result["seconds"]) == {"retained, looped", "retained, batched (8 per backward)", "rebuilt per probe"}
     assert result["max_relative_difference"]["batched"] < 1e-6 and result["max_relative_difference"]["rebuilt"] < 1e-5
+
+
+def test_optimize_benchmark_three_budgets(tmp_path):
+    """Three budgets between the measured all-W4 and all-W8 models; every module the loop built is bit-exact and
+    every iteration is recorded against the budget it was run for (met or not is the machine's noise on host)."""
+    result = _load("optimize").main(["--model", "digits", "--repetitions", "5", "--work", str(tmp_path / "w"),
+                                     "--json", str(tmp_path / "o.json")])
+    lo, hi = sorted(u["median_ms"] for u in result["uniform"].values())
+    assert len(result["budgets_ms"]) == 3 and all(lo <= b <= hi for b in result["budgets_ms"])
+    assert [r["latency_budget_ms"] for r in result["runs"]] == result["budgets_ms"]
+    for r in result["runs"]:
+        assert r["iterations"] and all(it["bit_exact"] for it in r["iterations"])
+        assert all(set(it["plan"].values()) <= {"w4a8", "w8a8"} for it in r["iterations"])
+        if r["met"]:
+            assert r["iterations"][r["chosen"]]["measured_ms"] <= r["latency_budget_ms"]
+    assert json.loads((tmp_path / "o.json").read_text())["runs"] == json.loads(json.dumps(result["runs"]))

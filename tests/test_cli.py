@@ -1,5 +1,6 @@
 """The CLI verbs, as a user runs them."""
 import json
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +10,11 @@ from edgeq.cli import app
 from edgeq.errors import EdgeqError
 
 runner = CliRunner()
+
+
+def _text(result) -> str:
+    """The output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
 
 
 def test_compile_run_measure(tmp_path):
@@ -120,7 +126,6 @@ def test_latency_table_resumes_and_feeds_a_latency_budget(tmp_path, monkeypatch)
     """Measured per-layer table -> ILP under a latency budget. A second run measures nothing; a corrupt entry is
     measured again."""
     from edgeq.allocate import LatencyTable
-    from edgeq.pipeline import latency
 
     monkeypatch.setenv("EDGEQ_CACHE", str(tmp_path / "cache"))
     table = tmp_path / "t.json"
@@ -134,15 +139,16 @@ def test_latency_table_resumes_and_feeds_a_latency_budget(tmp_path, monkeypatch)
     entries = sorted((tmp_path / "cache" / "latency").glob("*.json"))
     assert len(entries) == 12   # layer1.0.conv1 and conv2 have one shape: measured once
 
-    compiled = []
-    monkeypatch.setattr(latency, "_compile", lambda job: compiled.append(job.key) or latency.Path(job.out_dir))
-    r = runner.invoke(app, ["latency-table", "digits", "--bits", "4,8", "--repetitions", "5", "--jobs", "1",
-                            "-o", str(tmp_path / "t2.json")])
-    assert r.exit_code == 0 and compiled == [], r.output
+    argv = ["latency-table", "digits", "--bits", "4,8", "--repetitions", "5", "--jobs", "1"]
+    r = runner.invoke(app, argv + ["-o", str(tmp_path / "t2.json")])
+    assert r.exit_code == 0 and "12 entries from the cache, 0 measured, 0 modules compiled" in _text(r), r.output
     entries[0].write_text("{ torn")
-    r = runner.invoke(app, ["latency-table", "digits", "--bits", "4,8", "--repetitions", "5", "--jobs", "1",
-                            "-o", str(tmp_path / "t3.json")])
-    assert r.exit_code == 0 and compiled == [entries[0].stem], r.output   # its compiled module is reused, re-timed
+    r = runner.invoke(app, argv + ["-o", str(tmp_path / "t3.json")])
+    assert r.exit_code == 0 and "11 entries from the cache, 1 measured, 0 modules compiled" in _text(r), r.output
+    shutil.rmtree(entries[1].with_suffix(""))   # its compiled module gone too: compiled again
+    entries[1].unlink()
+    r = runner.invoke(app, argv + ["-o", str(tmp_path / "t4.json")])
+    assert r.exit_code == 0 and "11 entries from the cache, 1 measured, 1 modules compiled" in _text(r), r.output
 
     sens = tmp_path / "s.json"
     assert runner.invoke(app, ["sensitivity", "digits", "--tol", "0.05", "-o", str(sens)]).exit_code == 0
@@ -151,3 +157,34 @@ def test_latency_table_resumes_and_feeds_a_latency_budget(tmp_path, monkeypatch)
                             str(table), "-o", str(tmp_path / "plan.json")])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "plan.json").read_text())["allocation"]["costs"]["latency_ms"] <= budget
+
+
+def test_config_file_holds_flags_and_flags_win(tmp_path, monkeypatch):
+    """edgeq.toml: top-level keys for every command, [command] tables for one; the command line wins."""
+    from edgeq.cli import _config_defaults
+    import typer
+
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["sensitivity", "digits", "--tol", "0.05", "--quiet", "-o", "s.json"]).exit_code == 0
+    (tmp_path / "edgeq.toml").write_text('sens-path = "s.json"\n[allocate]\nsize-mb = 0.008\nbits = [2, 4]\n'
+                                         'output = "plan.json"\npin = ["fc=w8a8"]\n')
+    r = runner.invoke(app, ["allocate"])   # found in the working directory
+    assert r.exit_code == 0, r.output
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["allocation"]["budget"]["size_mb"] == 0.008 and plan["layers"]["fc"] == {"w_bits": 8, "a_bits": 8}
+    assert {v["w_bits"] for k, v in plan["layers"].items() if k != "fc"} <= {2, 4}
+    r = runner.invoke(app, ["allocate", "--size-mb", "0.02", "--bits", "8", "--pin", "fc=w2a8"])
+    assert r.exit_code == 0, r.output
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["allocation"]["budget"]["size_mb"] == 0.02 and plan["layers"]["fc"]["w_bits"] == 2
+    assert all(v["w_bits"] == 8 for k, v in plan["layers"].items() if k != "fc")
+
+    group = typer.main.get_command(app)
+    assert _config_defaults(tmp_path / "edgeq.toml", group)["optimize"] == {}   # sens-path is allocate's alone
+    for text, message in [("[allocat]\nbits = 2\n", "[allocat] is not an edgeq command"),
+                          ("[optimize]\nlatency = 1\n", "[optimize] has no flag 'latency'"),
+                          ("colour = 1\n", "'colour' is not a flag of any edgeq command"),
+                          ("[optimize\n", "is not valid TOML")]:
+        (tmp_path / "bad.toml").write_text(text)
+        r = runner.invoke(app, ["--config", str(tmp_path / "bad.toml"), "allocate"])
+        assert isinstance(r.exception, EdgeqError) and message in str(r.exception), (text, r.output)

@@ -6,6 +6,7 @@ reproduces it from those files.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -78,37 +79,50 @@ class Artifact:
         return get(self.manifest.target.name).run(self.vmfb, inputs)
 
     def measure(self, inputs: list[np.ndarray], repetitions: int = 20) -> Measurement:
-        return get(self.manifest.target.name).measure(self.vmfb, inputs, repetitions)
+        """Timed while holding the target's lock: two edgeq processes on one machine never time at once."""
+        import fcntl
+
+        from edgeq._cache import cache_dir
+
+        with open(cache_dir("locks") / f"{self.manifest.target.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return get(self.manifest.target.name).measure(self.vmfb, inputs, repetitions)
 
     @classmethod
     def load(cls, out_dir: str | Path) -> "Artifact":
         return cls(Path(out_dir), Manifest.load(Path(out_dir) / "manifest.json"))
 
 
-def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd: list[str], what: str, cwd: Path) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
         errors = [ln for ln in proc.stderr.splitlines() if "error" in ln][:3] or proc.stderr.splitlines()[:3]
-        raise EdgeqError(f"{what} failed: {' | '.join(errors)}", f"reproduce with: {' '.join(cmd)}")
+        raise EdgeqError(f"{what} failed: {' | '.join(errors)}", f"reproduce with: cd {cwd} && {' '.join(cmd)}")
 
 
 def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: list[str] | None = None,
                  stem: str = "model") -> tuple[Path, list[str]]:
-    """torch MLIR file -> .vmfb through IREE's input pipeline, edgeq's passes and the target backend."""
+    """torch MLIR file -> .vmfb through IREE's input pipeline, edgeq's passes and the target backend.
+
+    Every step runs inside out_dir on relative names, so the module carries no path of the machine that built
+    it (the same layer compiled in two places gives the same bytes) and model.compile.sh replays it anywhere."""
     from edgeq.dialect_passes import DEFAULT_PIPELINE
 
     passes = DEFAULT_PIPELINE if passes is None else passes
     iree = _iree_compile()
-    before, after, vmfb = out_dir / f"{stem}.input.mlir", out_dir / f"{stem}.edgeq.mlir", out_dir / f"{stem}.vmfb"
-    _run([iree, str(torch_mlir), "--compile-to=input", "-o", str(before)], "iree-compile --compile-to=input")
-    opt = [sys.executable, "-m", "edgeq.dialect_passes.opt", str(before), *[f"--{p}" for p in passes], "-o", str(after)]
-    _run(opt, "edgeq-opt")
+    source = os.path.relpath(torch_mlir, out_dir)
+    before, after, vmfb = f"{stem}.input.mlir", f"{stem}.edgeq.mlir", f"{stem}.vmfb"
     flags = target.compile_flags()
-    _run([iree, str(after), "--compile-from=input", *flags, "-o", str(vmfb)], f"iree-compile for {target.name}")
+    steps = [([iree, source, "--compile-to=input", "-o", before], "iree-compile --compile-to=input"),
+             ([sys.executable, "-m", "edgeq.dialect_passes.opt", before, *[f"--{p}" for p in passes], "-o", after],
+              "edgeq-opt"),
+             ([iree, after, "--compile-from=input", *flags, "-o", vmfb], f"iree-compile for {target.name}")]
+    for cmd, what in steps:
+        _run(cmd, what, out_dir)
     (out_dir / f"{stem}.compile.sh").write_text(
-        "#!/bin/sh\n# how this module was built\n" + " \\\n  ".join(opt) + "\n" +
-        " \\\n  ".join([iree, str(after), "--compile-from=input", *flags, "-o", str(vmfb)]) + "\n")
-    return vmfb, flags
+        '#!/bin/sh\n# how this module was built\nset -e\ncd "$(dirname "$0")"\n' +
+        "".join(" \\\n  ".join(cmd) + "\n" for cmd, _ in steps))
+    return out_dir / vmfb, flags
 
 
 def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_dir: str | Path,

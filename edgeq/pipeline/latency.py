@@ -3,17 +3,19 @@
 A layer's module is the layer as the network runs it: its input quantized to a bits, the conv or linear with
 w-bit weights and int32 bias, then ReLU and requantization to the next layer's input. Layers of the same shape
 share one entry. Entries are cached by (layer shape, bits, target flags, versions): a killed run resumes where
-it stopped (compiled modules are kept too), and a corrupt entry is measured again. Compiles run in a process
-pool; measurements start when every compile is done and run one at a time, so nothing shares the device.
+it stopped (compiled modules are kept too), and a corrupt entry is measured again. Compiles run in parallel
+(a process pool or Ray); measurements start when every compile is done and run one at a time, so nothing
+shares the device.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
-import multiprocessing
+import shutil
+import tempfile
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from torch import nn
 from edgeq._cache import cache_dir
 from edgeq.allocate.ilp import LatencyTable
 from edgeq.errors import EdgeqError
+from edgeq.pipeline.executor import check as check_executor
+from edgeq.pipeline.executor import run_all
 from edgeq.quant.plan import LayerSpec, Plan
 from edgeq.targets import Measurement, get
 
@@ -46,7 +50,6 @@ class _Job:
     input_shape: tuple[int, ...]      # batch 1
     spec: LayerSpec
     target: str
-    out_dir: Path
 
 
 def layer_inputs(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
@@ -79,23 +82,40 @@ def _key(layer: nn.Module, input_shape, spec: LayerSpec, target: str) -> str:
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _compile(job: _Job) -> Path:
-    """Quantize the layer alone and compile it (runs in a worker process)."""
-    from edgeq.pipeline.compile import Artifact, compile_model
+def _compile(job: _Job) -> dict[str, bytes]:
+    """Quantize the layer alone and compile it; the module's files, by value (runs in a worker)."""
+    from edgeq.pipeline.compile import compile_model
     from edgeq.quant import quantize, to_integer
 
-    try:
-        Artifact.load(job.out_dir)   # compiled before the run was stopped: reuse
-        if (job.out_dir / "input.npy").exists():
-            return job.out_dir
-    except EdgeqError:
-        pass
     torch.manual_seed(0)
     calibration = torch.randn((8, *job.input_shape[1:]), generator=torch.Generator().manual_seed(0))
     integer = to_integer(quantize(_Alone(job.layer), Plan(job.spec), calibration), calibration[:1])
-    compile_model(integer, calibration[:1], job.target, job.out_dir, f"layer {job.spec.tag}", Plan(job.spec).to_json())
-    np.save(job.out_dir / "input.npy", integer.quantize_input(calibration[:1]).numpy())
-    return job.out_dir
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        compile_model(integer, calibration[:1], job.target, out, f"layer {job.spec.tag}", Plan(job.spec).to_json())
+        np.save(out / "input.npy", integer.quantize_input(calibration[:1]).numpy())
+        return {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+
+
+def _compiled(out_dir: Path) -> bool:
+    from edgeq.pipeline.compile import Artifact
+
+    try:
+        Artifact.load(out_dir)
+        return (out_dir / "input.npy").is_file()
+    except EdgeqError:
+        return False
+
+
+def _store(files: dict[str, bytes], out_dir: Path) -> None:
+    """Write a compiled module's files and move them into place in one step: never half a module in the cache."""
+    tmp = out_dir.with_suffix(".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
 
 
 def _read(path: Path) -> Measurement | None:
@@ -108,13 +128,19 @@ def _read(path: Path) -> Measurement | None:
 
 
 def layer_latency_table(module: nn.Module, input_shape: tuple[int, ...], target: str, specs: list[LayerSpec], *,
-                        repetitions: int = 20, jobs: int = 2,
-                        progress: Callable[[int, int], None] | None = None) -> LatencyTable:
+                        repetitions: int = 20, jobs: int = 2, executor: str = "local",
+                        progress: Callable[[int, int], None] | None = None,
+                        work: Counter | None = None) -> LatencyTable:
     """Median ms per layer and bit-width, with each entry's spread.
 
-    jobs > 1 compiles in spawned worker processes: a script calling this needs the usual
-    `if __name__ == "__main__":` guard (as for a torch DataLoader with workers)."""
+    Compiles run on `executor` (see pipeline.executor), then each module is timed on the target, one at a
+    time. `work` counts what this call did: entries "cached" / "measured", modules "compiled".
+    A script calling this with jobs > 1 needs the `if __name__ == "__main__":` guard of spawned workers."""
+    from edgeq.pipeline.compile import Artifact
+
     get(target).check_available()
+    check_executor(executor)
+    work = Counter() if work is None else work
     root = cache_dir("latency")
     layers = layer_inputs(module, input_shape)
     keys: dict[tuple[str, str], str] = {}
@@ -127,28 +153,29 @@ def layer_latency_table(module: nn.Module, input_shape: tuple[int, ...], target:
             if cached is not None:
                 results[key] = cached
             elif key not in pending:
-                pending[key] = _Job(key, copy.deepcopy(layer), shape, spec, target, root / key)
-    done, total = len(results), len(results) + len(pending)
+                pending[key] = _Job(key, copy.deepcopy(layer), shape, spec, target)
+    work["cached"] += len(results)
+    total = 2 * len(pending)   # one step to compile, one to measure
     if progress:
-        progress(done, total)
-    if pending:
-        from edgeq.pipeline.compile import Artifact
-
-        if jobs > 1 and len(pending) > 1:
-            ctx = multiprocessing.get_context("spawn")   # fork after torch's thread pools started is not safe
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                out_dirs = list(pool.map(_compile, pending.values()))
-        else:
-            out_dirs = [_compile(job) for job in pending.values()]
-        for key, out_dir in zip(pending, out_dirs):   # all compiles finished: nothing else runs while timing
-            m = Artifact.load(out_dir).measure([np.load(out_dir / "input.npy")], repetitions)
-            tmp = root / f"{key}.tmp"
-            tmp.write_text(json.dumps(m.to_json()))
-            tmp.replace(root / f"{key}.json")
-            results[key] = m
-            done += 1
-            if progress:
-                progress(done, total)
+        progress(0, total)
+    to_compile = [job for job in pending.values() if not _compiled(root / job.key)]   # kept from a stopped run
+    done = len(pending) - len(to_compile)
+    for job, files in run_all(_compile, to_compile, executor=executor, jobs=jobs):
+        _store(files, root / job.key)
+        work["compiled"] += 1
+        done += 1
+        if progress:
+            progress(done, total)
+    for key in pending:   # every compile finished: nothing else runs on the machine while timing
+        m = Artifact.load(root / key).measure([np.load(root / key / "input.npy")], repetitions)
+        tmp = root / f"{key}.tmp"
+        tmp.write_text(json.dumps(m.to_json()))
+        tmp.replace(root / f"{key}.json")
+        results[key] = m
+        work["measured"] += 1
+        done += 1
+        if progress:
+            progress(done, total)
 
     def entry(name: str, spec: LayerSpec) -> Measurement:
         return results[keys[(name, spec.tag)]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ class Result:
     chosen: int | None = None     # index of the iteration whose plan is the answer
     fit: tuple[float, float] = (1.0, 0.0)
     accuracy: dict[str, float] = field(default_factory=dict)
+    work: dict[str, int] = field(default_factory=dict)   # what this run computed and what it reused
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -77,15 +79,16 @@ def _tag_plan(a: Allocation) -> dict[str, str]:
 
 
 def _build(model: Model, alloc: Allocation, target: str, out_dir: Path, check_inputs: torch.Tensor,
-           repetitions: int) -> tuple[Measurement, bool]:
-    """Compile the plan, check it bit-exact on the target, measure it; reuse what a stopped run left behind."""
+           repetitions: int) -> tuple[Measurement, bool, bool]:
+    """Compile the plan, check it bit-exact on the target, measure it; reuse what a stopped run left behind.
+    Returns (measurement, bit-exact, reused)."""
     measured, checked = out_dir / "measurement.json", out_dir / "check.json"
     try:
         same_plan = Artifact.load(out_dir).manifest.bits.get("layers") == alloc.plan.to_json()["layers"]
-        if same_plan:
+        check = json.loads(checked.read_text())
+        if same_plan and check["inputs"] >= len(check_inputs):
             m = json.loads(measured.read_text())
-            return (Measurement(m["target"], m["latencies_ms"], m.get("note", "")),
-                    json.loads(checked.read_text())["bit_exact"])
+            return Measurement(m["target"], m["latencies_ms"], m.get("note", "")), check["bit_exact"], True
     except (EdgeqError, OSError, ValueError, KeyError, TypeError):
         pass   # missing, torn or from another plan: build it again
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -98,13 +101,13 @@ def _build(model: Model, alloc: Allocation, target: str, out_dir: Path, check_in
     checked.write_text(json.dumps({"bit_exact": exact, "inputs": len(q)}))
     m = artifact.measure([q[:1].numpy()], repetitions)
     measured.write_text(json.dumps(m.to_json(), indent=2))
-    return m, exact
+    return m, exact, False
 
 
 def optimize(model: Model, target: str, latency_ms: float, out_dir: str | Path, *, size_mb: float | None = None,
              data: tuple[torch.Tensor, torch.Tensor | None] | None = None, data_free: bool = False,
              w_bits=(2, 4, 8), a_bits=(8,), max_iterations: int = 6, repetitions: int = 20, check_inputs: int = 8,
-             jobs: int = 2, start: Start = lambda _: None) -> Result:
+             jobs: int = 2, executor: str = "local", start: Start = lambda _: None) -> Result:
     """Bits per layer whose compiled module meets latency_ms (and size_mb) measured on the target."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,14 +122,17 @@ def optimize(model: Model, target: str, latency_ms: float, out_dir: str | Path, 
     sens = sensitivity.trace(model.module, x, y, name=model.name, data_note=note,
                              progress=start("Hessian traces per layer"))
     specs = [LayerSpec(w, a) for w in sorted(set(w_bits)) for a in sorted(set(a_bits))]
-    table = layer_latency_table(model.module, model.input_shape, target, specs, repetitions=repetitions,
-                                        jobs=jobs, progress=start(f"per-layer latency on {target}"))
+    table_work = Counter()
+    table = layer_latency_table(model.module, model.input_shape, target, specs, repetitions=repetitions, jobs=jobs,
+                                executor=executor, progress=start(f"per-layer latency on {target}"), work=table_work)
     sens.save(out_dir / "sensitivity.json")
     table.save(out_dir / "latency_table.json")
     inputs = (model.test_set[0] if model.test_set is not None else model.calibration)[:check_inputs]
     options = dict(w_bits=w_bits, a_bits=a_bits, latency=table)
 
     result = Result(model.name, target, latency_ms, size_mb, False, "")
+    result.work = {"latency_entries_cached": table_work["cached"], "latency_entries_measured": table_work["measured"],
+                   "layer_modules_compiled": table_work["compiled"], "iterations_reused": 0, "iterations_built": 0}
     allocations: dict[int, Allocation] = {}
     seen: dict[tuple, Iteration] = {}
     step = start(f"compile, check and measure on {target}")
@@ -153,7 +159,8 @@ def optimize(model: Model, target: str, latency_ms: float, out_dir: str | Path, 
         if key in seen:
             result.reason = "the plan the corrected budget selects was measured and meets the budget"
             break
-        m, exact = _build(model, alloc, target, out_dir / f"iter-{k}", inputs, repetitions)
+        m, exact, reused = _build(model, alloc, target, out_dir / f"iter-{k}", inputs, repetitions)
+        result.work["iterations_reused" if reused else "iterations_built"] += 1
         it = Iteration(k, ilp_budget, alloc.costs.latency_ms, m.median_ms, min(m.latencies_ms), max(m.latencies_ms),
                        exact, alloc.costs.omega, alloc.costs.size_mb, dict(key))
         result.iterations.append(it)

@@ -80,17 +80,20 @@ def write_html(result, out_dir: Path) -> Path:
         f"<td>{it.omega:.3g}</td><td>{it.size_mb * 1e3:.2f}</td>"
         f"<td>{' '.join(sorted(set(it.plan.values())))}</td></tr>" for it in result.iterations)
     acc = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f}%</td></tr>" for k, v in result.accuracy.items())
-    status = f"met: {result.latency_budget_ms} ms" if result.met else "NOT met"
+    status = "met" if result.met else "NOT met"
+    size = f", {result.size_budget_mb * 1e3:.4g} KB" if result.size_budget_mb else ""
+    made = {"sensitivity": sens.settings, "latency table": {"target": table.target, "entries": sum(map(len, table.ms.values()))},
+            "this run": result.work}
     page = f"""<!doctype html><meta charset="utf-8"><title>edgeq optimize: {html.escape(result.model)}</title>
-<style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:1300px}} td,th{{padding:2px 10px;text-align:right}}
+<style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:1300px}} img{{max-width:100%}} td,th{{padding:2px 10px;text-align:right}}
 table{{border-collapse:collapse}} tr:nth-child(even){{background:#f4f4f4}} .chosen{{font-weight:bold;color:#b00}}</style>
-<h1>{html.escape(result.model)} on {html.escape(result.target)}: budget {status}</h1>
+<h1>{html.escape(result.model)} on {html.escape(result.target)}: {result.latency_budget_ms:.4g} ms{size} {status}</h1>
 <p>{html.escape(result.reason)}. Sensitivity: {html.escape(sens.method)} on {html.escape(sens.data)}.</p>
 <h2>Iterations</h2><table><tr><th>#</th><th>ILP budget (predicted ms)</th><th>predicted ms</th>
 <th>measured ms (min–max)</th><th>bit-exact</th><th>Ω</th><th>size KB</th><th>bit-widths used</th></tr>{rows}</table>
 {f'<h2>Accuracy (held-out data)</h2><table>{acc}</table>' if acc else ''}
 <h2>Per layer and frontier</h2>{''.join(_figures(result, sens, table, plan))}
-<h2>How it was made</h2><pre>{html.escape(json.dumps(sens.settings, indent=1))}</pre>
+<h2>How it was made</h2><pre>{html.escape(chr(10).join(f"{k}: {json.dumps(v)}" for k, v in made.items()))}</pre>
 """
     path = out_dir / "report.html"
     path.write_text(page)
