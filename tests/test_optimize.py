@@ -134,20 +134,23 @@ def test_an_impossible_budget_is_shown_impossible(tmp_path):
     assert "distilled" in json.loads((out / "sensitivity.json").read_text())["data"]
 
 
-def test_optimize_on_arm64_under_qemu(tmp_path):
-    """The loop on aarch64: every layer and whole module compiled for +dotprod,+i8mm, timed and checked bit-exact
-    under qemu-aarch64. Emulated time says nothing about a phone, so the budget is loose: this checks the loop."""
-    out = tmp_path / "arm"
-    r = runner.invoke(app, ["optimize", "digits", "--target", "arm64", "--latency-ms", "1000", "--bits", "4,8",
+@pytest.mark.parametrize("target", ["arm64", "vulkan"])
+def test_optimize_on_emulated_devices(target, tmp_path):
+    """The loop on aarch64 under qemu (+dotprod,+i8mm) and on Vulkan through lavapipe: every layer and every whole
+    module compiled for the target, timed there and checked bit-exact there. Neither time says anything about a
+    phone or a GPU (emulation; a CPU rasterizer), so the budget is loose: this checks the loop, not the speed."""
+    out = tmp_path / target
+    r = runner.invoke(app, ["optimize", "digits", "--target", target, "--latency-ms", "1000", "--bits", "4,8",
                             "--size-mb", "0.015", "--repetitions", "3", "--quiet", "-o", str(out)])
     assert r.exit_code == 0, r.output
     report = json.loads((out / "report.json").read_text())
-    assert report["met"] and report["target"] == "arm64" and all(it["bit_exact"] for it in report["iterations"])
-    assert json.loads((out / "latency_table.json").read_text())["target"] == "arm64"
+    assert report["met"] and report["target"] == target and all(it["bit_exact"] for it in report["iterations"])
+    assert json.loads((out / "latency_table.json").read_text())["target"] == target
     manifest = json.loads((out / f"iter-{report['chosen']}" / "manifest.json").read_text())
-    assert "+dotprod" in " ".join(manifest["flags"]) and manifest["target"]["name"] == "arm64"
-    sizes = {it["size_mb"] for it in report["iterations"]}
-    assert max(sizes) <= 0.015 + 1e-12 and set(report["iterations"][report["chosen"]]["plan"].values()) == {"w4a8", "w8a8"}
+    assert manifest["target"]["name"] == target
+    assert ("+dotprod" in " ".join(manifest["flags"])) == (target == "arm64")
+    assert max(it["size_mb"] for it in report["iterations"]) <= 0.015 + 1e-12
+    assert set(report["iterations"][report["chosen"]]["plan"].values()) == {"w4a8", "w8a8"}
 
 
 def test_ray_executor_builds_what_the_process_pool_builds(tmp_path, monkeypatch):

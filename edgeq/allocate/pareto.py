@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.allocate.ilp import RESOURCES, Allocation, Budget, Costs, InfeasibleBudget, LatencyTable, ilp
+from edgeq.allocate.ilp import RESOURCES, Allocation, Budget, Costs, LatencyTable, ilp
 from edgeq.quant.plan import LayerSpec
 from edgeq.sensitivity.table import Sensitivity
 
@@ -25,12 +25,10 @@ def frontier(sens: Sensitivity, resource: str = "size_mb", points: int = 24, *, 
                    latency=latency)
 
     top = getattr(solve(1e30).costs, resource)   # the least-Ω end, where the resource is largest
-    try:
-        bottom = getattr(solve(1e-30).costs, resource)
-    except InfeasibleBudget as e:
-        if e.smallest is None or e.resource != resource:
-            raise
-        bottom = e.smallest * (1 + 1e-9)
+    # the other end: the least the resource can be while the other budgets hold
+    least = ilp(sens, Budget(**others), w_bits=w_bits, a_bits=a_bits, pinned=pinned, latency=latency,
+                minimise=resource)
+    bottom = getattr(least.costs, resource) * (1 + 1e-9)
     out: dict[tuple, Allocation] = {}
     for b in np.linspace(bottom, top, points):
         a = solve(float(b))

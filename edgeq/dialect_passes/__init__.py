@@ -3,3 +3,15 @@
 They run on IREE's input-level IR (linalg on tensors), between `--compile-to=input` and `--compile-from=input`.
 """
 DEFAULT_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant"]
+
+# Vulkan (IREE's SPIR-V backend, vp_android_baseline_2022): no i64 value (its emulation fails on vectorized
+# dispatches), every i8 -> i32 extension in a dispatch of its own (fused into a consumer that loads i8 with
+# wide vectors, it is miscompiled) and depthwise convolutions channels-last (the NCHW lowering races).
+# See docs/vulkan.md.
+VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant-i32", "edgeq-isolate-i8-extensions",
+                              "edgeq-depthwise-to-nhwc"]
+
+
+def pipeline_for(target: str) -> list[str]:
+    """The passes a target compiles with when none are given."""
+    return list(VULKAN_PIPELINE if target == "vulkan" else DEFAULT_PIPELINE)

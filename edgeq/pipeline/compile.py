@@ -106,9 +106,9 @@ def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: li
 
     Every step runs inside out_dir on relative names, so the module carries no path of the machine that built
     it (the same layer compiled in two places gives the same bytes) and model.compile.sh replays it anywhere."""
-    from edgeq.dialect_passes import DEFAULT_PIPELINE
+    from edgeq.dialect_passes import pipeline_for
 
-    passes = DEFAULT_PIPELINE if passes is None else passes
+    passes = pipeline_for(target.name) if passes is None else passes
     iree = _iree_compile()
     source = os.path.relpath(torch_mlir, out_dir)
     before, after, vmfb = f"{stem}.input.mlir", f"{stem}.edgeq.mlir", f"{stem}.vmfb"
@@ -128,9 +128,9 @@ def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: li
 def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_dir: str | Path,
                   name: str = "model", plan_json: dict | None = None, passes: list[str] | None = None) -> Artifact:
     """Compile an integer model for a target into out_dir (the .vmfb, MLIR before/after passes, manifest)."""
-    from edgeq.dialect_passes import DEFAULT_PIPELINE
+    from edgeq.dialect_passes import pipeline_for
 
-    passes = DEFAULT_PIPELINE if passes is None else passes
+    passes = pipeline_for(target) if passes is None else passes
     spec = get(target).spec
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -75,10 +75,12 @@ def layer_inputs(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, t
 
 
 def _key(layer: nn.Module, input_shape, spec: LayerSpec, target: str) -> str:
+    from edgeq.dialect_passes import pipeline_for
     from edgeq.pipeline.compile import versions
 
     desc = {"layer": repr(layer), "weight": list(layer.weight.shape), "bias": layer.bias is not None,
-            "input": list(input_shape), "bits": spec.tag, "target": get(target).spec.to_json(), "versions": versions()}
+            "input": list(input_shape), "bits": spec.tag, "target": get(target).spec.to_json(),
+            "passes": pipeline_for(target), "versions": versions()}
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -20,13 +20,14 @@ import torch
 
 from edgeq import allocate, sensitivity
 from edgeq.allocate import Allocation, Budget, InfeasibleBudget
+from edgeq.dialect_passes import pipeline_for
 from edgeq.errors import EdgeqError
 from edgeq.models import Model
-from edgeq.pipeline.compile import Artifact, compile_model
+from edgeq.pipeline.compile import Artifact, compile_model, versions
 from edgeq.pipeline.latency import layer_latency_table
 from edgeq.pipeline.report import write_html
 from edgeq.quant import LayerSpec, Plan, quantize, to_integer
-from edgeq.targets import Measurement
+from edgeq.targets import Measurement, get
 
 Start = Callable[[str], Callable[[int, int], None] | None]
 
@@ -84,7 +85,9 @@ def _build(model: Model, alloc: Allocation, target: str, out_dir: Path, check_in
     Returns (measurement, bit-exact, reused)."""
     measured, checked = out_dir / "measurement.json", out_dir / "check.json"
     try:
-        same_plan = Artifact.load(out_dir).manifest.bits.get("layers") == alloc.plan.to_json()["layers"]
+        built = Artifact.load(out_dir).manifest
+        same_plan = (built.bits.get("layers") == alloc.plan.to_json()["layers"] and built.versions == versions()
+                     and built.flags == get(target).spec.compile_flags() and built.passes == pipeline_for(target))
         check = json.loads(checked.read_text())
         if same_plan and check["inputs"] >= len(check_inputs):
             m = json.loads(measured.read_text())
@@ -144,16 +147,15 @@ def optimize(model: Model, target: str, latency_ms: float, out_dir: str | Path, 
                 ilp_budget = min(ilp_budget, prev.predicted_ms * (1 - 1e-6))
         try:
             alloc = allocate.ilp(sens, Budget(size_mb=size_mb, latency_ms=max(ilp_budget, 1e-9)), **options)
-        except InfeasibleBudget as e:
-            if e.resource != "latency_ms":
-                raise
-            # Nothing is predicted to fit: measure the fastest plan, which also calibrates the correction.
+        except InfeasibleBudget:
+            # Nothing is predicted to fit (alone or beside the size budget): measure the fastest plan within the
+            # size budget, which also calibrates the correction. A size budget nothing meets raises here.
             alloc = allocate.ilp(sens, Budget(size_mb=size_mb), **options, minimise="latency_ms")
             ilp_budget = None
             fastest = seen.get(tuple(_tag_plan(alloc).items()))
             if fastest is not None and fastest.measured_ms > latency_ms:
-                result.reason = (f"impossible: the fastest plan by the table measured {fastest.measured_ms:.4g} ms, "
-                                 f"over the {latency_ms} ms budget")
+                result.reason = (f"impossible: the fastest plan by the table measured {fastest.measured_ms:.4g} ms "
+                                 f"(median; fastest run {fastest.min_ms:.4g} ms), over the {latency_ms:.4g} ms budget")
                 break
         key = tuple(_tag_plan(alloc).items())
         if key in seen:

@@ -15,6 +15,12 @@ from edgeq.targets.base import Measurement, TargetSpec, parse_benchmark_json, ru
 
 _LAVAPIPE_ICD = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 
+# IREE's default Vulkan target (vp_android_baseline_2022: int32 compute, 32-bit storage) plus 8-bit storage
+# buffers and Int8 (VK_KHR_8bit_storage, shaderInt8; lavapipe has both). Without them IREE emulates i8 storage
+# in i32 words and its SPIR-V lowering of vector<4xi8> loads and stores reads and writes 16-byte vector<4xi32>
+# elements at the index of a 4-byte one: every vectorized i8 access is wrong (docs/vulkan.md).
+FEATURES = "spirv:v1.3,cap:Shader,cap:Int8,cap:StorageBuffer8BitAccess,ext:SPV_KHR_8bit_storage"
+
 
 def _tool(name: str) -> str:
     from iree.runtime._binding import __file__ as binding  # the wheel's own tools, beside its bindings
@@ -25,7 +31,7 @@ def _tool(name: str) -> str:
 
 class VulkanTarget:
     def __init__(self):
-        self.spec = TargetSpec("vulkan", "vulkan")
+        self.spec = TargetSpec("vulkan", "vulkan", extra_flags=(f"--iree-vulkan-target-features={FEATURES}",))
 
     def _env(self) -> dict:
         # Pin lavapipe unless the user chose a driver: deterministic and present on every CI machine.
