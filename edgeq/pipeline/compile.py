@@ -33,6 +33,14 @@ def versions() -> dict[str, str]:
     return {p: version(p) for p in ("edgeq", "torch", "iree-base-compiler", "iree-base-runtime")}
 
 
+def toolchain(target: str) -> dict:
+    """Besides the model, what decides a module's bytes: the target (its flags), edgeq's passes, the versions.
+    Cached modules are reused only when it is unchanged."""
+    from edgeq.dialect_passes import pipeline_for
+
+    return {"target": get(target).spec.to_json(), "passes": pipeline_for(target), "versions": versions()}
+
+
 @dataclass
 class Manifest:
     """What was compiled and how: enough to rebuild, run and check the module."""
@@ -49,6 +57,10 @@ class Manifest:
     output_scale: list[float]
     output_zero_point: int
     files: dict[str, str] = field(default_factory=dict)
+
+    def toolchain(self) -> dict:
+        """What built this module, comparable with compile.toolchain(target)."""
+        return {"target": self.target.to_json(), "passes": self.passes, "versions": self.versions}
 
     def save(self, path: Path) -> None:
         data = asdict(self)

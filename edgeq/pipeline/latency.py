@@ -2,10 +2,10 @@
 
 A layer's module is the layer as the network runs it: its input quantized to a bits, the conv or linear with
 w-bit weights and int32 bias, then ReLU and requantization to the next layer's input. Layers of the same shape
-share one entry. Entries are cached by (layer shape, bits, target flags, versions): a killed run resumes where
-it stopped (compiled modules are kept too), and a corrupt entry is measured again. Compiles run in parallel
-(a process pool or Ray); measurements start when every compile is done and run one at a time, so nothing
-shares the device.
+share one entry. Entries are cached by (layer shape, bits, toolchain: target flags, passes, versions): a
+killed run resumes where it stopped (compiled modules are kept too), and a corrupt entry is measured again.
+Compiles run in parallel (a process pool or Ray); measurements start when every compile is done and run one
+at a time, so nothing shares the device.
 """
 from __future__ import annotations
 
@@ -75,12 +75,10 @@ def layer_inputs(module: nn.Module, input_shape: tuple[int, ...]) -> dict[str, t
 
 
 def _key(layer: nn.Module, input_shape, spec: LayerSpec, target: str) -> str:
-    from edgeq.dialect_passes import pipeline_for
-    from edgeq.pipeline.compile import versions
+    from edgeq.pipeline.compile import toolchain
 
     desc = {"layer": repr(layer), "weight": list(layer.weight.shape), "bias": layer.bias is not None,
-            "input": list(input_shape), "bits": spec.tag, "target": get(target).spec.to_json(),
-            "passes": pipeline_for(target), "versions": versions()}
+            "input": list(input_shape), "bits": spec.tag, **toolchain(target)}
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:24]
 
 

@@ -20,14 +20,13 @@ import torch
 
 from edgeq import allocate, sensitivity
 from edgeq.allocate import Allocation, Budget, InfeasibleBudget
-from edgeq.dialect_passes import pipeline_for
 from edgeq.errors import EdgeqError
 from edgeq.models import Model
-from edgeq.pipeline.compile import Artifact, compile_model, versions
+from edgeq.pipeline.compile import Artifact, compile_model, toolchain
 from edgeq.pipeline.latency import layer_latency_table
 from edgeq.pipeline.report import write_html
 from edgeq.quant import LayerSpec, Plan, quantize, to_integer
-from edgeq.targets import Measurement, get
+from edgeq.targets import Measurement
 
 Start = Callable[[str], Callable[[int, int], None] | None]
 
@@ -86,8 +85,8 @@ def _build(model: Model, alloc: Allocation, target: str, out_dir: Path, check_in
     measured, checked = out_dir / "measurement.json", out_dir / "check.json"
     try:
         built = Artifact.load(out_dir).manifest
-        same_plan = (built.bits.get("layers") == alloc.plan.to_json()["layers"] and built.versions == versions()
-                     and built.flags == get(target).spec.compile_flags() and built.passes == pipeline_for(target))
+        same_plan = (built.bits.get("layers") == alloc.plan.to_json()["layers"]
+                     and built.toolchain() == toolchain(target))
         check = json.loads(checked.read_text())
         if same_plan and check["inputs"] >= len(check_inputs):
             m = json.loads(measured.read_text())
