@@ -80,6 +80,16 @@ def _shape(text: Optional[str]) -> tuple[int, ...] | None:
         raise EdgeqError(f"input shape {text!r} is not a comma-separated list of integers", "write e.g. 1,3,224,224")
 
 
+def _target(target: str, hw: Path | None) -> str:
+    """The target string the library takes: accel-sim with --hw is `accel-sim:HW.toml`."""
+    if hw is None:
+        return target
+    if target != "accel-sim":
+        raise EdgeqError(f"--hw describes the simulated accelerator, but the target is {target}",
+                         "add --target accel-sim, or drop --hw")
+    return f"accel-sim:{hw.resolve()}"
+
+
 def _build(model_name: str, bits: str, target: str, out_dir: Path, input_shape: str | None, calibration: str):
     """Quantize, lower to integers, compile; save the reference input and output beside the module."""
     import torch
@@ -104,12 +114,13 @@ def _build(model_name: str, bits: str, target: str, out_dir: Path, input_shape: 
 @app.command("compile")
 def compile_cmd(model: str = typer.Argument(..., help="zoo name (digits, resnet18, resnet50, mobilenet_v2) or FILE.py:FACTORY"),
                 bits: str = typer.Option("w8a8", help="w8a8, w4a8, ... or a PLAN.json from `edgeq allocate`"),
-                target: str = typer.Option("host", help="host | arm64 | arm64-android | vulkan"),
+                target: str = typer.Option("host", help="host | arm64 | arm64-android | vulkan | accel-sim"),
+                hw: Optional[Path] = typer.Option(None, "--hw", help="accel-sim: the hardware TOML (default: edgeq's npu.toml)"),
                 output: Path = typer.Option(..., "-o", "--output", help="output directory"),
                 input_shape: Optional[str] = typer.Option(None, help="e.g. 1,3,224,224 (default: the model's)"),
                 calibration: str = typer.Option("minmax", help="minmax | percentile")):
     """Quantize MODEL and compile it for TARGET: writes the .vmfb, MLIR before/after edgeq's passes, manifest.json."""
-    _, _, artifact = _build(model, bits, target, output, input_shape, calibration)
+    _, _, artifact = _build(model, bits, _target(target, hw), output, input_shape, calibration)
     console.print(f"compiled [bold]{model}[/] ({bits}) for [bold]{target}[/] -> {artifact.vmfb}")
 
 
@@ -145,8 +156,22 @@ def measure(out_dir: Path = typer.Argument(..., help="a directory written by `ed
     artifact = Artifact.load(out_dir)
     m = artifact.measure([np.load(out_dir / "reference_input.npy")], repetitions)
     (out_dir / "measurement.json").write_text(json.dumps(m.to_json(), indent=2) + "\n")
-    console.print(f"{m.target}: median {m.median_ms:.3f} ms (min {min(m.latencies_ms):.3f}, "
-                  f"max {max(m.latencies_ms):.3f}, n={len(m.latencies_ms)}) {m.note}")
+    spec = artifact.manifest.target
+    if spec.hardware is not None:   # accel-sim: where the simulated time goes
+        from edgeq.targets.accel_sim import simulate
+        from edgeq.targets.accel_sim.hardware import HardwareModel
+
+        sim = simulate(out_dir, HardwareModel.from_json(spec.hardware))
+        (out_dir / "simulation.json").write_text(json.dumps(sim.to_json(), indent=2) + "\n")
+        out = Table(title=f"{artifact.manifest.model} on {sim.hardware} (simulated, {sim.clock_mhz:g} MHz)")
+        for col in ("dispatch", "layer", "mode", "MMACs", "compute cyc", "memory cyc", "DRAM KB", "energy µJ"):
+            out.add_column(col, justify="left" if col in ("dispatch", "layer") else "right")
+        for d in sim.dispatches:
+            out.add_row(d.name, d.layer or "", d.precision or "vector", f"{d.macs / 1e6:.3f}", str(d.compute_cycles),
+                        str(d.memory_cycles), f"{d.dram_bytes / 1024:.1f}", f"{d.energy_pj / 1e6:.3f}")
+        console.print(out)
+    console.print(f"{m.target}: median {m.median_ms:.4g} ms (min {min(m.latencies_ms):.4g}, "
+                  f"max {max(m.latencies_ms):.4g}, n={len(m.latencies_ms)}) {m.note}")
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -297,7 +322,8 @@ def allocate_cmd(sens_path: Path = typer.Argument(..., metavar="SENS.json", help
 @app.command("latency-table")
 def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"),
                       output: Path = typer.Option(..., "-o", "--output", help="the table (JSON) `allocate` reads"),
-                      target: str = typer.Option("host", help="host | arm64 | vulkan"),
+                      target: str = typer.Option("host", help="host | arm64 | vulkan | accel-sim"),
+                      hw: Optional[Path] = typer.Option(None, "--hw", help="accel-sim: the hardware TOML (default: edgeq's npu.toml)"),
                       bits: str = typer.Option("2,4,8", help="candidate weight bit-widths"),
                       act_bits: str = typer.Option("8", help="candidate activation bit-widths"),
                       repetitions: int = typer.Option(20, min=1),
@@ -313,6 +339,7 @@ def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py
     from edgeq.quant.plan import LayerSpec
 
     m = models.load(model, _shape(input_shape))
+    target = _target(target, hw)
     specs = [LayerSpec(w, a) for w, a in itertools.product(_ints(bits, "bits"), _ints(act_bits, "act-bits"))]
     work = Counter()
     with _progress(quiet) as start:
@@ -335,7 +362,8 @@ def latency_table_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py
 def optimize(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"),
              latency_ms: float = typer.Option(..., help="the budget, measured end to end on the target"),
              output: Path = typer.Option(..., "-o", "--output", help="output directory"),
-             target: str = typer.Option("host", help="host | arm64 | vulkan"),
+             target: str = typer.Option("host", help="host | arm64 | vulkan | accel-sim"),
+             hw: Optional[Path] = typer.Option(None, "--hw", help="accel-sim: the hardware TOML (default: edgeq's npu.toml)"),
              size_mb: Optional[float] = typer.Option(None, help="model size budget, MB"),
              data: Optional[Path] = typer.Option(None, help="x.npy or .npz with x (and y labels)"),
              data_free: bool = typer.Option(False, "--data-free", help="ZeroQ data distilled from BatchNorm"),
@@ -355,6 +383,7 @@ def optimize(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"
     if data and data_free:
         raise EdgeqError("--data and --data-free both given", "give one of them")
     m = models.load(model)
+    target = _target(target, hw)
     with _progress(quiet or as_json) as start:
         result = run_loop(m, target, latency_ms, output, size_mb=size_mb,
                           data=models.load_data(data, m.input_shape) if data else None, data_free=data_free,

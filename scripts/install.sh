@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything edgeq needs on a fresh Debian machine: the Debian packages (as root; chromium renders
-# report.html in the tests), a .venv with edgeq and its pinned Python packages, and the aarch64 IREE runtime
-# run under qemu for the arm64 target.
+# report.html in the tests), a .venv with edgeq and its pinned Python packages, SCALE-Sim in .venv/scalesim, and
+# the aarch64 IREE runtime run under qemu for the arm64 target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,12 @@ fi
 
 [ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+
+# SCALE-Sim validates accel-sim's cycle counts. scalesim 3.0.0 breaks under NumPy >= 2.3, so it has its own venv.
+if ! .venv/scalesim/bin/python -c 'import scalesim' 2>/dev/null; then
+  python3.11 -m venv .venv/scalesim 2>/dev/null || python3 -m venv .venv/scalesim
+  .venv/scalesim/bin/pip install -q --disable-pip-version-check scalesim==3.0.0 'numpy>=2.0,<2.3'
+fi
 
 # The arm64 target runs the aarch64 wheel's iree-run-module / iree-benchmark-module under qemu-aarch64.
 rt=.venv/aarch64-runtime

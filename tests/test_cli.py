@@ -33,6 +33,27 @@ def test_compile_run_measure(tmp_path):
     assert len(json.loads((out / "measurement.json").read_text())["latencies_ms"]) == 5
 
 
+def test_accel_sim_measure_shows_where_the_time_goes(tmp_path):
+    """The simulated NPU from the command line: bit-exact through the host, the time per dispatch in a table and
+    in simulation.json, adding up to the measured latency."""
+    hw = tmp_path / "hw.toml"
+    from edgeq.targets.accel_sim.hardware import DEFAULT
+
+    hw.write_text(DEFAULT.read_text().replace("rows = 32", "rows = 16"))
+    out = tmp_path / "sim"
+    r = runner.invoke(app, ["compile", "digits", "--bits", "w4a8", "--target", "accel-sim", "--hw", str(hw), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "manifest.json").read_text())["target"]["hardware"]["rows"] == 16
+    r = runner.invoke(app, ["run", str(out)])
+    assert r.exit_code == 0 and "bit-exact against the integer reference: yes" in r.output
+    r = runner.invoke(app, ["measure", str(out)])
+    assert r.exit_code == 0 and "simulated on npu-32x32" in _text(r) and "conv1" in r.output
+    sim = json.loads((out / "simulation.json").read_text())
+    measured = json.loads((out / "measurement.json").read_text())
+    assert sim["cycles"] == sum(d["cycles"] for d in sim["dispatches"])
+    assert measured["median_ms"] == sim["latency_ms"] == sim["cycles"] / 800e3 and measured["energy_uj"] > 0
+
+
 def test_plan_file_drives_bits(tmp_path):
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"default": {"w_bits": 8, "a_bits": 8}, "layers": {"fc": {"w_bits": 2, "a_bits": 8}}}))
@@ -46,7 +67,12 @@ def test_errors_are_one_line_with_a_fix(tmp_path):
     cases = [(["compile", "digits", "--bits", "w9a8", "-o", str(tmp_path / "a")], "weight bit-width 9 is out of range"),
              (["compile", "nosuchnet", "-o", str(tmp_path / "b")], "unknown model 'nosuchnet'"),
              (["compile", "digits", "--target", "tpu", "-o", str(tmp_path / "c")], "unknown target 'tpu'"),
-             (["run", str(tmp_path / "missing")], "not found")]
+             (["run", str(tmp_path / "missing")], "not found"),
+             (["compile", "digits", "--hw", str(tmp_path / "hw.toml"), "-o", str(tmp_path / "d")],
+              "--hw describes the simulated accelerator, but the target is host"),
+             (["compile", "digits", "--target", "accel-sim", "--hw", str(tmp_path / "hw.toml"), "-o", str(tmp_path / "e")],
+              "hardware file"),
+             (["measure", str(tmp_path / "missing")], "not found")]
     for argv, message in cases:
         r = runner.invoke(app, argv)
         assert isinstance(r.exception, EdgeqError) and message in str(r.exception) and "fix:" in str(r.exception)

@@ -41,7 +41,7 @@ def _check(im, example, target, tmp_path):
 
 # Vulkan runs on lavapipe, a CPU rasterizer: ImageNet-sized models at 224x224 take minutes per run there, so
 # they are checked on vulkan at 64x64 (same layers, smaller maps).
-_CASES = [("digits", t) for t in ("host", "arm64", "vulkan")] + [
+_CASES = [("digits", t) for t in ("host", "arm64", "vulkan", "accel-sim")] + [
     pytest.param(name, target, marks=pytest.mark.slow) for name in ("resnet18", "mobilenet_v2")
     for target in ("host", "arm64", "vulkan")]
 

@@ -5,6 +5,7 @@ Trained once, deterministically (fixed seed, one thread), and cached under the e
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +68,9 @@ def digits() -> ResNet:
             model.load_state_dict(torch.load(path, weights_only=True))
             return model.eval()
         except Exception:  # a torn or corrupt cache file is retrained, never trusted
-            path.unlink()
+            path.unlink(missing_ok=True)
     model = _train()
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")   # processes training at once each write their own
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
     return model

@@ -18,7 +18,7 @@ import torch
 from edgeq.errors import EdgeqError
 from edgeq.pipeline.export import export_mlir
 from edgeq.quant.integer import IntegerModel
-from edgeq.targets import Measurement, TargetSpec, get
+from edgeq.targets import Measurement, TargetSpec, for_spec, get
 
 
 def _iree_compile() -> str:
@@ -57,6 +57,7 @@ class Manifest:
     output_scale: list[float]
     output_zero_point: int
     files: dict[str, str] = field(default_factory=dict)
+    layers: list[dict] = field(default_factory=list)   # conv/linear layers in graph (= IR) order: name, weight shape
 
     def toolchain(self) -> dict:
         """What built this module, comparable with compile.toolchain(target)."""
@@ -88,7 +89,7 @@ class Artifact:
         return self.out_dir / self.manifest.files["vmfb"]
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return get(self.manifest.target.name).run(self.vmfb, inputs)
+        return for_spec(self.manifest.target).run(self.vmfb, inputs)
 
     def measure(self, inputs: list[np.ndarray], repetitions: int = 20) -> Measurement:
         """Timed while holding the target's lock: two edgeq processes on one machine never time at once."""
@@ -98,7 +99,7 @@ class Artifact:
 
         with open(cache_dir("locks") / f"{self.manifest.target.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return get(self.manifest.target.name).measure(self.vmfb, inputs, repetitions)
+            return for_spec(self.manifest.target).measure(self.vmfb, inputs, repetitions)
 
     @classmethod
     def load(cls, out_dir: str | Path) -> "Artifact":
@@ -160,6 +161,7 @@ def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_d
         input_qparams=model.input_qparams.to_dict(),
         output_scale=model.output_scale.flatten().tolist(), output_zero_point=model.output_zero_point,
         files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, "before_passes": "model.input.mlir",
-               "after_passes": "model.edgeq.mlir"})
+               "after_passes": "model.edgeq.mlir"},
+        layers=model.weighted_layers())
     manifest.save(out_dir / "manifest.json")
     return Artifact(out_dir, manifest)

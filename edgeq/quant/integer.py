@@ -121,6 +121,12 @@ class IntegerModel:
     output_scale: torch.Tensor          # float64; per channel for int32 logits
     output_zero_point: int = 0
 
+    def weighted_layers(self) -> list[dict]:
+        """Conv and linear layers in graph order (the order their contractions take in the exported IR)."""
+        modules = dict(self.graph_module.named_modules())
+        return [{"name": n.target, "weight": list(modules[n.target].w_i8.shape)} for n in self.graph_module.graph.nodes
+                if n.op == "call_module" and isinstance(modules[n.target], (IntConv2d, IntLinear))]
+
     def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
         return self.input_qparams.quantize(x)
 

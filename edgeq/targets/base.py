@@ -26,6 +26,7 @@ class TargetSpec:
     cpu: str | None = None
     features: str | None = None
     extra_flags: tuple[str, ...] = ()
+    hardware: dict | None = None      # accel-sim: the HardwareModel its latency comes from
 
     def compile_flags(self) -> list[str]:
         flags = [f"--iree-hal-target-device={self.device}"]
@@ -50,6 +51,7 @@ class Measurement:
     target: str
     latencies_ms: list[float] = field(default_factory=list)
     note: str = ""
+    energy_uj: float | None = None    # where the target can tell (accel-sim)
 
     @property
     def median_ms(self) -> float:
@@ -58,7 +60,8 @@ class Measurement:
     def to_json(self) -> dict:
         return {"target": self.target, "median_ms": self.median_ms, "min_ms": min(self.latencies_ms),
                 "max_ms": max(self.latencies_ms), "repetitions": len(self.latencies_ms),
-                "latencies_ms": self.latencies_ms, "note": self.note}
+                "latencies_ms": self.latencies_ms, "note": self.note,
+                **({"energy_uj": self.energy_uj} if self.energy_uj is not None else {})}
 
 
 class Target(Protocol):
