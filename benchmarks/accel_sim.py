@@ -5,7 +5,8 @@
 The model is compiled (W8A8, the precision SCALE-Sim models: one MAC per PE per cycle) for accel-sim; every conv
 and matmul dispatch of its IR is counted by accel-sim's analytical model and by SCALE-Sim's cycle-by-cycle
 simulation (SRAMs and bandwidth so large that nothing stalls). The table gives the ratio per layer and dataflow;
-a layer off by more than 10% is marked and the JSON carries why.
+a layer off by more than 10% is marked and the JSON carries why. Where the two agree, accel-sim counts one cycle
+more per GEMM: SCALE-Sim reports the 0-based index of the last ofmap write.
 """
 from __future__ import annotations
 

@@ -74,7 +74,8 @@ def test_dispatches_cover_every_mac_of_the_model(mobile):
 
 def test_compute_cycles_match_scalesim(mobile, digits, tmp_path):
     """Every contraction of both models (stride 2, depthwise, 1x1, matmul) on every dataflow, against SCALE-Sim
-    3.0's cycle-level run: equal but for SCALE-Sim's last cycle (it counts the final cycle index, not its end)."""
+    3.0's cycle-level run: equal but for one cycle per GEMM (SCALE-Sim reports the 0-based index of the last ofmap
+    write, double_buffered_scratchpad_mem.py, not the count)."""
     gemms = {}
     for name, (module, x) in {"mobile": mobile[:2], "digits": (digits.module, digits.calibration)}.items():
         art = mobile[2] if name == "mobile" else _compile(module, x, "w8a8", tmp_path)

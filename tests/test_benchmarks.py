@@ -57,3 +57,9 @@ def test_optimize_benchmark_three_budgets(tmp_path):
         if r["met"]:
             assert r["iterations"][r["chosen"]]["measured_ms"] <= r["latency_budget_ms"]
     assert json.loads((tmp_path / "o.json").read_text())["runs"] == json.loads(json.dumps(result["runs"]))
+
+
+def test_accel_sim_benchmark_agrees_with_scalesim(tmp_path):
+    result = _load("accel_sim").main(["--model", "digits", "--dataflows", "ws", "--json", str(tmp_path / "a.json")])
+    assert len(result["rows"]) == 7 and all(abs(r["ratio"] - 1) < 0.01 and not r["explanation"] for r in result["rows"])
+    assert json.loads((tmp_path / "a.json").read_text())["summary"]["ws"]["max_abs_error"] < 0.01

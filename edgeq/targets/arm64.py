@@ -24,6 +24,8 @@ def runtime_dir() -> Path:
 
 
 class Arm64Target:
+    simulated = False
+
     def __init__(self, name: str = "arm64", threads: int = 2):
         self.spec = TargetSpec(name, "local", triple=TRIPLES[name], features=FEATURES,
                                extra_flags=OPT_FLAGS)

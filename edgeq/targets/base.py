@@ -66,6 +66,7 @@ class Measurement:
 
 class Target(Protocol):
     spec: TargetSpec
+    simulated: bool   # latency from a model of the hardware (recomputed on every call) rather than a clock
 
     def check_available(self) -> None: ...
     def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main") -> list[np.ndarray]: ...

@@ -16,6 +16,8 @@ OPT_FLAGS = ("--iree-opt-level=O3", "--iree-opt-data-tiling", "--iree-llvmcpu-en
 
 
 class HostTarget:
+    simulated = False
+
     def __init__(self, threads: int = 2):
         self.spec = TargetSpec("host", "local", cpu="host", extra_flags=OPT_FLAGS)
         self.threads = threads

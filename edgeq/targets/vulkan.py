@@ -30,6 +30,8 @@ def _tool(name: str) -> str:
 
 
 class VulkanTarget:
+    simulated = False
+
     def __init__(self):
         self.spec = TargetSpec("vulkan", "vulkan", extra_flags=(f"--iree-vulkan-target-features={FEATURES}",))
 

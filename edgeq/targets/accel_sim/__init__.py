@@ -76,6 +76,8 @@ def simulate(module_dir: str | Path, hw: HardwareModel) -> Simulation:
 
 
 class AccelSimTarget:
+    simulated = True   # its latency is computed, not timed: cheap to redo, so never cached
+
     def __init__(self, hw: HardwareModel):
         self.hw = hw
         self.spec = TargetSpec("accel-sim", "local", cpu="host", extra_flags=OPT_FLAGS, hardware=hw.to_json())

@@ -11,9 +11,11 @@ it so; the paper's 2R keeps the drain serial). A precision with k MACs per PE pe
 elements into each PE (window -> ceil(window/k)).
 
 Memory: the stationary operand is read from DRAM once; a streamed operand is read once per fold of the other
-array dimension unless it fits in half its SRAM (the other half is the double buffer); partial sums that do not
-fit in half the ofmap SRAM go to DRAM and back between reduction folds. Double buffering overlaps transfers with
-compute, so a dispatch takes max(compute, memory) cycles; dispatches run one after another.
+array dimension unless it fits in half its SRAM (the other half is the double buffer). Under ws and is, partial
+sums live in the ofmap SRAM across reduction folds; when they outgrow it the dispatch either spills them to DRAM
+and back, or cuts the streamed dimension into tiles (each paying the fill again): whichever is faster.
+Double buffering overlaps transfers with compute, so a dispatch takes max(compute, memory) cycles; dispatches
+run one after another.
 
 Energy: MACs x the precision's pJ/MAC, every byte through SRAM into the array and every DRAM byte at theirs.
 """
@@ -40,6 +42,7 @@ class DispatchCost:
     cycles: int
     dram_bytes: float
     energy_pj: float
+    tiles: int = 1              # passes over the streamed dimension (1: SCALE-Sim's schedule)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -52,45 +55,54 @@ def array_dims(g: Gemm, dataflow: str, macs_per_cycle: int = 1) -> tuple[int, in
             "is": (window, g.pixels, g.filters)}[dataflow]
 
 
-def compute_cycles(g: Gemm, hw: HardwareModel, macs_per_cycle: int = 1) -> int:
+def compute_cycles(g: Gemm, hw: HardwareModel, macs_per_cycle: int = 1, tiles: int = 1) -> int:
+    """Array cycles of the GEMM; with the streamed dimension T cut into `tiles` passes, each pass pays the
+    stationary load and the skew again."""
     s_r, s_c, t = array_dims(g, hw.dataflow, macs_per_cycle)
     folds = math.ceil(s_r / hw.rows) * math.ceil(s_c / hw.cols)
     fill = hw.rows if hw.dataflow == "os" else 2 * hw.rows
-    return g.groups * folds * (fill + hw.cols + t - 2)
+    return g.groups * folds * (tiles * (fill + hw.cols - 2) + t)
 
 
 def systolic(d: Dispatch, hw: HardwareModel, p: Precision, a_bits: int, w_bits: int, layer: str | None) -> DispatchCost:
+    """The cheaper of two schedules when ws/is partial sums outgrow the ofmap SRAM: stream all of T and spill
+    them to DRAM between reduction folds, or cut T into tiles whose partial sums stay on chip."""
     g = d.gemm
-    s_r, s_c, _ = array_dims(g, hw.dataflow, p.macs_per_cycle)
+    s_r, s_c, t = array_dims(g, hw.dataflow, p.macs_per_cycle)
     row_folds, col_folds = math.ceil(s_r / hw.rows), math.ceil(s_c / hw.cols)
     weights, ifmap = d.weight_elems * w_bits / 8, d.ifmap_elems * a_bits / 8   # DRAM-side tensors, packed
     psums = g.groups * g.pixels * g.filters * _PSUM_BYTES
-    kb = 1024 / 2                                                                 # half of each SRAM: double buffer
+    psum_set = t * min(s_c, hw.cols) * _PSUM_BYTES          # live while one column fold runs its reduction folds
+    half = {"ifmap": hw.ifmap_kb * 512, "filter": hw.filter_kb * 512, "ofmap": hw.ofmap_kb * 512}   # double buffers
 
-    def reread(nbytes: float, sram_kb: float, times: int) -> float:
-        return nbytes if nbytes <= sram_kb * kb else nbytes * times
+    def reread(nbytes: float, sram: str, times: int) -> float:
+        return nbytes if nbytes <= half[sram] else nbytes * times
 
     # Operand matrices as they enter the array (the ifmap one is im2col'ed: pixels x window).
     if_mat, w_mat = g.groups * g.pixels * g.window * a_bits / 8, g.groups * g.window * g.filters * w_bits / 8
-    if hw.dataflow == "ws":
-        dram = weights + reread(ifmap, hw.ifmap_kb, col_folds)
-        sram = w_mat + if_mat * col_folds + psums * row_folds
-        spill = row_folds > 1
-    elif hw.dataflow == "os":
-        dram = reread(weights, hw.filter_kb, row_folds) + reread(ifmap, hw.ifmap_kb, col_folds)
-        sram = if_mat * col_folds + w_mat * row_folds + psums
-        spill = False                                                             # outputs stay in the PEs
-    else:
-        dram = ifmap + reread(weights, hw.filter_kb, col_folds)
-        sram = if_mat + w_mat * col_folds + psums * row_folds
-        spill = row_folds > 1
-    if spill and psums > hw.ofmap_kb * kb:
-        dram += 2 * (row_folds - 1) * psums
-    dram += d.inputs_bytes + d.outputs_bytes
-    compute = compute_cycles(g, hw, p.macs_per_cycle)
-    memory = math.ceil(dram / hw.dram_bytes_per_cycle)
+
+    def schedule(tiles: int) -> tuple[int, int, float, float]:
+        if hw.dataflow == "ws":
+            dram = reread(weights, "filter", tiles) + reread(ifmap, "ifmap", col_folds)
+            sram = w_mat * tiles + if_mat * col_folds + psums * row_folds
+        elif hw.dataflow == "os":                            # outputs accumulate in the PEs: nothing spills
+            dram = reread(weights, "filter", row_folds) + reread(ifmap, "ifmap", col_folds)
+            sram = if_mat * col_folds + w_mat * row_folds + psums
+        else:
+            dram = reread(ifmap, "ifmap", tiles) + reread(weights, "filter", col_folds)
+            sram = if_mat * tiles + w_mat * col_folds + psums * row_folds
+        if hw.dataflow != "os" and row_folds > 1 and psum_set / tiles > half["ofmap"]:
+            dram += 2 * (row_folds - 1) * psums
+        dram += d.inputs_bytes + d.outputs_bytes
+        return compute_cycles(g, hw, p.macs_per_cycle, tiles), math.ceil(dram / hw.dram_bytes_per_cycle), dram, sram
+
+    options = [1]
+    if hw.dataflow != "os" and row_folds > 1 and psum_set > half["ofmap"]:
+        options.append(min(math.ceil(psum_set / half["ofmap"]), t))
+    tiles = min(options, key=lambda n: max(schedule(n)[:2]))
+    compute, memory, dram, sram = schedule(tiles)
     energy = g.macs * p.mac_pj + sram * hw.sram_pj_per_byte + dram * hw.dram_pj_per_byte
-    return DispatchCost(d.name, d.kind, layer, p.tag, g.macs, compute, memory, max(compute, memory), dram, energy)
+    return DispatchCost(d.name, d.kind, layer, p.tag, g.macs, compute, memory, max(compute, memory), dram, energy, tiles)
 
 
 def vector(d: Dispatch, hw: HardwareModel) -> DispatchCost:

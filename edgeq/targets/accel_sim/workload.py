@@ -115,6 +115,7 @@ def dispatches(mlir_text: str) -> list[Dispatch]:
 
 
 def _group(ops) -> list[Dispatch]:
+    """Walk one function body in order, giving each op to a dispatch (see the module docstring for the rules)."""
     constant: set = set()      # values known at compile time
     alias: dict = {}           # a view's result -> the value it views
     group_of: dict = {}        # value -> the Dispatch that produces it
