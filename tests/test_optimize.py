@@ -193,7 +193,7 @@ def test_measurements_never_overlap_on_one_device(tmp_path, monkeypatch):
             return Measurement("host", [1.0])
 
     manifest = driver.Manifest("m", get("host").spec, {}, [], [], {}, [], [], {}, [], 0, {"vmfb": "m.vmfb"})
-    monkeypatch.setattr(driver, "get", lambda name: Slow())
+    monkeypatch.setattr(driver, "for_spec", lambda spec: Slow())
     artifact = driver.Artifact(tmp_path, manifest)
     threads = [threading.Thread(target=artifact.measure, args=([],)) for _ in range(2)]
     for t in threads:
