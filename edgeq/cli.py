@@ -154,17 +154,13 @@ def measure(out_dir: Path = typer.Argument(..., help="a directory written by `ed
     from edgeq.pipeline.compile import Artifact
 
     artifact = Artifact.load(out_dir)
-    reference = out_dir / "reference_input.npy"
-    inputs = ([np.load(reference)] if reference.exists() else   # a module built by the library: its signature
-              [np.zeros(i["shape"], i["dtype"]) for i in artifact.manifest.inputs])
-    m = artifact.measure(inputs, repetitions)
-    (out_dir / "measurement.json").write_text(json.dumps(m.to_json(), indent=2) + "\n")
     spec = artifact.manifest.target
-    if spec.hardware is not None:   # accel-sim: where the simulated time goes
+    if spec.hardware is not None:   # accel-sim: simulated once, the measurement and where its time goes
         from edgeq.targets.accel_sim import simulate
         from edgeq.targets.accel_sim.hardware import HardwareModel
 
         sim = simulate(out_dir, HardwareModel.from_json(spec.hardware))
+        m = sim.measurement()
         (out_dir / "simulation.json").write_text(json.dumps(sim.to_json(), indent=2) + "\n")
         out = Table(title=f"{artifact.manifest.model} on {sim.hardware} (simulated, {sim.clock_mhz:g} MHz)")
         for col in ("dispatch", "layer", "mode", "MMACs", "compute cyc", "memory cyc", "DRAM KB", "energy µJ"):
@@ -173,6 +169,12 @@ def measure(out_dir: Path = typer.Argument(..., help="a directory written by `ed
             out.add_row(d.name, d.layer or "", d.precision or "vector", f"{d.macs / 1e6:.3f}", str(d.compute_cycles),
                         str(d.memory_cycles), f"{d.dram_bytes / 1024:.1f}", f"{d.energy_pj / 1e6:.3f}")
         console.print(out)
+    else:
+        reference = out_dir / "reference_input.npy"
+        inputs = ([np.load(reference)] if reference.exists() else   # a module built by the library: its signature
+                  [np.zeros(i["shape"], i["dtype"]) for i in artifact.manifest.inputs])
+        m = artifact.measure(inputs, repetitions)
+    (out_dir / "measurement.json").write_text(json.dumps(m.to_json(), indent=2) + "\n")
     console.print(f"{m.target}: median {m.median_ms:.4g} ms (min {min(m.latencies_ms):.4g}, "
                   f"max {max(m.latencies_ms):.4g}, n={len(m.latencies_ms)}) {m.note}")
 

@@ -42,6 +42,12 @@ class Simulation:
     def to_json(self) -> dict:
         return {**asdict(self), "cycles": self.cycles, "latency_ms": self.latency_ms, "energy_uj": self.energy_uj}
 
+    def measurement(self) -> Measurement:
+        """As a target's Measurement: deterministic, so one 'repetition' says all."""
+        return Measurement("accel-sim", [self.latency_ms], energy_uj=self.energy_uj,
+                           note=f"simulated on {self.hardware}: {len(self.dispatches)} dispatches, {self.cycles} "
+                                f"cycles at {self.clock_mhz:g} MHz, {self.energy_uj:.4g} µJ")
+
 
 def simulate(module_dir: str | Path, hw: HardwareModel) -> Simulation:
     """Every dispatch of the module compiled in module_dir (by edgeq compile) on hw, in program order."""
@@ -90,8 +96,4 @@ class AccelSimTarget:
         return self._host.run(vmfb, inputs, function)
 
     def measure(self, vmfb: Path, inputs: list[np.ndarray], repetitions: int = 20, function: str = "main") -> Measurement:
-        """The simulated latency: deterministic, so one 'repetition' says all."""
-        sim = simulate(Path(vmfb).parent, self.hw)
-        return Measurement("accel-sim", [sim.latency_ms], energy_uj=sim.energy_uj,
-                           note=f"simulated on {self.hw.name}: {len(sim.dispatches)} dispatches, {sim.cycles} cycles "
-                                f"at {self.hw.clock_mhz:g} MHz, {sim.energy_uj:.4g} µJ")
+        return simulate(Path(vmfb).parent, self.hw).measurement()

@@ -99,8 +99,9 @@ def systolic(d: Dispatch, hw: HardwareModel, p: Precision, a_bits: int, w_bits: 
     options = [1]
     if hw.dataflow != "os" and row_folds > 1 and psum_set > half["ofmap"]:
         options.append(min(math.ceil(psum_set / half["ofmap"]), t))
-    tiles = min(options, key=lambda n: max(schedule(n)[:2]))
-    compute, memory, dram, sram = schedule(tiles)
+    schedules = {n: schedule(n) for n in options}
+    tiles = min(schedules, key=lambda n: max(schedules[n][:2]))
+    compute, memory, dram, sram = schedules[tiles]
     energy = g.macs * p.mac_pj + sram * hw.sram_pj_per_byte + dram * hw.dram_pj_per_byte
     return DispatchCost(d.name, d.kind, layer, p.tag, g.macs, compute, memory, max(compute, memory), dram, energy, tiles)
 
