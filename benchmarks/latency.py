@@ -1,5 +1,6 @@
 """Side-by-side latency of one model, batch 1, in one run: torch eager fp32, ONNX Runtime fp32 and int8
-(static QDQ, per-channel), IREE fp32 with its best CPU flags, and edgeq int8 on the host target.
+(static QDQ, per-channel), IREE fp32 with its best CPU flags, TFLite int8 (the same integer model exported by
+edgeq.tflite, run by ai-edge-litert with XNNPACK), and edgeq int8 on the host target.
 
     python benchmarks/latency.py --model resnet18 --json results/latency.json [--repetitions 30]
 
@@ -24,6 +25,8 @@ from edgeq import models
 from edgeq.pipeline.compile import compile_mlir, compile_model
 from edgeq.quant import Plan, quantize, to_integer
 from edgeq.targets.host import HostTarget
+from edgeq.tflite import TFLiteModel
+from edgeq.tflite.export import to_tflite
 
 THREADS = 2
 
@@ -102,8 +105,12 @@ def main(argv: list[str] | None = None) -> dict:
         results.update(_ort(m.module, x, m.calibration, work, args.repetitions))
         results["iree fp32 (best flags)"] = _iree_fp32(m.module, x, work, args.repetitions)
         im = to_integer(quantize(m.module, Plan.uniform(args.bits), m.calibration), x)
+        x_i8 = im.quantize_input(x)
+        tflite = to_tflite(im, x, m.calibration, work / "model.tflite")
+        results["tflite int8 (litert)"] = TFLiteModel(tflite, THREADS).latencies_ms(
+            [x_i8.permute(0, 2, 3, 1).numpy()], args.repetitions)
         art = compile_model(im, x, "host", work / "edgeq", args.model)
-        results[f"edgeq {args.bits} (host)"] = art.measure([im.quantize_input(x).numpy()], args.repetitions).latencies_ms
+        results[f"edgeq {args.bits} (host)"] = art.measure([x_i8.numpy()], args.repetitions).latencies_ms
 
     edgeq_ms = statistics.median(results[f"edgeq {args.bits} (host)"])
     table = Table(title=f"{args.model}, batch 1, input {tuple(m.input_shape)}, {THREADS} threads, "
@@ -120,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"model": args.model, "bits": args.bits, "threads": THREADS, "batch": 1,
               "input_shape": list(m.input_shape), "repetitions": args.repetitions, "results": summary,
               "ratios": {"edgeq_int8/ort_int8": edgeq_ms / summary["ort int8"]["median_ms"],
+                         "edgeq_int8/tflite_int8": edgeq_ms / summary["tflite int8 (litert)"]["median_ms"],
                          "edgeq_int8/iree_fp32": edgeq_ms / summary["iree fp32 (best flags)"]["median_ms"],
                          "edgeq_int8/torch_fp32": edgeq_ms / summary["torch eager fp32"]["median_ms"]}}
     if args.json:

@@ -125,26 +125,86 @@ def compile_cmd(model: str = typer.Argument(..., help="zoo name (digits, resnet1
 
 
 @app.command()
-def run(out_dir: Path = typer.Argument(..., help="a directory written by `edgeq compile`"),
+def run(out_dir: Path = typer.Argument(..., help="a directory written by `edgeq compile` or `edgeq import-tflite`"),
         input: Optional[Path] = typer.Option(None, help="an int8 .npy input (default: the saved reference input)"),
         output: Optional[Path] = typer.Option(None, "-o", help="save the output .npy here")):
-    """Run a compiled module on its target; with the reference input, check it bit-exact against the integer reference."""
+    """Run a compiled module on its target; with the reference input, check it against the reference: bit-exact
+    against the integer reference, or within the stated tolerance of LiteRT for an imported .tflite."""
     from edgeq.pipeline.compile import Artifact
 
+    def saved(stem: str, n: int) -> list[np.ndarray]:   # reference_input.npy, reference_input1.npy, ...
+        return [np.load(out_dir / f"{stem}{i or ''}.npy") for i in range(n)]
+
     artifact = Artifact.load(out_dir)
-    x = np.load(input or out_dir / "reference_input.npy")
-    y = artifact.run([x])[0]
+    ys = artifact.run([np.load(input)] if input else saved("reference_input", len(artifact.manifest.inputs)))
     if output:
-        np.save(output, y)
-    if input is None:
-        ref = np.load(out_dir / "reference_output.npy")
-        exact = y.shape == ref.shape and bool((y == ref).all())
-        console.print(f"{artifact.manifest.target.name}: output {y.shape} {y.dtype}, "
-                      f"bit-exact against the integer reference: {'yes' if exact else 'NO'}")
-        if not exact:
-            raise typer.Exit(1)
+        np.save(output, ys[0])
+    if input is not None:
+        console.print(ys[0])
+        return
+    refs = saved("reference_output", len(ys))
+    name = artifact.manifest.target.name
+    if artifact.manifest.reference == "tflite":
+        from edgeq.tflite.importer import compare
+
+        c = compare(ys, refs)
+        console.print(f"{name}: {len(ys)} output(s), max |difference| from LiteRT {c.max_abs_diff} "
+                      f"(tolerance {c.to_json()['tolerance']}): {'yes' if c.ok else 'NO'}")
+        ok = c.ok
     else:
-        console.print(y)
+        ok = all(y.shape == r.shape and bool((y == r).all()) for y, r in zip(ys, refs))
+        console.print(f"{name}: output {ys[0].shape} {ys[0].dtype}, "
+                      f"bit-exact against the integer reference: {'yes' if ok else 'NO'}")
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command("export-tflite")
+def export_tflite_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py:FACTORY"),
+                      bits: str = typer.Option("w8a8", help="w8a8, w4a8, ... or a PLAN.json (activations 8-bit)"),
+                      output: Path = typer.Option(..., "-o", "--output", help="the .tflite file to write"),
+                      input_shape: Optional[str] = typer.Option(None, help="e.g. 1,3,224,224 (default: the model's)"),
+                      calibration: str = typer.Option("minmax", help="minmax | percentile")):
+    """Quantize MODEL as `edgeq compile` does and write it as an int8 .tflite (NHWC) with the same weights and scales;
+    report how LiteRT's outputs compare with edgeq's integer reference."""
+    import torch
+
+    from edgeq import models
+    from edgeq.quant import Plan, quantize, to_integer
+    from edgeq.tflite import TFLiteModel
+    from edgeq.tflite.export import to_tflite
+
+    m = models.load(model, _shape(input_shape))
+    integer = to_integer(quantize(m.module, Plan.parse(bits), m.calibration, method=calibration), m.calibration[:1])
+    to_tflite(integer, m.calibration[:1], m.calibration, output)
+    xs = m.test_set[0] if m.test_set is not None else m.calibration
+    tfl = TFLiteModel(output)
+    scale, zp = tfl.outputs[0]["quantization"]
+    agree = 0
+    with torch.no_grad():
+        for x in xs.split(1):
+            x_i8 = integer.quantize_input(x)
+            ref = integer.dequantize_output(integer.graph_module(x_i8)).flatten()
+            got = (tfl.run([x_i8.permute(0, 2, 3, 1).numpy()])[0].astype(np.float64) - zp) * scale
+            agree += int(ref.argmax() == got.argmax())
+    console.print(f"wrote {output} ({output.stat().st_size / 1024:.1f} KiB); LiteRT's top-1 agrees with edgeq's "
+                  f"integer reference on {agree}/{len(xs)} {'held-out' if m.test_set is not None else 'calibration'} "
+                  "inputs")
+
+
+@app.command("import-tflite")
+def import_tflite_cmd(tflite: Path = typer.Argument(..., help="a .tflite model (float or int8)"),
+                      target: str = typer.Option("host", help="host | arm64 | arm64-android | vulkan | accel-sim"),
+                      hw: Optional[Path] = typer.Option(None, "--hw", help="accel-sim: the hardware TOML"),
+                      output: Path = typer.Option(..., "-o", "--output", help="output directory")):
+    """Compile a .tflite model for TARGET through TOSA and IREE, run it there and compare it with LiteRT."""
+    from edgeq.tflite.importer import import_tflite
+
+    artifact, c = import_tflite(tflite, _target(target, hw), output)
+    console.print(f"compiled {tflite.name} for [bold]{target}[/] -> {artifact.vmfb}; max |difference| from LiteRT "
+                  f"{c.max_abs_diff} (tolerance {c.to_json()['tolerance']}): {'yes' if c.ok else 'NO'}")
+    if not c.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

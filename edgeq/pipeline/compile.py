@@ -21,7 +21,7 @@ from edgeq.quant.integer import IntegerModel
 from edgeq.targets import Measurement, TargetSpec, for_spec, get
 
 
-def _iree_compile() -> str:
+def iree_compile_tool() -> str:
     from iree.compiler.tools.binaries import find_tool
 
     return find_tool("iree-compile")
@@ -58,6 +58,8 @@ class Manifest:
     output_zero_point: int
     files: dict[str, str] = field(default_factory=dict)
     layers: list[dict] = field(default_factory=list)   # conv/linear layers in graph (= IR) order: name, weight shape
+    reference: str = "integer"       # what `edgeq run` checks against: edgeq's integer reference (bit-exact) or
+                                     # "tflite": LiteRT's outputs (an imported .tflite; tflite.importer's tolerance)
 
     def toolchain(self) -> dict:
         """What built this module, comparable with compile.toolchain(target)."""
@@ -89,7 +91,7 @@ class Artifact:
         return self.out_dir / self.manifest.files["vmfb"]
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return for_spec(self.manifest.target).run(self.vmfb, inputs)
+        return for_spec(self.manifest.target).run(self.vmfb, inputs, n_outputs=len(self.manifest.outputs))
 
     def measure(self, inputs: list[np.ndarray], repetitions: int = 20) -> Measurement:
         """Timed while holding the target's lock: two edgeq processes on one machine never time at once."""
@@ -106,7 +108,7 @@ class Artifact:
         return cls(Path(out_dir), Manifest.load(Path(out_dir) / "manifest.json"))
 
 
-def _run(cmd: list[str], what: str, cwd: Path) -> None:
+def run_step(cmd: list[str], what: str, cwd: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
         errors = [ln for ln in proc.stderr.splitlines() if "error" in ln][:3] or proc.stderr.splitlines()[:3]
@@ -122,7 +124,7 @@ def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: li
     from edgeq.dialect_passes import pipeline_for
 
     passes = pipeline_for(target.name) if passes is None else passes
-    iree = _iree_compile()
+    iree = iree_compile_tool()
     source = os.path.relpath(torch_mlir, out_dir)
     before, after, vmfb = f"{stem}.input.mlir", f"{stem}.edgeq.mlir", f"{stem}.vmfb"
     flags = target.compile_flags()
@@ -131,7 +133,7 @@ def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: li
               "edgeq-opt"),
              ([iree, after, "--compile-from=input", *flags, "-o", vmfb], f"iree-compile for {target.name}")]
     for cmd, what in steps:
-        _run(cmd, what, out_dir)
+        run_step(cmd, what, out_dir)
     (out_dir / f"{stem}.compile.sh").write_text(
         '#!/bin/sh\n# how this module was built\nset -e\ncd "$(dirname "$0")"\n' +
         "".join(" \\\n  ".join(cmd) + "\n" for cmd, _ in steps))

@@ -69,7 +69,8 @@ class Target(Protocol):
     simulated: bool   # latency from a model of the hardware (recomputed on every call) rather than a clock
 
     def check_available(self) -> None: ...
-    def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main") -> list[np.ndarray]: ...
+    def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main",
+            n_outputs: int = 1) -> list[np.ndarray]: ...   # results to fetch (command-line runners need the count)
     def measure(self, vmfb: Path, inputs: list[np.ndarray], repetitions: int = 20,
                 function: str = "main") -> Measurement: ...
 

@@ -34,7 +34,7 @@ class HostTarget:
         ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, Path(vmfb).read_bytes()))
         return ctx.modules.module[function]
 
-    def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main") -> list[np.ndarray]:
+    def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main", n_outputs: int = 1) -> list[np.ndarray]:
         out = self._load(vmfb, function)(*inputs)
         outs = out if isinstance(out, (tuple, list)) else [out]
         return [np.asarray(o.to_host()) for o in outs]

@@ -92,7 +92,7 @@ class AccelSimTarget:
     def check_available(self) -> None:
         self._host.check_available()
 
-    def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main") -> list[np.ndarray]:
+    def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main", n_outputs: int = 1) -> list[np.ndarray]:
         return self._host.run(vmfb, inputs, function)
 
     def measure(self, vmfb: Path, inputs: list[np.ndarray], repetitions: int = 20, function: str = "main") -> Measurement:

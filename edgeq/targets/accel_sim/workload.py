@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from edgeq.errors import EdgeqError
 
 CONTRACTIONS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_nhwc_hwcf", "linalg.depthwise_conv_2d_nchw_chw",
-                "linalg.depthwise_conv_2d_nhwc_hwc", "linalg.matmul", "linalg.batch_matmul")
+                "linalg.depthwise_conv_2d_nhwc_hwc", "linalg.matmul", "linalg.batch_matmul",
+                # IREE's TOSA input (imported .tflite): zero points as operands, depthwise with a multiplier dim
+                "linalg.conv_2d_nhwc_hwcf_q", "linalg.depthwise_conv_2d_nhwc_hwcm",
+                "linalg.depthwise_conv_2d_nhwc_hwcm_q", "linalg.quantized_matmul")
 _VIEWS = ("tensor.pad", "tensor.collapse_shape", "tensor.expand_shape")   # no data moves: addressing only
 _COMPUTE = ("linalg.generic", "linalg.transpose", "linalg.broadcast", "linalg.fill", "linalg.reduce", "linalg.map")
 
@@ -76,7 +79,7 @@ def _gemm(op) -> Gemm:
     x, w = (v.type.shape for v in op.operands[:2])
     y = op.results[0].type.shape
     strides = [int(s) for s in op.attributes["strides"]] if "strides" in op.attributes else [1, 1]
-    name = op.name
+    name = op.name.removesuffix("_q").replace("quantized_matmul", "matmul")
     if name == "linalg.matmul":
         return Gemm(pixels=y[0], window=x[1], filters=y[1], ifmap_rows=y[0])
     if name == "linalg.batch_matmul":
@@ -87,6 +90,8 @@ def _gemm(op) -> Gemm:
         (n, oh, ow, f), (kh, kw), c = y, w[:2], w[2]
     elif name == "linalg.depthwise_conv_2d_nchw_chw":
         (n, f, oh, ow), (kh, kw), c = y, w[1:], 1
+    elif name == "linalg.depthwise_conv_2d_nhwc_hwcm":   # output N x OH x OW x C x M: C * M one-channel filters
+        (n, oh, ow), (kh, kw), f, c = y[:3], w[:2], y[3] * y[4], 1
     else:   # linalg.depthwise_conv_2d_nhwc_hwc
         (n, oh, ow, f), (kh, kw), c = y, w[:2], 1
     dilations = [int(d) for d in op.attributes["dilations"]] if "dilations" in op.attributes else [1, 1]

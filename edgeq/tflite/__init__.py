@@ -1,0 +1,61 @@
+"""TFLite in and out: edgeq's integer models exported as int8 .tflite (the baseline runtime runs the same model),
+and .tflite models compiled through IREE for every target (the input side).
+
+The runtime is ai-edge-litert, TFLite's successor: tflite-runtime's last release (2.14) requires NumPy < 2,
+which edgeq cannot use. Both parts live in the `tflite` extra (pip install 'edgeq[tflite]').
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgeq.errors import EdgeqError
+
+_EXTRA = "pip install 'edgeq[tflite]' (ai-edge-litert and tosa-converter-for-tflite)"
+
+
+def schema():
+    """The TFLite flatbuffer schema's Python object API, as ai-edge-litert ships it."""
+    try:
+        from ai_edge_litert import schema_py_generated
+    except ImportError:
+        raise EdgeqError("ai-edge-litert is not installed", _EXTRA) from None
+    return schema_py_generated
+
+
+class TFLiteModel:
+    """A .tflite model in the LiteRT interpreter (XNNPACK on CPU, as on a phone), with `threads` threads."""
+
+    def __init__(self, path: str | Path, threads: int = 2):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise EdgeqError("ai-edge-litert is not installed", _EXTRA) from None
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise EdgeqError(f"{path} is not a TFLite model LiteRT can load ({str(e).splitlines()[0]})",
+                             "give a valid .tflite file") from None
+        self.inputs = self.interpreter.get_input_details()
+        self.outputs = self.interpreter.get_output_details()
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        for d, x in zip(self.inputs, inputs, strict=True):
+            self.interpreter.set_tensor(d["index"], np.ascontiguousarray(x, d["dtype"]))
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(d["index"]).copy() for d in self.outputs]
+
+    def latencies_ms(self, inputs: list[np.ndarray], repetitions: int, warmup: int = 3) -> list[float]:
+        for d, x in zip(self.inputs, inputs, strict=True):
+            self.interpreter.set_tensor(d["index"], np.ascontiguousarray(x, d["dtype"]))
+        for _ in range(warmup):
+            self.interpreter.invoke()
+        times = []
+        for _ in range(repetitions):
+            t0 = time.perf_counter()
+            self.interpreter.invoke()
+            times.append((time.perf_counter() - t0) * 1e3)
+        return times
