@@ -148,8 +148,7 @@ def run(out_dir: Path = typer.Argument(..., help="a directory written by `edgeq 
         from edgeq.tflite.importer import compare
 
         c = compare(ys, refs)
-        console.print(f"{name}: {len(ys)} output(s), max |difference| from LiteRT {c.max_abs_diff} "
-                      f"(tolerance {c.to_json()['tolerance']}): {'yes' if c.ok else 'NO'}")
+        console.print(f"{name}: {len(ys)} output(s), {c.summary()}")
         ok = c.ok
     else:
         ok = all(y.shape == r.shape and bool((y == r).all()) for y, r in zip(ys, refs))
@@ -201,8 +200,7 @@ def import_tflite_cmd(tflite: Path = typer.Argument(..., help="a .tflite model (
     from edgeq.tflite.importer import import_tflite
 
     artifact, c = import_tflite(tflite, _target(target, hw), output)
-    console.print(f"compiled {tflite.name} for [bold]{target}[/] -> {artifact.vmfb}; max |difference| from LiteRT "
-                  f"{c.max_abs_diff} (tolerance {c.to_json()['tolerance']}): {'yes' if c.ok else 'NO'}")
+    console.print(f"compiled {tflite.name} for [bold]{target}[/] -> {artifact.vmfb}; {c.summary()}")
     if not c.ok:
         raise typer.Exit(1)
 

@@ -6,7 +6,6 @@ which edgeq cannot use. Both parts live in the `tflite` extra (pip install 'edge
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,15 @@ def schema():
     except ImportError:
         raise EdgeqError("ai-edge-litert is not installed", _EXTRA) from None
     return schema_py_generated
+
+
+def pack(model) -> bytes:
+    """A schema ModelT as .tflite bytes."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1 << 20)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 class TFLiteModel:
@@ -47,15 +55,3 @@ class TFLiteModel:
             self.interpreter.set_tensor(d["index"], np.ascontiguousarray(x, d["dtype"]))
         self.interpreter.invoke()
         return [self.interpreter.get_tensor(d["index"]).copy() for d in self.outputs]
-
-    def latencies_ms(self, inputs: list[np.ndarray], repetitions: int, warmup: int = 3) -> list[float]:
-        for d, x in zip(self.inputs, inputs, strict=True):
-            self.interpreter.set_tensor(d["index"], np.ascontiguousarray(x, d["dtype"]))
-        for _ in range(warmup):
-            self.interpreter.invoke()
-        times = []
-        for _ in range(repetitions):
-            t0 = time.perf_counter()
-            self.interpreter.invoke()
-            times.append((time.perf_counter() - t0) * 1e3)
-        return times

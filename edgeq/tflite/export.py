@@ -8,7 +8,6 @@ edgeq's by an LSB here and there: compare() measures by how much.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +17,8 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from edgeq.errors import EdgeqError
 from edgeq.quant.integer import IntAdd, IntConv2d, IntegerModel, IntGlobalAvgPool, IntLinear
-from edgeq.tflite import schema
-
-
-@dataclass(frozen=True)
-class _Q:
-    """A tensor's TFLite quantization: per-tensor scale and zero point."""
-
-    scale: float
-    zero_point: int
+from edgeq.quant.quantizer import QParams
+from edgeq.tflite import pack, schema
 
 
 class _Builder:
@@ -37,7 +29,7 @@ class _Builder:
         self.tensors, self.operators, self.opcodes = [], [], {}
         self.buffers = [self.fb.BufferT()]   # buffer 0: the empty buffer of every non-constant tensor
 
-    def tensor(self, name: str, shape, dtype: int, q: _Q | None = None, data: np.ndarray | None = None,
+    def tensor(self, name: str, shape, dtype: int, q: QParams | None = None, data: np.ndarray | None = None,
                channel_scales: np.ndarray | None = None, channel_axis: int = 0) -> int:
         fb = self.fb
         t = fb.TensorT()
@@ -71,8 +63,6 @@ class _Builder:
         self.operators.append(o)
 
     def pack(self, inputs: list[int], outputs: list[int], description: str) -> bytes:
-        import flatbuffers
-
         fb = self.fb
         sg = fb.SubGraphT()
         sg.tensors, sg.inputs, sg.outputs, sg.operators, sg.name = self.tensors, inputs, outputs, self.operators, "main"
@@ -83,9 +73,7 @@ class _Builder:
             codes[i] = fb.OperatorCodeT()
             codes[i].builtinCode, codes[i].deprecatedBuiltinCode, codes[i].version = code, min(code, 127), 1
         m.operatorCodes = codes
-        builder = flatbuffers.Builder(1 << 20)
-        builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())
+        return pack(m)
 
 
 def _nhwc(shape) -> list[int]:
@@ -108,24 +96,24 @@ def to_tflite(model: IntegerModel, example: torch.Tensor, calibration: torch.Ten
         ShapeProp(gm).propagate(x_i8)
     b, fb = _Builder(), schema()
     I8, ACT = fb.TensorType.INT8, fb.ActivationFunctionType
-    env: dict = {}            # fx node -> (tensor index, _Q, NCHW shape)
+    env: dict = {}            # fx node -> (tensor index, QParams, NCHW shape)
 
-    def out_q(node, m) -> _Q:
+    def out_q(node, m) -> QParams:
         if m.out is not None:
             if m.out.bits != 8:
                 raise EdgeqError(f"layer {node.target} has {m.out.bits}-bit activations, which TFLite cannot express "
                                  "(its int8 kernels saturate to [-128, 127])", "export a plan with 8-bit activations")
-            return _Q(m.out.scale, m.out.zero_point)
+            return m.out
         if next(iter(node.users)).op != "output":
             raise EdgeqError(f"layer {node.target} keeps an int32 output inside the graph", "requantize it to int8")
         with torch.no_grad():
             logits = model.dequantize_output(gm(model.quantize_input(calibration)))
-        return _Q(float(logits.abs().max()) / 127, 0)
+        return QParams(float(logits.abs().max()) / 127, 0, 8)
 
-    def fused(q: _Q) -> int:
+    def fused(q: QParams) -> int:
         return ACT.RELU if q.zero_point == -128 else ACT.NONE   # unsigned storage: the clamp at zp is the ReLU
 
-    def pad(name: str, src: int, q: _Q, shape, ph: int, pw: int, value: int | None = None) -> tuple[int, list[int]]:
+    def pad(name: str, src: int, q: QParams, shape, ph: int, pw: int, value: int | None = None) -> tuple[int, list[int]]:
         """Explicit NHWC padding; PAD fills with the zero point, PADV2 with `value`."""
         n, h, w, c = shape
         out_shape = [n, h + 2 * ph, w + 2 * pw, c]
@@ -142,7 +130,7 @@ def to_tflite(model: IntegerModel, example: torch.Tensor, calibration: torch.Ten
     for node in gm.graph.nodes:
         shape = list(node.meta["tensor_meta"].shape) if "tensor_meta" in node.meta else None
         if node.op == "placeholder":
-            q = _Q(model.input_qparams.scale, model.input_qparams.zero_point)
+            q = model.input_qparams
             env[node] = (b.tensor(node.name, _nhwc(shape), I8, q), q, shape)
             inputs.append(env[node][0])
         elif node.op == "output":

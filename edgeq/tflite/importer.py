@@ -22,7 +22,7 @@ import numpy as np
 from edgeq.errors import EdgeqError
 from edgeq.pipeline.compile import Artifact, Manifest, iree_compile_tool, run_step, versions
 from edgeq.targets import get
-from edgeq.tflite import _EXTRA, TFLiteModel, schema
+from edgeq.tflite import _EXTRA, TFLiteModel, pack, schema
 
 FLOAT_RTOL = 1e-3     # of the output's largest magnitude
 INT_ATOL = 1          # LSB
@@ -41,6 +41,10 @@ class Comparison:
     def ok(self) -> bool:
         limit = [FLOAT_RTOL * s if self.tolerance == "float" else INT_ATOL for s in self.scale]
         return all(d <= t for d, t in zip(self.max_abs_diff, limit))
+
+    def summary(self) -> str:
+        return (f"max |difference| from LiteRT {self.max_abs_diff} (tolerance {self.to_json()['tolerance']}): "
+                f"{'yes' if self.ok else 'NO'}")
 
     def to_json(self) -> dict:
         return {"max_abs_diff": self.max_abs_diff, "reference_scale": self.scale, "differing": self.differing,
@@ -84,8 +88,6 @@ def widen_fp16_weights(src: Path, dst: Path) -> int:
     """Write src with every fp16 constant that a DEQUANTIZE widens replaced by its fp32 values: the same numbers
     (fp16 -> fp32 is exact, and it is what LiteRT computes), for targets without fp16 storage (Vulkan's baseline:
     declaring Float16 there compiles, but lavapipe then computes wrong outputs). Returns how many it widened."""
-    import flatbuffers
-
     fb = schema()
     model = fb.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
@@ -105,9 +107,7 @@ def widen_fp16_weights(src: Path, dst: Path) -> int:
             else:
                 kept.append(op)
         graph.operators = kept
-    builder = flatbuffers.Builder(1 << 20)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    dst.write_bytes(bytes(builder.Output()))
+    dst.write_bytes(pack(model))
     return widened
 
 
