@@ -8,8 +8,8 @@ DEFAULT_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requa
 # dispatches), every i8 -> i32 extension in a dispatch of its own (fused into a consumer that loads i8 with
 # wide vectors, it is miscompiled) and depthwise convolutions channels-last (the NCHW lowering races).
 # See docs/vulkan.md.
-VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant-i32", "edgeq-isolate-i8-extensions",
-                              "edgeq-depthwise-to-nhwc"]
+VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant", "edgeq-emulate-i64",
+                              "edgeq-isolate-i8-extensions", "edgeq-depthwise-to-nhwc"]
 
 
 def pipeline_for(target: str) -> list[str]:

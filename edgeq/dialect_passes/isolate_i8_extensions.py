@@ -13,7 +13,9 @@ becomes
   %w32 = util.optimization_barrier (linalg.generic {extsi} ins(%w : i8) -> i32)
   %y   = linalg.conv_2d_nchw_fchw ins(%x32, %w32 : i32, i32) outs(%acc : i32)
 
-and every other elementwise extsi i8 -> i32 generic gets a barrier on its result. The barrier keeps IREE
+and every other elementwise extsi i8 -> i32 generic gets a barrier on its result. A quantized contraction
+(linalg's `_q` ops, from TOSA) also gets one on its result: fused with TOSA's requantization (emulated i64) into
+one matmul-like dispatch, a 1x1 convolution comes out wrong (docs/vulkan.md, defect 5). The barrier keeps IREE
 from cloning the extension into its consumer's dispatch; IREE may still fuse it into its producer, which
 then writes i32. For a constant weight IREE evaluates the extension at compile time (the module stores i32
 weights). Exact: the same values, in wider storage.
@@ -27,6 +29,10 @@ from edgeq.dialect_passes._match import int_width, single_cast
 from edgeq.dialect_passes.raise_int_contraction import _CONTRACTIONS
 
 ARGUMENT = "edgeq-isolate-i8-extensions"
+# The quantized contractions (zero points as operands) of models imported from TFLite through TOSA
+_QUANTIZED = {f"linalg.{name}": getattr(linalg, name) for name in (
+    "conv_2d_nhwc_hwcf_q", "depthwise_conv_2d_nhwc_hwc_q", "depthwise_conv_2d_nhwc_hwcm_q", "quantized_matmul")}
+_OPS = {**_CONTRACTIONS, **_QUANTIZED}
 _BARRIER = "util.optimization_barrier"
 
 
@@ -53,12 +59,13 @@ def _widen(v: ir.Value) -> ir.Value:
 
 
 def _widen_contraction(op: ir.Operation) -> None:
-    lhs, rhs, init = op.operands
+    *ins, init = op.operands      # lhs, rhs (and the zero points of a quantized op)
     with ir.InsertionPoint(op), op.location:
-        lhs = _widen(lhs) if int_width(lhs.type) == 8 else lhs
-        rhs = _widen(rhs) if int_width(rhs.type) == 8 else rhs
+        ins = [_widen(v) if i < 2 and int_width(v.type) == 8 else v for i, v in enumerate(ins)]
         kwargs = {k: [int(x) for x in op.attributes[k]] for k in ("strides", "dilations") if k in op.attributes}
-        new = _CONTRACTIONS[op.name](lhs, rhs, outs=[init], **kwargs)
+        new = _OPS[op.name](*ins, outs=[init], **kwargs)
+        if op.name in _QUANTIZED:
+            new = _barrier(new)
     op.results[0].replace_all_uses_with(new)
     op.erase()
 
@@ -78,7 +85,7 @@ def run(module: ir.Operation, pass_) -> None:
 
     def collect(op):
         op = op.operation if hasattr(op, "operation") else op
-        if op.name in _CONTRACTIONS and len(op.operands) == 3 and int_width(op.results[0].type) == 32 \
+        if op.name in _OPS and int_width(op.results[0].type) == 32 \
                 and 8 in (int_width(op.operands[0].type), int_width(op.operands[1].type)):
             contractions.append(op)
         elif single_cast(op, "arith.extsi") == (8, 32):

@@ -13,12 +13,7 @@ Exact: the same operations in the same order, with the zero point moved past the
 construction, so its i64 constant narrows to i32 (a generic IREE folds at compile time). Chains that
 differ in any step (another rounding term, a non-constant shift) are left alone.
 
-`run(..., i32_only=True)` (edgeq-lower-requant-i32, for the Vulkan target) builds the same function with
-no i64 value at all: the 64-bit product as an (high, low) pair of i32 words, the rounding
-term added with a carry, the shift and the saturation done on the pair. IREE's SPIR-V backend emulates i64
-on targets without Int64 and fails to legalize it once the elementwise dispatch is vectorized
-(vector<4xi64>). The CPU targets keep the i64 body (LLVM selects one widening multiply for it; see
-docs/vulkan.md).
+On the Vulkan target edgeq-emulate-i64 then rewrites the i64 product and shift as pairs of i32 words.
 """
 from __future__ import annotations
 
@@ -124,55 +119,7 @@ def _generic(inputs: list[ir.Value], maps: list[ir.Attribute], iterators: ir.Att
     return op.results[0]
 
 
-def _mul_extended(a: ir.Value, b: ir.Value, k) -> tuple[ir.Value, ir.Value]:
-    """(low, high) i32 words of the signed 64-bit product a * b, in plain i32 arithmetic.
-
-    What arith.mulsi_extended computes; IREE's SPIR-V backend does not unroll that op to 4-wide vectors
-    (vector.from_elements of 8 x i32 fails to legalize), so the product is built from 16-bit halves: the
-    unsigned 32 x 32 -> 64 product, then the signed high word high - (a < 0 ? b : 0) - (b < 0 ? a : 0)."""
-    m16, s16 = k(0xFFFF), k(16)
-    al, ah, bl, bh = arith.andi(a, m16), arith.shrui(a, s16), arith.andi(b, m16), arith.shrui(b, s16)
-    ll, lh, hl, hh = arith.muli(al, bl), arith.muli(al, bh), arith.muli(ah, bl), arith.muli(ah, bh)
-    mid = arith.addi(arith.addi(arith.shrui(ll, s16), arith.andi(lh, m16)), arith.andi(hl, m16))
-    low = arith.ori(arith.andi(ll, m16), arith.shli(mid, s16))
-    high = arith.addi(arith.addi(hh, arith.shrui(lh, s16)), arith.addi(arith.shrui(hl, s16), arith.shrui(mid, s16)))
-    for x, y in ((a, b), (b, a)):
-        negative = arith.cmpi(arith.CmpIPredicate.slt, x, k(0))
-        high = arith.subi(high, arith.select(negative, y, k(0)))
-    return low, high
-
-
-def _requant_i32(acc: ir.Value, b: ir.Value, c: int, lo: int, hi: int) -> ir.Value:
-    """clamp((acc * b + 2^(c-1)) >>s c, lo, hi) on i32 values, exact for any i32 acc and b.
-
-    |acc * b| <= 2^62, so the high word (|high| <= 2^30) absorbs the rounding term and its carry without
-    overflow. For c >= 32 the result is the shifted high word, which fits in i32; for c < 32 the 64-bit
-    result is rebuilt from both words and saturated when it does not fit in i32."""
-    i32 = ir.IntegerType.get_signless(32)
-
-    def k(v: int) -> ir.Value:
-        return arith.constant(i32, v - (1 << 32) if v >= 1 << 31 else v)
-
-    def clamp(v: ir.Value) -> ir.Value:
-        return arith.minsi(arith.maxsi(v, k(lo)), k(hi))
-
-    low, high = _mul_extended(acc, b, k)
-    r_lo, r_hi = (0, 1 << (c - 33)) if c >= 33 else (1 << (c - 1), 0)
-    t_low = arith.addi(low, k(r_lo)) if r_lo else low
-    t_high = arith.addi(high, k(r_hi)) if r_hi else high
-    if r_lo:  # carry out of the low word (unsigned wrap-around)
-        carry = arith.extui(i32, arith.cmpi(arith.CmpIPredicate.ult, t_low, low))
-        t_high = arith.addi(t_high, carry)
-    if c >= 32:
-        return clamp(arith.shrsi(t_high, k(c - 32)) if c > 32 else t_high)
-    q_low = arith.ori(arith.shrui(t_low, k(c)), arith.shli(t_high, k(32 - c)))
-    q_high = arith.shrsi(t_high, k(c))
-    fits = arith.cmpi(arith.CmpIPredicate.eq, q_high, arith.shrsi(q_low, k(31)))
-    negative = arith.cmpi(arith.CmpIPredicate.slt, q_high, k(0))
-    return arith.select(fits, clamp(q_low), arith.select(negative, k(lo), k(hi)))
-
-
-def _rewrite(ch: _Chain, i32_only: bool = False) -> None:
+def _rewrite(ch: _Chain) -> None:
     last = ch.ops[-1]
     i32 = ir.IntegerType.get_signless(32)
     mul = ch.ops[1]
@@ -190,11 +137,6 @@ def _rewrite(ch: _Chain, i32_only: bool = False) -> None:
         # b < 2^31 by construction (quant/dyadic.py); a separate generic on the constant is folded by IREE.
         b32 = _generic([ch.b], [b_id, b_id], b_par, b_type, lambda x: arith.trunci(i32, x))
 
-        def requant_i32(acc, b):
-            q = _requant_i32(acc, b, ch.c, ch.lo - ch.zero_point, ch.hi - ch.zero_point)
-            q = arith.addi(q, k(ch.zero_point)) if ch.zero_point else q
-            return arith.trunci(ir.IntegerType.get_signless(8), q)
-
         def requant(acc, b):
             # sext * sext in i64: LLVM selects vpmuldq (x86) / smull (arm64) for it
             i64 = ir.IntegerType.get_signless(64)
@@ -205,15 +147,14 @@ def _rewrite(ch: _Chain, i32_only: bool = False) -> None:
             q = arith.addi(q, k(ch.zero_point)) if ch.zero_point else q
             return arith.trunci(ir.IntegerType.get_signless(8), q)
 
-        new = _generic([ch.acc, b32], [identity, ch.b_map, identity], iterators, out_type,
-                       requant_i32 if i32_only else requant)
+        new = _generic([ch.acc, b32], [identity, ch.b_map, identity], iterators, out_type, requant)
     last.results[0].replace_all_uses_with(new)
     for op in reversed(ch.ops):
         op.erase()
     erase_if_dead(defining_op(ch.b))
 
 
-def run(module: ir.Operation, pass_, i32_only: bool = False) -> None:
+def run(module: ir.Operation, pass_) -> None:
     chains: list[_Chain] = []
 
     def collect(op):
@@ -226,4 +167,4 @@ def run(module: ir.Operation, pass_, i32_only: bool = False) -> None:
 
     module.walk(collect)
     for ch in chains:
-        _rewrite(ch, i32_only)
+        _rewrite(ch)

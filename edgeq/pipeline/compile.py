@@ -108,7 +108,7 @@ class Artifact:
         return cls(Path(out_dir), Manifest.load(Path(out_dir) / "manifest.json"))
 
 
-def run_step(cmd: list[str], what: str, cwd: Path) -> None:
+def _run_step(cmd: list[str], what: str, cwd: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
         errors = [ln for ln in proc.stderr.splitlines() if "error" in ln][:3] or proc.stderr.splitlines()[:3]
@@ -133,7 +133,7 @@ def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: li
               "edgeq-opt"),
              ([iree, after, "--compile-from=input", *flags, "-o", vmfb], f"iree-compile for {target.name}")]
     for cmd, what in steps:
-        run_step(cmd, what, out_dir)
+        _run_step(cmd, what, out_dir)
     (out_dir / f"{stem}.compile.sh").write_text(
         '#!/bin/sh\n# how this module was built\nset -e\ncd "$(dirname "$0")"\n' +
         "".join(" \\\n  ".join(cmd) + "\n" for cmd, _ in steps))

@@ -34,15 +34,20 @@ def pack(model) -> bytes:
 
 
 class TFLiteModel:
-    """A .tflite model in the LiteRT interpreter (XNNPACK on CPU, as on a phone), with `threads` threads."""
+    """A .tflite model in the LiteRT interpreter (XNNPACK on CPU, as on a phone), with `threads` threads.
 
-    def __init__(self, path: str | Path, threads: int = 2):
+    reference_kernels: TFLite's reference kernels instead, which define its integer arithmetic (XNNPACK
+    requantizes through fp32 and may round the other way: one more LSB per layer, compounding)."""
+
+    def __init__(self, path: str | Path, threads: int = 2, reference_kernels: bool = False):
         try:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
         except ImportError:
             raise EdgeqError("ai-edge-litert is not installed", _EXTRA) from None
+        resolver = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads,
+                                           experimental_op_resolver_type=resolver)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise EdgeqError(f"{path} is not a TFLite model LiteRT can load ({str(e).splitlines()[0]})",
