@@ -66,3 +66,37 @@ def test_accel_sim_benchmark_agrees_with_scalesim(tmp_path):
     rows = result["rows"]   # one cycle apart (SCALE-Sim reports the last cycle's 0-based index), none to explain
     assert len(rows) == 7 and all(r["edgeq_cycles"] - r["scalesim_cycles"] == 1 and not r["explanation"] for r in rows)
     assert json.loads((tmp_path / "a.json").read_text())["rows"] == rows
+
+
+def test_int8_profile_accounts_for_every_layer(tmp_path):
+    """Every conv and linear layer of digits is found among the dispatches of the compiled module, by the
+    contraction shapes IREE names them with, and their MACs add up to the model's (counted here from torch)."""
+    import torch
+
+    from edgeq import models
+
+    result = _load("int8_profile").main(["--model", "digits", "--repetitions", "3", "--json", str(tmp_path / "p.json")])
+    module = models.load("digits").module.eval()
+    macs, names = {}, []
+
+    def hook(name):
+        def record(layer, args, out):
+            k = layer.in_features if isinstance(layer, torch.nn.Linear) else \
+                layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+            macs[name] = out[0].numel() * k
+        return record
+
+    for name, layer in module.named_modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+            layer.register_forward_hook(hook(name))
+            names.append(name)
+    with torch.no_grad():
+        module(torch.zeros(1, 1, 8, 8))
+    rows = result["dispatches"]
+    assert sorted(n for r in rows for n in r["layers"]) == sorted(names)
+    measured = [r for r in rows if r["times_us"] is not None]
+    assert sum(r["runs"] for r in rows) >= len(names) and len(measured) >= len(rows) - 2
+    assert all(len(r["times_us"]) == 3 and r["median_us"] > 0 for r in measured)
+    assert sum(r["macs"] * r["runs"] for r in rows) == sum(macs.values())
+    assert set(result["peak"]["gmacs"]) == {"onnxruntime MatMulInteger (u8 x s8)", "iree linalg.matmul (s8 x s8), host flags"}
+    assert json.loads((tmp_path / "p.json").read_text())["dispatches"] == rows

@@ -13,12 +13,14 @@ becomes
   %w32 = util.optimization_barrier (linalg.generic {extsi} ins(%w : i8) -> i32)
   %y   = linalg.conv_2d_nchw_fchw ins(%x32, %w32 : i32, i32) outs(%acc : i32)
 
-and every other elementwise extsi i8 -> i32 generic gets a barrier on its result. A quantized contraction
-(linalg's `_q` ops, from TOSA) also gets one on its result: fused with TOSA's requantization (emulated i64) into
-one matmul-like dispatch, a 1x1 convolution comes out wrong (docs/vulkan.md, defect 5). The barrier keeps IREE
+and every other elementwise extsi i8 -> i32 generic gets a barrier on its result. The barrier keeps IREE
 from cloning the extension into its consumer's dispatch; IREE may still fuse it into its producer, which
 then writes i32. For a constant weight IREE evaluates the extension at compile time (the module stores i32
 weights). Exact: the same values, in wider storage.
+
+A quantized contraction (linalg's `_q` ops, from TOSA) also gets a barrier on its result: fused with TOSA's
+requantization (emulated i64) into one matmul-like dispatch, a 1x1 convolution comes out wrong (docs/vulkan.md,
+defect 5).
 """
 from __future__ import annotations
 
