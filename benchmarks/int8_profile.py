@@ -35,7 +35,7 @@ from edgeq.pipeline.compile import compile_mlir, compile_model, iree_compile_too
 from edgeq.pipeline.latency import layer_inputs
 from edgeq.quant import Plan, quantize, to_integer
 from edgeq.targets.host import HostTarget
-from edgeq.targets.vulkan import _tool
+from edgeq.targets.base import parse_benchmark_json, runtime_tool
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import THREADS, _time  # noqa: E402  (the same timing loop as the latency benchmark)
@@ -106,13 +106,11 @@ def dispatch_profile(module_dir: Path, flags: list[str], repetitions: int) -> li
         if proc.returncode != 0:
             rows.append({**row, "times_us": None, "note": "embeds a constant: not measurable alone"})
             continue
-        out = subprocess.run([_tool("iree-benchmark-module"), f"--module={vmfb}", "--device=local-task",
+        out = subprocess.run([runtime_tool("iree-benchmark-module"), f"--module={vmfb}", "--device=local-task",
                               f"--task_topology_group_count={THREADS}", f"--benchmark_repetitions={repetitions}",
                               f"--batch_size={BATCH}", "--benchmark_min_time=0.05", "--benchmark_format=json"],
                              capture_output=True, text=True, check=True).stdout
-        entries = [b for b in json.loads(out[out.index("{"):])["benchmarks"] if b.get("run_type") == "iteration"]
-        scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}
-        rows.append({**row, "times_us": [b["real_time"] * scale[b["time_unit"]] for b in entries]})
+        rows.append({**row, "times_us": [t * 1e3 for t in parse_benchmark_json(out)]})
     return rows
 
 

@@ -75,6 +75,14 @@ class Target(Protocol):
                 function: str = "main") -> Measurement: ...
 
 
+def runtime_tool(name: str) -> str:
+    """Path of a tool of the iree-base-runtime wheel (iree-run-module, iree-benchmark-module), beside its bindings."""
+    from iree.runtime._binding import __file__ as binding
+
+    path = Path(binding).parent.parent / "_runtime_libs" / name
+    return str(path) if path.exists() else name
+
+
 def run_tool(argv: list[str], inputs: list[np.ndarray], n_outputs: int, env: dict | None = None,
              timeout_s: float = 900) -> tuple[list[np.ndarray], str]:
     """Run iree-run-module-style tools with .npy inputs and outputs; returns (outputs, stdout)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import EdgeqError
-from edgeq.targets.base import Measurement, TargetSpec, parse_benchmark_json, run_tool
+from edgeq.targets.base import Measurement, TargetSpec, parse_benchmark_json, run_tool, runtime_tool
 
 _LAVAPIPE_ICD = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 
@@ -20,13 +20,6 @@ _LAVAPIPE_ICD = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 # in i32 words and its SPIR-V lowering of vector<4xi8> loads and stores reads and writes 16-byte vector<4xi32>
 # elements at the index of a 4-byte one: every vectorized i8 access is wrong (docs/vulkan.md).
 FEATURES = "spirv:v1.3,cap:Shader,cap:Int8,cap:StorageBuffer8BitAccess,ext:SPV_KHR_8bit_storage"
-
-
-def _tool(name: str) -> str:
-    from iree.runtime._binding import __file__ as binding  # the wheel's own tools, beside its bindings
-
-    path = Path(binding).parent.parent / "_runtime_libs" / name
-    return str(path) if path.exists() else name
 
 
 class VulkanTarget:
@@ -48,12 +41,12 @@ class VulkanTarget:
 
     def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main", n_outputs: int = 1):
         self.check_available()
-        argv = [_tool("iree-run-module"), "--device=vulkan", f"--module={vmfb}", f"--function={function}"]
+        argv = [runtime_tool("iree-run-module"), "--device=vulkan", f"--module={vmfb}", f"--function={function}"]
         return run_tool(argv, inputs, n_outputs, env=self._env())[0]
 
     def measure(self, vmfb: Path, inputs: list[np.ndarray], repetitions: int = 20, function: str = "main"):
         self.check_available()
-        argv = [_tool("iree-benchmark-module"), "--device=vulkan", f"--module={vmfb}", f"--function={function}",
+        argv = [runtime_tool("iree-benchmark-module"), "--device=vulkan", f"--module={vmfb}", f"--function={function}",
                 f"--benchmark_repetitions={repetitions}", "--benchmark_format=json", "--benchmark_min_time=1x"]
         _, stdout = run_tool(argv, inputs, 0, env=self._env())
         return Measurement("vulkan", parse_benchmark_json(stdout), note="Mesa lavapipe (CPU Vulkan driver)")
