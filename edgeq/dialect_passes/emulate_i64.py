@@ -13,6 +13,8 @@ Exact, two's complement modulo 2^64 like the i64 ops it replaces:
   shifts      by the amount's low word, selecting between the < 32 and >= 32 forms; every i32 shift amount
               is masked to 0..31, so no intermediate shift is out of range
   cmpi, maxsi, minsi, select, extsi, extui, trunci, constants
+  index_cast  to index from the low word: torch computes gather indices in i64, but they index tensors, whose
+              sizes are below 2^31, so the low word is the index
 A body with any other op on i64 values, or with i64 block arguments (i64 tensors), is left unchanged.
 """
 from __future__ import annotations
@@ -30,7 +32,8 @@ _ORDER = {"slt": ("slt", "ult"), "sle": ("slt", "ule"), "sgt": ("sgt", "ugt"), "
           "ult": ("ult", "ult"), "ule": ("ult", "ule"), "ugt": ("ugt", "ugt"), "uge": ("ugt", "uge")}
 _PREDICATES = ["eq", "ne", "slt", "sle", "sgt", "sge", "ult", "ule", "ugt", "uge"]   # arith.cmpi's enum order
 _SUPPORTED = {"arith.constant", "arith.extsi", "arith.extui", "arith.trunci", "arith.addi", "arith.subi", "arith.muli",
-              "arith.shli", "arith.shrui", "arith.shrsi", "arith.maxsi", "arith.minsi", "arith.select", "arith.cmpi"}
+              "arith.shli", "arith.shrui", "arith.shrsi", "arith.maxsi", "arith.minsi", "arith.select", "arith.cmpi",
+              "arith.index_cast"}
 
 
 class _Words:
@@ -159,6 +162,8 @@ def _emulate(ops: list[ir.Operation]) -> None:
             elif name == "arith.cmpi":
                 pred = _PREDICATES[ir.IntegerAttr(op.attributes["predicate"]).value]
                 op.results[0].replace_all_uses_with(words.compare(pred, pair(x[0]), pair(x[1])))
+            elif name == "arith.index_cast":
+                op.results[0].replace_all_uses_with(arith.index_cast(op.results[0].type, pair(x[0])[0]))
             else:   # arith.trunci
                 low, out = pair(x[0])[0], op.results[0].type
                 op.results[0].replace_all_uses_with(low if out.width == 32 else arith.trunci(out, low))

@@ -56,7 +56,7 @@ def _narrow_operand(v: ir.Value) -> ir.Value | None:
             return None
         empty = tensor.empty(v.type.shape, src.type.element_type)
         perm = [int(p) for p in op.attributes["permutation"]]
-        return linalg.transpose(src, outs=[empty], permutation=perm)
+        return linalg.transpose(src, outs=[empty], permutation=perm).results[0]
     return None
 
 

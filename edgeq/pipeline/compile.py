@@ -18,6 +18,7 @@ import torch
 from edgeq.errors import EdgeqError
 from edgeq.pipeline.export import export_mlir
 from edgeq.quant.integer import IntegerModel
+from edgeq.quant.transformer import IntBert
 from edgeq.targets import Measurement, TargetSpec, for_spec, get
 
 
@@ -151,7 +152,7 @@ def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_d
     out_dir.mkdir(parents=True, exist_ok=True)
     x_i8 = model.quantize_input(example)
     torch_mlir = out_dir / "model.torch.mlir"
-    torch_mlir.write_text(export_mlir(model, x_i8))
+    torch_mlir.write_text(export_mlir(model.graph_module, (x_i8,)))
     vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
     with torch.no_grad():
         y = model.graph_module(x_i8)
@@ -165,5 +166,37 @@ def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_d
         files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, "before_passes": "model.input.mlir",
                "after_passes": "model.edgeq.mlir"},
         layers=model.weighted_layers())
+    manifest.save(out_dir / "manifest.json")
+    return Artifact(out_dir, manifest)
+
+
+# What the integer BERT runs between requantizations, on every target alike (quant/int_ops.py)
+NONLINEARITIES = {"softmax": "integer: base-2 exponent in Q15, cubic 2^u, int8 probabilities",
+                  "layernorm": "integer: exact H(x - mean), rounded integer square root, one int32 division",
+                  "gelu": "integer: 256-entry int8 -> int8 table"}
+
+
+def compile_bert(model: IntBert, target: str, out_dir: str | Path, seq_len: int, name: str = "minilm-l6") -> Artifact:
+    """Compile an integer BERT (quant/transformer.py) for a fixed sequence length: inputs are int32 token ids and
+    attention mask (1, seq_len), the output the int32 masked sum of the last layer's int8 states (1, hidden)."""
+    from edgeq.dialect_passes import pipeline_for
+
+    spec = get(target).spec
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    example = (torch.zeros(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
+    torch_mlir = out_dir / "model.torch.mlir"
+    torch_mlir.write_text(export_mlir(model, example))
+    passes = pipeline_for(target)
+    vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
+    hidden = int(model.output_scale.numel())
+    manifest = Manifest(
+        model=name, target=spec, flags=flags,
+        bits=model.plan.to_json() | {"config": asdict(model.config), "nonlinearities": NONLINEARITIES},
+        passes=passes, versions=versions(),
+        inputs=[{"shape": [1, seq_len], "dtype": "int32"}] * 2, outputs=[{"shape": [1, hidden], "dtype": "int32"}],
+        input_qparams={}, output_scale=model.output_scale.tolist(), output_zero_point=0,
+        files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, "before_passes": "model.input.mlir",
+               "after_passes": "model.edgeq.mlir"})
     manifest.save(out_dir / "manifest.json")
     return Artifact(out_dir, manifest)

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from edgeq.errors import EdgeqError
-from edgeq.quant.integer import IntegerModel
 
 
-def export_mlir(model: IntegerModel, example_i8: torch.Tensor, function: str = "main") -> str:
+def export_mlir(module: nn.Module, example: tuple[torch.Tensor, ...], function: str = "main") -> str:
     from iree.compiler.extras.fx_importer import FxImporter
 
     try:
-        program = torch.export.export(model.graph_module, (example_i8,), strict=False)
+        program = torch.export.export(module, example, strict=False)
     except Exception as e:
         raise EdgeqError(f"torch.export failed on the integer model ({type(e).__name__}: {str(e).splitlines()[0]})",
-                         "report the model; the integer graph uses only conv, linear, add, pool and reshape") from None
+                         "report the model; integer graphs use only integer torch ops (quant/integer.py, "
+                         "quant/transformer.py)") from None
     importer = FxImporter()
     importer.import_frozen_program(program, func_name=function)
     return str(importer.module)

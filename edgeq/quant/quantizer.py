@@ -66,16 +66,37 @@ class QParams:
         return asdict(self)
 
 
-def quantize_weight(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric signed per-output-channel quantization: (q_w int8, s_w float64 per channel).
+CLIP_RATIOS = tuple(1 - 0.025 * i for i in range(21))   # 1.0 down to 0.5: the clipping search's candidates
 
+
+def quantize_weight(w: torch.Tensor, bits: int, groups: int | None = None,
+                    mse_clip: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric signed quantization of the output rows (dim 0): (q_w int8, s_w float64 per row).
+
+    groups=None gives every row its own scale (per channel); groups=G splits the rows into G contiguous blocks
+    sharing one scale each (Q-BERT's group-wise quantization; G=1 is per tensor). The scale covers the group's
+    largest |w|, or with mse_clip the fraction of it (CLIP_RATIOS) that minimises the group's ‖Q(w) − w‖²: at
+    4 bits and below, clipping a few outliers buys resolution for all the other weights.
     q in [-(2^(b-1)-1), 2^(b-1)-1] (restricted range, so -q never overflows)."""
     check_bits(bits, "weight")
+    rows = w.shape[0]
+    if groups is not None and not (isinstance(groups, int) and 1 <= groups <= rows and rows % groups == 0):
+        raise EdgeqError(f"{groups!r} groups do not divide the {rows} rows of a weight",
+                         f"use a divisor of {rows} (1 = one scale per tensor, {rows} = per channel)")
+    n_groups = rows if groups is None else groups
     qmax = (1 << (bits - 1)) - 1
-    w64 = w.detach().double()
-    s_w = w64.abs().flatten(1).amax(1).clamp_min(1e-12) / qmax
-    q = torch.round(w64 / s_w.view(-1, *[1] * (w.dim() - 1))).clamp(-qmax, qmax)
-    return q.to(torch.int8), s_w
+    w64 = w.detach().double().reshape(n_groups, -1)           # one group per row of w64
+    amax = w64.abs().amax(1).clamp_min(1e-12)
+    scale = amax / qmax
+    if mse_clip:
+        best = torch.full_like(amax, torch.inf)
+        for r in CLIP_RATIOS:
+            s = amax * r / qmax
+            err = ((torch.round(w64 / s[:, None]).clamp(-qmax, qmax) * s[:, None] - w64) ** 2).sum(1)
+            better = err < best
+            best, scale = torch.where(better, err, best), torch.where(better, s, scale)
+    q = torch.round(w64 / scale[:, None]).clamp(-qmax, qmax).reshape(w.shape)
+    return q.to(torch.int8), scale.repeat_interleave(rows // n_groups)
 
 
 class RangeObserver:
