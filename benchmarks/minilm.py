@@ -6,13 +6,14 @@ Rows: fp32; uniform W8 and W4 (one scale per matrix); group-wise W4 (12 row grou
 head for Q, K, V); per-channel W4 for reference; and Hessian mixed precision at the size of W4, ILP over
 {3, 4, 8} and {2, 3, 4, 8} bits, group-wise. Sensitivity: mean + std over 4 batches of the Hessian statistic of
 each matrix (Q-BERT), times its quantization error as the quantizer makes it; the statistic is Hutchinson's
-trace (HAWQ-V2) or the top eigenvalue (Q-BERT's own). Embedding tables count like any matrix. Activations int8 everywhere; the models are edgeq's
-integer-only reference, which the compiled modules match bit for bit. Columns, against fp32's embeddings:
+trace (HAWQ-V2) or the top eigenvalue (Q-BERT's own). Embedding tables count like any matrix. Activations int8
+everywhere; the models are edgeq's integer-only reference, which the compiled modules match bit for bit.
+Columns, against fp32's embeddings:
   cos        mean cosine similarity of each sentence's embedding to its fp32 embedding (1200 sentences)
   top-1      how often each first sentence retrieves the same second sentence (of 600) as fp32 does
   spearman   rank correlation of the 600 pair similarities with fp32's
   auc        how well the pair similarity separates paraphrases from non-paraphrases (fp32 for reference)
-The Hessian eigenvalues are cached under edgeq's cache directory (per batch); --no-cache recomputes them.
+The Hessian statistics are cached under edgeq's cache directory (per batch); --no-cache recomputes them.
 """
 from __future__ import annotations
 

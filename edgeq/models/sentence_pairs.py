@@ -83,7 +83,8 @@ def _sentences(text: str) -> list[str]:
     out = []
     for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", text)):
         words = s.split()
-        if 8 <= len(words) <= 40 and s[0].isupper() and s.endswith(".") and sum(w.isalpha() for w in words) > 0.7 * len(words):
+        wordy = sum(w.isalpha() for w in words) > 0.7 * len(words)
+        if 8 <= len(words) <= 40 and s[0].isupper() and s.endswith(".") and wordy:
             out.append(s)
     return out
 
@@ -111,7 +112,8 @@ def _rewrite(s: str, rng: random.Random) -> str:
         head, tail = body.split(", ", 1)
         return f"{tail[0].upper()}{tail[1:]}, {head[0].lower()}{head[1:]}."
     words = body.split()
-    drop = set(rng.sample([i for i, w in enumerate(words[1:], 1) if len(w) <= 4], k=min(3, sum(len(w) <= 4 for w in words[1:]))))
+    short = [i for i, w in enumerate(words[1:], 1) if len(w) <= 4]
+    drop = set(rng.sample(short, k=min(3, len(short))))
     return " ".join(w for i, w in enumerate(words) if i not in drop) + "."
 
 

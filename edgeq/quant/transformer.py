@@ -13,7 +13,8 @@ whose forward uses integer torch ops only: it is the reference executor, and exp
     output: Σ_t mask_t·h_t  (int32; the embedding is its direction, dequantize() scales it to fp32's)
 
 Weights are quantized per group of output rows (quantizer.quantize_weight); the word and position tables one
-scale per row. Activations are per tensor, symmetric.
+scale per row. Activations are symmetric: per channel for LayerNorm outputs and attention contexts (smoothed,
+BertQuantConfig), per tensor elsewhere.
 """
 from __future__ import annotations
 
@@ -118,7 +119,8 @@ class _Ranges:
         if alpha is None:
             return self.per_tensor(name, where, bits)
         a = self.channel_max[(name, where)].clamp_min(1e-5)
-        w = torch.stack([self.modules[r].weight.detach().abs().amax(0).double() for r in readers]).amax(0).clamp_min(1e-5)
+        w = torch.stack([self.modules[r].weight.detach().abs().amax(0).double() for r in readers]).amax(0)
+        w = w.clamp_min(1e-5)
         t = a.pow(alpha) / w.pow(1 - alpha)
         return Act(t * (a / t).max() / ((1 << (bits - 1)) - 1), bits)
 
@@ -170,7 +172,8 @@ class _LayerNormOut(nn.Module):
         self.register_buffer("g_i32", g.to(torch.int32))
         # β/s_out·2^c in i32 at the finest resolution that fits, shifted up to 2^c in the body
         self.beta_shift = max(0, self.c - (30 - math.ceil(math.log2(float((beta / out.scale).abs().max()) + 1))))
-        self.register_buffer("beta_i32", torch.round(beta / out.scale * 2.0 ** (self.c - self.beta_shift)).to(torch.int32))
+        beta_i32 = torch.round(beta / out.scale * 2.0 ** (self.c - self.beta_shift)).to(torch.int32)
+        self.register_buffer("beta_i32", beta_i32)
 
     def forward(self, x_i32: torch.Tensor) -> torch.Tensor:
         beta = self.beta_i32.to(torch.int64) << self.beta_shift
@@ -193,7 +196,9 @@ class _ResidualLayerNorm(nn.Module):
         self.norm = _LayerNormOut(ln, out)
 
     def forward(self, acc_i32: torch.Tensor, h_i8: torch.Tensor) -> torch.Tensor:
-        x = acc_i32.to(torch.int64) * self.b_acc_i32.to(torch.int64) + h_i8.to(torch.int32).to(torch.int64) * self.b_h_i32.to(torch.int64)
+        # i8 widens to i32 first: on Vulkan that extension stays a dispatch of its own (docs/vulkan.md, defect 6)
+        x = acc_i32.to(torch.int64) * self.b_acc_i32.to(torch.int64) \
+            + h_i8.to(torch.int32).to(torch.int64) * self.b_h_i32.to(torch.int64)
         x = rounding_shift(x, self.c).clamp(-RESIDUAL_MAX, RESIDUAL_MAX).to(torch.int32)
         return self.norm(x)
 
@@ -236,11 +241,12 @@ class IntLayer(nn.Module):
         self.heads, self.head_dim = layer.heads, layer.head_dim
         name = {s: f"{prefix}.{s}" for s in SUBMODULES}
 
-        def dense(sub, x):
-            return _Dense(self.modules_fp32[sub], plan.spec(name[sub]).w_bits, config, x)
+        fp32 = dict(zip(SUBMODULES, (sa.query, sa.key, sa.value, ao.dense, layer.intermediate.dense,
+                                     layer.output.dense)))
 
-        self.modules_fp32 = dict(zip(SUBMODULES, (sa.query, sa.key, sa.value, ao.dense, layer.intermediate.dense,
-                                                   layer.output.dense)))
+        def dense(sub, x):
+            return _Dense(fp32[sub], plan.spec(name[sub]).w_bits, config, x)
+
         qkv = [r.per_tensor(name[s], "out") for s in SUBMODULES[:3]]
         self.query, self.key, self.value = (dense(s, h_in) for s in SUBMODULES[:3])
         self.rq_query, self.rq_key, self.rq_value = (_Requant(d.acc_scale / a.scale, a)
@@ -264,7 +270,6 @@ class IntLayer(nn.Module):
         self.ffn_out = dense(SUBMODULES[5], post)
         self.out_norm = _ResidualLayerNorm(layer.output.LayerNorm, self.ffn_out.acc_scale, ffn_in,
                                            r.residual_scale(f"{prefix}.output.LayerNorm"), out)
-        del self.modules_fp32
 
     def forward(self, h_i8: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         b, s, hidden = h_i8.shape
