@@ -154,7 +154,6 @@ def run(module: ir.Operation, pass_) -> None:
     for g in generics:
         if len(g.results) > 1:
             _drop_dead_i64_results(g)
-    consumers: list[ir.Operation] = []
     generics.clear()
     module.walk(collect)
     consumers = [g for g in generics if is_elementwise(g)]

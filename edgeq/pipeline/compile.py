@@ -109,6 +109,10 @@ class Artifact:
         return cls(Path(out_dir), Manifest.load(Path(out_dir) / "manifest.json"))
 
 
+# What compile_mlir writes beside the module (stem "model"), as a Manifest's files name them
+STAGE_FILES = {"before_passes": "model.input.mlir", "after_passes": "model.edgeq.mlir"}
+
+
 def _run_step(cmd: list[str], what: str, cwd: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
@@ -163,8 +167,7 @@ def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_d
         outputs=[{"shape": list(y.shape), "dtype": str(y.dtype).removeprefix("torch.")}],
         input_qparams=model.input_qparams.to_dict(),
         output_scale=model.output_scale.flatten().tolist(), output_zero_point=model.output_zero_point,
-        files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, "before_passes": "model.input.mlir",
-               "after_passes": "model.edgeq.mlir"},
+        files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, **STAGE_FILES},
         layers=model.weighted_layers())
     manifest.save(out_dir / "manifest.json")
     return Artifact(out_dir, manifest)
@@ -196,7 +199,6 @@ def compile_bert(model: IntBert, target: str, out_dir: str | Path, seq_len: int,
         passes=passes, versions=versions(),
         inputs=[{"shape": [1, seq_len], "dtype": "int32"}] * 2, outputs=[{"shape": [1, hidden], "dtype": "int32"}],
         input_qparams={}, output_scale=model.output_scale.tolist(), output_zero_point=0,
-        files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, "before_passes": "model.input.mlir",
-               "after_passes": "model.edgeq.mlir"})
+        files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, **STAGE_FILES})
     manifest.save(out_dir / "manifest.json")
     return Artifact(out_dir, manifest)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeq._cache import cache_dir
+from edgeq._cache import cache_dir, write_atomic
 from edgeq.allocate.ilp import LatencyTable
 from edgeq.errors import EdgeqError
 from edgeq.pipeline.executor import check as check_executor
@@ -169,9 +169,7 @@ def layer_latency_table(module: nn.Module, input_shape: tuple[int, ...], target:
             progress(done, total)
     for key in pending:   # every compile finished: nothing else runs on the machine while timing
         m = Artifact.load(root / key).measure([np.load(root / key / "input.npy")], repetitions)
-        tmp = root / f"{key}.tmp"
-        tmp.write_text(json.dumps(m.to_json()))
-        tmp.replace(root / f"{key}.json")
+        write_atomic(root / f"{key}.json", json.dumps(m.to_json()))
         results[key] = m
         work["measured"] += 1
         done += 1

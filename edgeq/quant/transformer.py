@@ -109,8 +109,8 @@ class _Ranges:
         return hook
 
     def per_tensor(self, name: str, where: str, bits: int = 8) -> Act:
-        lo, hi = self.obs[(name, where)].range()
-        return Act(torch.tensor([max(abs(lo), abs(hi), 1e-8) / ((1 << (bits - 1)) - 1)], dtype=torch.float64), bits)
+        scale = QParams.from_range(*self.obs[(name, where)].range(), bits, unsigned=False).scale
+        return Act(torch.tensor([scale], dtype=torch.float64), bits)
 
     def smoothed(self, name: str, where: str, readers: list[str], bits: int = 8) -> Act:
         """Per-channel scales s_c = t_c·max_c(a_c/t_c)/qmax, t_c = a_c^α / w_c^(1−α) (SmoothQuant, eq. 4), where a_c
@@ -294,10 +294,11 @@ class IntBert(nn.Module):
 
     def __init__(self, model: MiniLM, plan: Plan, calibration, config: BertQuantConfig = BertQuantConfig()):
         super().__init__()
+        names = quantized_layers(model)
         for name in plan.layers:
-            if name not in quantized_layers(model):
+            if name not in names:
                 raise EdgeqError(f"the plan names {name!r}, which is not a quantized matrix of this BERT",
-                                 f"name among {', '.join(quantized_layers(model)[:8])}, ...")
+                                 f"name among {', '.join(names[:8])}, ...")
         self.config, self.plan = config, plan
         r = _Ranges(model, calibration, config)
         n = len(model.encoder.layer)

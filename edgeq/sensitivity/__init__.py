@@ -6,7 +6,6 @@ Each returns a `Sensitivity` table (JSON round trip) and is cached by model, dat
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import replace
@@ -15,7 +14,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import fx, nn
 
-from edgeq._cache import cache_dir
+from edgeq._cache import cache_dir, content_key, write_atomic
 from edgeq.sensitivity._objective import Objective, activation_error, folded, weight_error, weighted_layers
 from edgeq.sensitivity.distill import distill
 from edgeq.sensitivity.hutchinson import hutchinson
@@ -32,15 +31,8 @@ Progress = Callable[[int, int], None]
 
 def _digest(gm: fx.GraphModule, module: nn.Module, tensors: Iterable[torch.Tensor | None], settings: dict) -> str:
     """Content hash of (architecture, weights, data, settings): the cache key."""
-    h = hashlib.sha256(str(gm.code).encode())
-    for name, t in list(module.state_dict().items()) + [(f"data{i}", t) for i, t in enumerate(tensors)]:
-        h.update(name.encode())
-        if t is not None:
-            t = t.detach().contiguous().cpu()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.numpy().tobytes())
-    h.update(json.dumps(settings | {"format": _FORMAT}, sort_keys=True).encode())
-    return h.hexdigest()[:24]
+    named = list(module.state_dict().items()) + [(f"data{i}", t) for i, t in enumerate(tensors)]
+    return content_key(str(gm.code), named, settings | {"format": _FORMAT})
 
 
 def _cached(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None, settings: dict, use_cache: bool,
@@ -60,9 +52,7 @@ def _cached(module: nn.Module, x: torch.Tensor, y: torch.Tensor | None, settings
     layers = compute(gm)
     sens = Sensitivity(name, settings["method"], note, layers, settings, time.perf_counter() - t0)
     if use_cache:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sens.to_json()))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(sens.to_json()))
     return sens
 
 

@@ -45,9 +45,9 @@ def weighted_layers(gm: fx.GraphModule) -> list[str]:
             if n.op == "call_module" and isinstance(gm.get_submodule(n.target), (nn.Conv2d, nn.Linear))]
 
 
-def weight_error(w: torch.Tensor, bits: int) -> float:
-    """‖Q_b(W) − W‖² for the per-channel symmetric quantizer the model will use."""
-    q, s = quantize_weight(w, bits)
+def weight_error(w: torch.Tensor, bits: int, groups: int | None = None) -> float:
+    """‖Q_b(W) − W‖² for the symmetric quantizer the model will use (per channel, or `groups` row groups)."""
+    q, s = quantize_weight(w, bits, groups)
     return float((q.double() * s.view(-1, *[1] * (w.dim() - 1)) - w.double()).pow(2).sum())
 
 

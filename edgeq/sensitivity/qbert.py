@@ -11,7 +11,6 @@ paraphrase pairs: cross-entropy of 20·cos(a_i, b_j) over the batch, the partner
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 import time
@@ -23,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edgeq._cache import cache_dir
-from edgeq.quant.quantizer import quantize_weight
+from edgeq._cache import cache_dir, content_key, write_atomic
+from edgeq.sensitivity._objective import weight_error
 from edgeq.sensitivity.table import Estimate, LayerSensitivity, Sensitivity
 
 SCALE = 20.0     # sentence-transformers' MultipleNegativesRankingLoss scale
@@ -94,9 +93,9 @@ def qbert(model: nn.Module, batches: list, *, matrices: list[str], encoder_layer
     t0 = time.perf_counter()
     for i, batch in enumerate(batches):
         # each batch's eigenvalues are cached on their own, so a killed run resumes at the batch it was in
-        key = _digest([weights[m] for m in matrices] + list(batch),
-                      dict(blocks=blocks, tol=tol, max_iter=max_iter, seed=seed + i, estimator=estimator,
-                           probes=probes if estimator == "trace" else None))
+        key = content_key("qbert", [(m, weights[m]) for m in matrices] + [(f"data{j}", t) for j, t in enumerate(batch)],
+                          dict(blocks=blocks, tol=tol, max_iter=max_iter, seed=seed + i, estimator=estimator,
+                               probes=probes if estimator == "trace" else None))
         path = cache_dir("sensitivity") / f"qbert-{key}.json"
         result = _load(path, blocks) if use_cache else None
         if result is None:
@@ -104,9 +103,7 @@ def qbert(model: nn.Module, batches: list, *, matrices: list[str], encoder_layer
                 partial(_top_eigenvalue, tol=tol, max_iter=max_iter)
             result = _batch_statistics(model, weights, blocks, batch, estimate, seed + i)
             if use_cache:
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(result))
-                tmp.replace(path)
+                write_atomic(path, json.dumps(result))
         for block, (lam, n, ok) in result.items():
             lams[block].append(lam)
             steps[block].append(n)
@@ -127,8 +124,8 @@ def qbert(model: nn.Module, batches: list, *, matrices: list[str], encoder_layer
         layers.append(LayerSensitivity(
             m, w.numel(), 0 if m in embedding_tables else w.shape[0], 0 if m in embedding_tables else w.numel(),
             0 if m in embedding_tables else w.shape[1],
-            {b: omega * (perturbation(m, b) if perturbation else _error(w, b, None if m in embedding_tables else groups))
-             for b in bits}, {8: 0.0}, s))
+            {b: omega * (perturbation(m, b) if perturbation else
+                         weight_error(w, b, None if m in embedding_tables else groups)) for b in bits}, {8: 0.0}, s))
     settings = dict(method="qbert", estimator=estimator, bits=sorted(bits), groups=groups, tol=tol, max_iter=max_iter,
                     probes=probes, seed=seed,
                     batches=len(batches), loss="multiple-negatives ranking",
@@ -153,29 +150,13 @@ def _batch_statistics(model, weights, blocks, batch, estimate, seed) -> dict[str
             w.requires_grad_(trainable[m])
 
 
-def _digest(tensors: list[torch.Tensor], settings: dict) -> str:
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for t in tensors:
-        t = t.detach().contiguous()
-        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()[:24]
-
-
 def _load(path: Path, blocks) -> dict | None:
     """A cached batch, or None; a corrupt or incomplete entry is deleted and recomputed, never trusted."""
     if not path.exists():
         return None
     try:
         data = json.loads(path.read_text())
-        result = {b: (float(data[b][0]), int(data[b][1]), bool(data[b][2])) for b, _ in blocks}
-        return result
+        return {b: (float(data[b][0]), int(data[b][1]), bool(data[b][2])) for b, _ in blocks}
     except (ValueError, KeyError, TypeError, IndexError):
         path.unlink()
         return None
-
-
-def _error(w: torch.Tensor, bits: int, groups: int | None) -> float:
-    """‖Q_b(W) − W‖² for the group-wise quantizer the model will use."""
-    q, s = quantize_weight(w, bits, groups)
-    return float((q.double() * s.view(-1, 1) - w.double()).pow(2).sum())

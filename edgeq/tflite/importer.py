@@ -25,7 +25,7 @@ import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.dialect_passes import pipeline_for
-from edgeq.pipeline.compile import Artifact, Manifest, compile_mlir, versions
+from edgeq.pipeline.compile import STAGE_FILES, Artifact, Manifest, compile_mlir, versions
 from edgeq.targets import get
 from edgeq.tflite import _EXTRA, TFLiteModel, pack, schema
 
@@ -162,8 +162,7 @@ def import_tflite(tflite: str | Path, target: str, out_dir: str | Path) -> tuple
         outputs=[{"shape": [int(s) for s in d["shape"]], "dtype": np.dtype(d["dtype"]).name} for d in model.outputs],
         input_qparams={"scale": in_scale, "zero_point": in_zp, "bits": 8} if integer else {},
         output_scale=[_qparams(d)[0] for d in model.outputs], output_zero_point=_qparams(model.outputs[0])[1],
-        files={"vmfb": "model.vmfb", "tflite": "model.tflite", "tosa": "model.tosa.mlirbc",
-               "before_passes": "model.input.mlir", "after_passes": "model.edgeq.mlir"},
+        files={"vmfb": "model.vmfb", "tflite": "model.tflite", "tosa": "model.tosa.mlirbc", **STAGE_FILES},
         layers=layers, reference="tflite")
     manifest.save(out_dir / "manifest.json")
     artifact = Artifact(out_dir, manifest)
