@@ -1,6 +1,7 @@
 """Side-by-side latency of one model, batch 1, in one run: torch eager fp32, ONNX Runtime fp32 and int8
 (static QDQ, per-channel), IREE fp32 with its best CPU flags, TFLite int8 (the same integer model exported by
-edgeq.tflite, run by ai-edge-litert with XNNPACK), and edgeq int8 on the host target.
+edgeq.tflite, run by ai-edge-litert with XNNPACK), and edgeq int8 on the host target, with the flag set that the
+autotuner finds fastest for the model (targets/tune.py; --no-tune: the default flags).
 
     python benchmarks/latency.py --model resnet18 --json results/latency.json [--repetitions 30]
 
@@ -115,10 +116,10 @@ def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...]]:
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         results[name] = _time(lambda: sess.run(None, feeds), args.repetitions)
     q = quantize_bert(model, Plan.uniform(args.bits), [tok([p["a"] for p in calib[i:i + 32]]) for i in (0, 32)])
-    art = compile_bert(q, "host", work / "edgeq", SEQ_LEN)
+    art = compile_bert(q, "host", work / "edgeq", SEQ_LEN, tune=args.tune)
     x = [ids.int().numpy(), mask.int().numpy()]
     results[f"edgeq {args.bits} (host)"] = art.measure(x, args.repetitions).latencies_ms
-    return results, tuple(ids.shape)
+    return results, tuple(ids.shape), art.manifest.tuning
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -127,13 +128,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--bits", default="w8a8")
     parser.add_argument("--repetitions", type=int, default=30)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
+                        help="compile edgeq's module with the autotuner's fastest flag set (cached)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(THREADS)
     if args.model == "minilm-l6":
         with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp:
-            results, input_shape = _minilm(args, Path(tmp))
-        return _report(args, results, input_shape)
+            return _report(args, *_minilm(args, Path(tmp)))
     m = models.load(args.model)
     x = m.calibration[:1]
     results: dict[str, list[float]] = {}
@@ -148,16 +150,17 @@ def main(argv: list[str] | None = None) -> dict:
         tflite = to_tflite(im, x, m.calibration, work / "model.tflite")
         tfl, x_nhwc = TFLiteModel(tflite, THREADS), [x_i8.permute(0, 2, 3, 1).numpy()]
         results["tflite int8 (litert)"] = _time(lambda: tfl.run(x_nhwc), args.repetitions)
-        art = compile_model(im, x, "host", work / "edgeq", args.model)
+        art = compile_model(im, x, "host", work / "edgeq", args.model, tune=args.tune)
         results[f"edgeq {args.bits} (host)"] = art.measure([x_i8.numpy()], args.repetitions).latencies_ms
-    return _report(args, results, tuple(m.input_shape))
+    return _report(args, results, tuple(m.input_shape), art.manifest.tuning)
 
 
-def _report(args, results: dict[str, list[float]], input_shape: tuple[int, ...]) -> dict:
+def _report(args, results: dict[str, list[float]], input_shape: tuple[int, ...], tuning: dict) -> dict:
     """The table (medians, min-max, edgeq's ratio to each runtime) and the JSON report."""
     edgeq_ms = statistics.median(results[f"edgeq {args.bits} (host)"])
+    flags = f"flag set {tuning['winner']}" if tuning else "default flags"
     table = Table(title=f"{args.model}, batch 1, input {input_shape}, {THREADS} threads, "
-                        f"{args.repetitions} repetitions")
+                        f"{args.repetitions} repetitions; edgeq with its {flags}")
     for col in ("runtime", "median ms", "min-max ms", "edgeq / this"):
         table.add_column(col)
     summary = {}
@@ -170,7 +173,8 @@ def _report(args, results: dict[str, list[float]], input_shape: tuple[int, ...])
     ratio_of = {"ort_int8": "ort int8", "tflite_int8": "tflite int8 (litert)", "iree_fp32": "iree fp32 (best flags)",
                 "ort_fp32": "ort fp32", "torch_fp32": "torch eager fp32"}
     report = {"model": args.model, "bits": args.bits, "threads": THREADS, "batch": 1,
-              "input_shape": list(input_shape), "repetitions": args.repetitions, "results": summary,
+              "input_shape": list(input_shape), "repetitions": args.repetitions, "edgeq_tuning": tuning,
+              "results": summary,
               "ratios": {f"edgeq_int8/{k}": edgeq_ms / summary[v]["median_ms"] for k, v in ratio_of.items()
                          if v in summary}}
     if args.json:

@@ -90,7 +90,8 @@ def _target(target: str, hw: Path | None) -> str:
     return f"accel-sim:{hw.resolve()}"
 
 
-def _build(model_name: str, bits: str, target: str, out_dir: Path, input_shape: str | None, calibration: str):
+def _build(model_name: str, bits: str, target: str, out_dir: Path, input_shape: str | None, calibration: str,
+           tune: bool = False):
     """Quantize, lower to integers, compile; save the reference input and output beside the module."""
     import torch
 
@@ -101,7 +102,7 @@ def _build(model_name: str, bits: str, target: str, out_dir: Path, input_shape: 
     plan = Plan.parse(bits)
     model = models.load(model_name, _shape(input_shape))
     integer = to_integer(quantize(model.module, plan, model.calibration, method=calibration), model.calibration[:1])
-    artifact = compile_model(integer, model.calibration[:1], target, out_dir, model.name, plan.to_json())
+    artifact = compile_model(integer, model.calibration[:1], target, out_dir, model.name, plan.to_json(), tune=tune)
     x = integer.quantize_input(model.calibration[:1])
     with torch.no_grad():
         y = integer.graph_module(x)
@@ -111,7 +112,8 @@ def _build(model_name: str, bits: str, target: str, out_dir: Path, input_shape: 
     return model, integer, artifact
 
 
-def _build_bert(bits: str, target: str, out_dir: Path, seq_len: int, groups: int, calibration: str):
+def _build_bert(bits: str, target: str, out_dir: Path, seq_len: int, groups: int, calibration: str,
+                tune: bool = False):
     """MiniLM-L6: calibrate on the repo's paraphrase pairs, compile for seq_len tokens; a real sentence, padded,
     is the reference input (token ids and attention mask, int32)."""
     import torch
@@ -126,7 +128,7 @@ def _build_bert(bits: str, target: str, out_dir: Path, seq_len: int, groups: int
     texts = [p["a"] for p in sentence_pairs.calibration()]
     config = BertQuantConfig(groups=groups or None, method=calibration)
     q = quantize_bert(minilm_l6(), plan, [tok(texts[i:i + 32]) for i in (0, 32)], config)
-    artifact = compile_bert(q, target, out_dir, seq_len)
+    artifact = compile_bert(q, target, out_dir, seq_len, tune=tune)
     ids, mask = (t.to(torch.int32) for t in tok([texts[-1]], seq_len))
     with torch.no_grad():
         y = q(ids, mask)
@@ -141,20 +143,53 @@ def _build_bert(bits: str, target: str, out_dir: Path, seq_len: int, groups: int
 def compile_cmd(model: str = typer.Argument(..., help="zoo name (digits, resnet18, resnet50, mobilenet_v2, minilm-l6) "
                                                       "or FILE.py:FACTORY"),
                 bits: str = typer.Option("w8a8", help="w8a8, w4a8, ... or a PLAN.json from `edgeq allocate`"),
-                target: str = typer.Option("host", help="host | arm64 | arm64-android | vulkan | accel-sim"),
+                target: str = typer.Option("host", help="host | arm64 | arm64-dotprod | arm64-android | vulkan | accel-sim"),
                 hw: Optional[Path] = typer.Option(None, "--hw", help="accel-sim: the hardware TOML (default: edgeq's npu.toml)"),
                 output: Path = typer.Option(..., "-o", "--output", help="output directory"),
                 input_shape: Optional[str] = typer.Option(None, help="e.g. 1,3,224,224 (default: the model's)"),
                 calibration: Optional[str] = typer.Option(None, help="minmax | percentile (default: minmax; "
                                                                      "minilm-l6: percentile)"),
                 seq_len: int = typer.Option(128, help="minilm-l6: the sequence length compiled for"),
-                groups: int = typer.Option(12, help="minilm-l6: row groups per weight matrix (0: one per row)")):
+                groups: int = typer.Option(12, help="minilm-l6: row groups per weight matrix (0: one per row)"),
+                tune: bool = typer.Option(False, "--tune", help="time the target's flag sets on this model and keep "
+                                                                 "the fastest (cached per model and machine)")):
     """Quantize MODEL and compile it for TARGET: writes the .vmfb, MLIR before/after edgeq's passes, manifest.json."""
     if model == "minilm-l6":
-        artifact = _build_bert(bits, _target(target, hw), output, seq_len, groups, calibration or "percentile")
+        artifact = _build_bert(bits, _target(target, hw), output, seq_len, groups, calibration or "percentile", tune)
     else:
-        _, _, artifact = _build(model, bits, _target(target, hw), output, input_shape, calibration or "minmax")
+        _, _, artifact = _build(model, bits, _target(target, hw), output, input_shape, calibration or "minmax", tune)
+    if artifact.manifest.tuning:
+        _print_tuning(artifact.manifest.tuning)
     console.print(f"compiled [bold]{model}[/] ({bits}) for [bold]{target}[/] -> {artifact.vmfb}")
+
+
+def _print_tuning(tuning: dict) -> None:
+    table = Table(title="flag sets timed on the target (median ms)")
+    for col in ("flag set", "median ms", ""):
+        table.add_column(col)
+    for name, ms in sorted(tuning["median_ms"].items(), key=lambda kv: kv[1]):
+        table.add_row(name, f"{ms:.3f}", "chosen" if name == tuning["winner"] else "")
+    for name, why in tuning["dropped"].items():
+        table.add_row(name, "-", escape(why))
+    console.print(table)
+
+
+@app.command()
+def instructions(module_dir: Path = typer.Argument(..., help="a directory written by `edgeq compile`")):
+    """Count the int8 dot-product instructions (sdot, smmla, vpdpbusd, ...) in a compiled CPU module's code."""
+    from edgeq.pipeline.compile import STAGE_FILES, Artifact
+    from edgeq.targets.instructions import DOT_PRODUCT, dot_product_counts
+
+    manifest = Artifact.load(module_dir).manifest
+    counts = dot_product_counts(module_dir / STAGE_FILES["after_passes"], manifest.flags, manifest.target)
+    table = Table(title=f"{manifest.model} for {manifest.target.name} ({manifest.target.features or 'host CPU'}): "
+                        "int8 dot-product instructions")
+    for col in ("instruction", "count", "what it does"):
+        table.add_column(col)
+    for name, what in DOT_PRODUCT.items():
+        if counts[name]:
+            table.add_row(name, str(counts[name]), what)
+    console.print(table if counts else "[yellow]no int8 dot-product instructions in this module[/]")
 
 
 @app.command()
@@ -226,7 +261,7 @@ def export_tflite_cmd(model: str = typer.Argument(..., help="zoo name or FILE.py
 
 @app.command("import-tflite")
 def import_tflite_cmd(tflite: Path = typer.Argument(..., help="a .tflite model (float or int8)"),
-                      target: str = typer.Option("host", help="host | arm64 | arm64-android | vulkan | accel-sim"),
+                      target: str = typer.Option("host", help="host | arm64 | arm64-dotprod | arm64-android | vulkan | accel-sim"),
                       hw: Optional[Path] = typer.Option(None, "--hw", help="accel-sim: the hardware TOML"),
                       output: Path = typer.Option(..., "-o", "--output", help="output directory")):
     """Compile a .tflite model for TARGET through TOSA and IREE, run it there and compare it with LiteRT."""

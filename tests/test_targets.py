@@ -102,3 +102,20 @@ def test_arm64_android_compiles(tmp_path):
     assert art.vmfb.stat().st_size > 0
     assert "--iree-llvmcpu-target-triple=aarch64-linux-android34" in art.manifest.flags
     assert "+dotprod" in art.manifest.target.features and "+i8mm" in art.manifest.target.features
+
+
+@pytest.mark.parametrize("target,used,absent", [("arm64", "smmla", "vpdpwssd"), ("arm64-dotprod", "sdot", "smmla")])
+def test_arm64_dot_product_instructions(target, used, absent, tmp_path):
+    """qemu times say nothing, so the arm64 code shows its int8 kernels by disassembly: smmla with i8mm, sdot with
+    dotprod alone; and it stays bit-exact under qemu either way."""
+    from typer.testing import CliRunner
+
+    from edgeq.cli import app
+    from edgeq.targets.instructions import dot_product_counts
+
+    im, example = _integer("digits", "w8a8")
+    art = _check(im, example, target, tmp_path)
+    counts = dot_product_counts(tmp_path / art.manifest.files["after_passes"], art.manifest.flags, art.manifest.target)
+    assert counts[used] >= 16 and counts[absent] == 0
+    r = CliRunner().invoke(app, ["instructions", str(tmp_path)])
+    assert r.exit_code == 0 and re.search(rf"{used}\s+│\s+{counts[used]}\b", r.output), r.output

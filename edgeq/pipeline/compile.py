@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from edgeq.pipeline.export import export_mlir
 from edgeq.quant.integer import IntegerModel
 from edgeq.quant.transformer import IntBert
 from edgeq.targets import Measurement, TargetSpec, for_spec, get
+from edgeq.targets.base import timing_lock
 
 
 def iree_compile_tool() -> str:
@@ -61,6 +62,7 @@ class Manifest:
     layers: list[dict] = field(default_factory=list)   # conv/linear layers in graph (= IR) order: name, weight shape
     reference: str = "integer"       # what `edgeq run` checks against: edgeq's integer reference (bit-exact) or
                                      # "tflite": LiteRT's outputs (an imported .tflite; tflite.importer's tolerance)
+    tuning: dict = field(default_factory=dict)   # the autotuner's flag sets and times, when compiled with --tune
 
     def toolchain(self) -> dict:
         """What built this module, comparable with compile.toolchain(target)."""
@@ -96,12 +98,7 @@ class Artifact:
 
     def measure(self, inputs: list[np.ndarray], repetitions: int = 20) -> Measurement:
         """Timed while holding the target's lock: two edgeq processes on one machine never time at once."""
-        import fcntl
-
-        from edgeq._cache import cache_dir
-
-        with open(cache_dir("locks") / f"{self.manifest.target.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with timing_lock(self.manifest.target.name):
             return for_spec(self.manifest.target).measure(self.vmfb, inputs, repetitions)
 
     @classmethod
@@ -145,19 +142,37 @@ def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: li
     return out_dir / vmfb, flags
 
 
+def _compile_for(torch_mlir: Path, target: str, out_dir: Path, passes: list[str],
+                 tune_inputs: list[np.ndarray] | None) -> tuple[Path, list[str], TargetSpec, dict]:
+    """compile_mlir with the target's default flags; given tune_inputs, again with the flag set that the autotuner
+    (targets/tune.py) times fastest on them, if that is another. Returns the module, flags, spec and tuning."""
+    spec = get(target).spec
+    vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
+    if tune_inputs is None:
+        return vmfb, flags, spec, {}
+    from edgeq.targets.tune import tune
+
+    tuning = tune(out_dir / STAGE_FILES["after_passes"], get(target), tune_inputs)
+    if tuning.flags != spec.extra_flags:
+        spec = replace(spec, extra_flags=tuning.flags)
+        vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
+    return vmfb, flags, spec, tuning.to_json()
+
+
 def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_dir: str | Path,
-                  name: str = "model", plan_json: dict | None = None, passes: list[str] | None = None) -> Artifact:
-    """Compile an integer model for a target into out_dir (the .vmfb, MLIR before/after passes, manifest)."""
+                  name: str = "model", plan_json: dict | None = None, passes: list[str] | None = None,
+                  tune: bool = False) -> Artifact:
+    """Compile an integer model for a target into out_dir (the .vmfb, MLIR before/after passes, manifest); with
+    tune, with the target flags that run `example` fastest."""
     from edgeq.dialect_passes import pipeline_for
 
     passes = pipeline_for(target) if passes is None else passes
-    spec = get(target).spec
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     x_i8 = model.quantize_input(example)
     torch_mlir = out_dir / "model.torch.mlir"
     torch_mlir.write_text(export_mlir(model.graph_module, (x_i8,)))
-    vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
+    vmfb, flags, spec, tuning = _compile_for(torch_mlir, target, out_dir, passes, [x_i8.numpy()] if tune else None)
     with torch.no_grad():
         y = model.graph_module(x_i8)
     manifest = Manifest(
@@ -168,7 +183,7 @@ def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_d
         input_qparams=model.input_qparams.to_dict(),
         output_scale=model.output_scale.flatten().tolist(), output_zero_point=model.output_zero_point,
         files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, **STAGE_FILES},
-        layers=model.weighted_layers())
+        layers=model.weighted_layers(), tuning=tuning)
     manifest.save(out_dir / "manifest.json")
     return Artifact(out_dir, manifest)
 
@@ -179,19 +194,20 @@ NONLINEARITIES = {"softmax": "integer: base-2 exponent in Q15, cubic 2^u, int8 p
                   "gelu": "integer: 256-entry int8 -> int8 table"}
 
 
-def compile_bert(model: IntBert, target: str, out_dir: str | Path, seq_len: int, name: str = "minilm-l6") -> Artifact:
+def compile_bert(model: IntBert, target: str, out_dir: str | Path, seq_len: int, name: str = "minilm-l6",
+                 tune: bool = False) -> Artifact:
     """Compile an integer BERT (quant/transformer.py) for a fixed sequence length: inputs are int32 token ids and
     attention mask (1, seq_len), the output the int32 masked sum of the last layer's int8 states (1, hidden)."""
     from edgeq.dialect_passes import pipeline_for
 
-    spec = get(target).spec
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     example = (torch.zeros(1, seq_len, dtype=torch.int32), torch.ones(1, seq_len, dtype=torch.int32))
     torch_mlir = out_dir / "model.torch.mlir"
     torch_mlir.write_text(export_mlir(model, example))
     passes = pipeline_for(target)
-    vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
+    vmfb, flags, spec, tuning = _compile_for(torch_mlir, target, out_dir, passes,
+                                             [t.numpy() for t in example] if tune else None)
     hidden = int(model.output_scale.numel())
     manifest = Manifest(
         model=name, target=spec, flags=flags,
@@ -199,6 +215,6 @@ def compile_bert(model: IntBert, target: str, out_dir: str | Path, seq_len: int,
         passes=passes, versions=versions(),
         inputs=[{"shape": [1, seq_len], "dtype": "int32"}] * 2, outputs=[{"shape": [1, hidden], "dtype": "int32"}],
         input_qparams={}, output_scale=model.output_scale.tolist(), output_zero_point=0,
-        files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, **STAGE_FILES})
+        files={"vmfb": vmfb.name, "torch_mlir": torch_mlir.name, **STAGE_FILES}, tuning=tuning)
     manifest.save(out_dir / "manifest.json")
     return Artifact(out_dir, manifest)

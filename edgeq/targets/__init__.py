@@ -4,7 +4,7 @@ from __future__ import annotations
 from edgeq.errors import EdgeqError
 from edgeq.targets.base import Measurement, Target, TargetSpec
 
-NAMES = ("host", "arm64", "arm64-linux", "arm64-android", "vulkan", "accel-sim")
+NAMES = ("host", "arm64", "arm64-linux", "arm64-dotprod", "arm64-android", "vulkan", "accel-sim")
 
 
 def get(name: str) -> Target:

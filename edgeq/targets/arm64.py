@@ -14,8 +14,11 @@ from edgeq.errors import EdgeqError
 from edgeq.targets.host import OPT_FLAGS
 from edgeq.targets.base import Measurement, TargetSpec, parse_benchmark_json, require_binary, run_tool
 
+# Armv8.6 cores (Cortex-A710/X2 on) have both; many phones in use (Cortex-A76/A77, Snapdragon 855/865) only
+# dotprod, hence arm64-dotprod. IREE's int8 ukernels use smmla where there is i8mm, sdot otherwise.
 FEATURES = "+neon,+dotprod,+i8mm"
-TRIPLES = {"arm64": "aarch64-linux-gnu", "arm64-linux": "aarch64-linux-gnu", "arm64-android": "aarch64-linux-android34"}
+TRIPLES = {"arm64": "aarch64-linux-gnu", "arm64-linux": "aarch64-linux-gnu", "arm64-dotprod": "aarch64-linux-gnu",
+           "arm64-android": "aarch64-linux-android34"}
 
 
 def runtime_dir() -> Path:
@@ -25,10 +28,11 @@ def runtime_dir() -> Path:
 
 class Arm64Target:
     simulated = False
+    emulated = True   # qemu-user: the arm64 code runs, its times are the emulator's
 
     def __init__(self, name: str = "arm64", threads: int = 2):
-        self.spec = TargetSpec(name, "local", triple=TRIPLES[name], features=FEATURES,
-                               extra_flags=OPT_FLAGS)
+        features = "+neon,+dotprod" if name == "arm64-dotprod" else FEATURES
+        self.spec = TargetSpec(name, "local", triple=TRIPLES[name], features=features, extra_flags=OPT_FLAGS)
         self.threads = threads
 
     def check_available(self) -> None:

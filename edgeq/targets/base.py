@@ -7,6 +7,8 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -67,12 +69,25 @@ class Measurement:
 class Target(Protocol):
     spec: TargetSpec
     simulated: bool   # latency from a model of the hardware (recomputed on every call) rather than a clock
+    emulated: bool    # timed, but on an emulator (qemu): the times say nothing about the device
 
     def check_available(self) -> None: ...
     def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main",
             n_outputs: int = 1) -> list[np.ndarray]: ...   # results to fetch (command-line runners need the count)
     def measure(self, vmfb: Path, inputs: list[np.ndarray], repetitions: int = 20,
                 function: str = "main") -> Measurement: ...
+
+
+@contextmanager
+def timing_lock(target: str) -> Iterator[None]:
+    """Held while timing on a target: two edgeq processes on one machine never time at once."""
+    import fcntl
+
+    from edgeq._cache import cache_dir
+
+    with open(cache_dir("locks") / f"{target}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def runtime_tool(name: str) -> str:

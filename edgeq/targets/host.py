@@ -14,9 +14,22 @@ from edgeq.targets.base import Measurement, TargetSpec
 OPT_FLAGS = ("--iree-opt-level=O3", "--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
              "--iree-global-opt-use-im2col-for-convs")
 
+# What the autotuner (targets/tune.py) tries on llvm-cpu targets, the default first. NHWC makes the im2col
+# gathers read whole channel vectors; smaller matmul tiles spread small layers over both threads; aggressive
+# fusion may put more elementwise work into the contractions; "direct" leaves convs to IREE's conv codegen,
+# which can win where im2col does not pay (depthwise, 1x1).
+CPU_VARIANTS = {
+    "im2col": OPT_FLAGS,
+    "im2col-nhwc": OPT_FLAGS + ("--iree-preprocessing-pass-pipeline="
+                                "builtin.module(util.func(iree-preprocessing-convert-conv-to-channels-last))",),
+    "im2col-tiles64k": OPT_FLAGS + ("--iree-llvmcpu-matmul-tile-bytes=65536",),
+    "im2col-fusion": OPT_FLAGS + ("--iree-dispatch-creation-enable-aggressive-fusion",),
+    "direct": OPT_FLAGS[:3],
+}
+
 
 class HostTarget:
-    simulated = False
+    simulated = emulated = False
 
     def __init__(self, threads: int = 2):
         self.spec = TargetSpec("host", "local", cpu="host", extra_flags=OPT_FLAGS)

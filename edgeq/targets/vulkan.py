@@ -23,7 +23,7 @@ FEATURES = "spirv:v1.3,cap:Shader,cap:Int8,cap:StorageBuffer8BitAccess,ext:SPV_K
 
 
 class VulkanTarget:
-    simulated = False
+    simulated = emulated = False
 
     def __init__(self):
         self.spec = TargetSpec("vulkan", "vulkan", extra_flags=(f"--iree-vulkan-target-features={FEATURES}",))

@@ -83,6 +83,7 @@ def simulate(module_dir: str | Path, hw: HardwareModel) -> Simulation:
 
 class AccelSimTarget:
     simulated = True   # its latency is computed, not timed: cheap to redo, so never cached
+    emulated = False
 
     def __init__(self, hw: HardwareModel):
         self.hw = hw
