@@ -88,6 +88,30 @@ def test_vulkan_bit_exact(model, tmp_path):
     _check(im, cal[:1], "vulkan", tmp_path)
 
 
+class _Depthwise(nn.Module):
+    """Depthwise convs as edgeq-depthwise-taps rewrites them: stride 1, stride 2 over an odd size (padded phase
+    planes), a 5x5 kernel with stride 2 and no padding. (Dilation: the integer reference has no dilated int32
+    conv in torch, so tests/lit/depthwise_taps.mlir checks its offsets.)"""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.b = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.d = nn.Conv2d(8, 8, 5, stride=2, groups=8)
+
+    def forward(self, x):
+        return self.d(torch.relu(self.b(torch.relu(self.a(x)))))
+
+
+@pytest.mark.parametrize("target", ["host", "arm64"])
+def test_depthwise_taps_bit_exact(target, tmp_path):
+    cal = torch.randn(8, 8, 15, 15)
+    im = to_integer(quantize(_Depthwise().eval(), Plan.uniform("w8a8"), cal), cal[:1])
+    art = _check(im, cal[:1], target, tmp_path)
+    after = (tmp_path / art.manifest.files["after_passes"]).read_text()
+    assert "depthwise_conv" not in after and after.count("linalg.transpose") >= 2   # two strided convs: phase planes
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["host", "arm64"])
 def test_resnet50_bit_exact(target, tmp_path):

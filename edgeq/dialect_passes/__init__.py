@@ -2,7 +2,8 @@
 
 They run on IREE's input-level IR (linalg on tensors), between `--compile-to=input` and `--compile-from=input`.
 """
-DEFAULT_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant"]
+# CPU targets (host, arm64): depthwise convolutions as sums of taps, which IREE vectorizes (depthwise_taps.py).
+DEFAULT_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant", "edgeq-depthwise-taps"]
 
 # Vulkan (IREE's SPIR-V backend, vp_android_baseline_2022): no i64 value (its emulation fails on vectorized
 # dispatches: i64 chains are fused into one body, then rewritten in i32 words), every i8 -> i32 extension in a
