@@ -2,8 +2,11 @@
 
 They run on IREE's input-level IR (linalg on tensors), between `--compile-to=input` and `--compile-from=input`.
 """
+DEFAULT_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant"]
+
 # CPU targets (host, arm64): depthwise convolutions as sums of taps, which IREE vectorizes (depthwise_taps.py).
-DEFAULT_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant", "edgeq-depthwise-taps"]
+# accel-sim keeps them named: its workload model maps them onto the array by their op.
+CPU_PIPELINE: list[str] = DEFAULT_PIPELINE + ["edgeq-depthwise-taps"]
 
 # Vulkan (IREE's SPIR-V backend, vp_android_baseline_2022): no i64 value (its emulation fails on vectorized
 # dispatches: i64 chains are fused into one body, then rewritten in i32 words), every i8 -> i32 extension in a
@@ -15,4 +18,6 @@ VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requan
 
 def pipeline_for(target: str) -> list[str]:
     """The passes a target compiles with when none are given."""
-    return list(VULKAN_PIPELINE if target == "vulkan" else DEFAULT_PIPELINE)
+    if target == "vulkan":
+        return list(VULKAN_PIPELINE)
+    return list(DEFAULT_PIPELINE if target.startswith("accel-sim") else CPU_PIPELINE)
