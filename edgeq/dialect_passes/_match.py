@@ -15,6 +15,19 @@ def int_width(t: ir.Type) -> int | None:
     return t.width if isinstance(t, ir.IntegerType) else None
 
 
+def ops_named(module: ir.Operation, name: str) -> list[ir.Operation]:
+    """Every op called `name` in module, collected before any is rewritten."""
+    found: list[ir.Operation] = []
+
+    def collect(op):
+        if op.name == name:
+            found.append(op.operation if hasattr(op, "operation") else op)
+        return ir.WalkResult.ADVANCE
+
+    module.walk(collect)
+    return found
+
+
 def body_ops(generic: ir.Operation) -> list[ir.Operation]:
     return [op.operation for op in generic.regions[0].blocks[0].operations]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from iree.compiler import ir
 from iree.compiler.dialects import arith, linalg, tensor
 
-from edgeq.dialect_passes._match import defining_op
+from edgeq.dialect_passes._match import defining_op, ops_named
 
 ARGUMENT = "edgeq-depthwise-taps"
 
@@ -93,13 +93,5 @@ def _rewrite(op: ir.Operation) -> None:
 
 
 def run(module: ir.Operation, pass_) -> None:
-    found: list[ir.Operation] = []
-
-    def collect(op):
-        if op.name == "linalg.depthwise_conv_2d_nchw_chw":
-            found.append(op.operation if hasattr(op, "operation") else op)
-        return ir.WalkResult.ADVANCE
-
-    module.walk(collect)
-    for op in found:
+    for op in ops_named(module, "linalg.depthwise_conv_2d_nchw_chw"):
         _rewrite(op)

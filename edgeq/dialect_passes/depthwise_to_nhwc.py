@@ -12,6 +12,8 @@ from __future__ import annotations
 from iree.compiler import ir
 from iree.compiler.dialects import linalg, tensor
 
+from edgeq.dialect_passes._match import ops_named
+
 ARGUMENT = "edgeq-depthwise-to-nhwc"
 
 
@@ -33,13 +35,5 @@ def _rewrite(op: ir.Operation) -> None:
 
 
 def run(module: ir.Operation, pass_) -> None:
-    found: list[ir.Operation] = []
-
-    def collect(op):
-        if op.name == "linalg.depthwise_conv_2d_nchw_chw":
-            found.append(op.operation if hasattr(op, "operation") else op)
-        return ir.WalkResult.ADVANCE
-
-    module.walk(collect)
-    for op in found:
+    for op in ops_named(module, "linalg.depthwise_conv_2d_nchw_chw"):
         _rewrite(op)

@@ -51,7 +51,7 @@ def variants_for(target: Target) -> dict[str, tuple[str, ...]]:
 
 def _key(source: Path, spec: TargetSpec, variants: dict, versions: dict, repetitions: int) -> str:
     h = hashlib.sha256(source.read_bytes())
-    h.update(json.dumps([spec.to_json(), variants, versions, repetitions], sort_keys=True, default=list).encode())
+    h.update(json.dumps([spec.to_json(), variants, versions, repetitions], sort_keys=True).encode())
     return h.hexdigest()[:24]
 
 
@@ -69,8 +69,8 @@ def tune(source: Path, target: Target, inputs: list[np.ndarray], n_outputs: int 
          rounds: int = 3, use_cache: bool = True) -> Tuning:
     """The fastest of the target's flag sets for `source` (IREE input MLIR, after edgeq's passes).
 
-    Every candidate must give the outputs of the first (the target's default flags) on `inputs`; one that does
-    not, or does not compile, is dropped with the reason. The candidates are timed in `rounds` interleaved rounds
+    Every candidate must give, on `inputs`, the outputs of the first one that compiles (the target's default
+    flags come first); one that does not, or does not compile, is dropped with the reason. The candidates are timed in `rounds` interleaved rounds
     of repetitions // rounds runs, so that a slow minute of a shared machine does not fall on one of them."""
     from edgeq.pipeline.compile import versions
 
@@ -88,7 +88,7 @@ def _tune(source: Path, target: Target, inputs: list[np.ndarray], n_outputs: int
           repetitions: int, rounds: int) -> Tuning:
     from edgeq.pipeline.compile import iree_compile_tool
 
-    modules, dropped, reference = {}, {}, None
+    modules, dropped, reference, reference_name = {}, {}, None, ""
     for name, flags in variants.items():
         vmfb = work_dir / f"{name}.vmfb"
         cmd = [iree_compile_tool(), str(source), "--compile-from=input",
@@ -100,9 +100,9 @@ def _tune(source: Path, target: Target, inputs: list[np.ndarray], n_outputs: int
             continue
         outputs = target.run(vmfb, inputs, n_outputs=n_outputs)
         if reference is None:
-            reference = outputs
+            reference, reference_name = outputs, name
         elif not all(np.array_equal(a, b) for a, b in zip(outputs, reference)):
-            dropped[name] = "outputs differ from the default flags' outputs"
+            dropped[name] = f"outputs differ from those of {reference_name}"
             continue
         modules[name] = vmfb
     if not modules:
