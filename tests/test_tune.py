@@ -84,7 +84,8 @@ def test_variant_with_other_outputs_is_dropped(integer, cache, tmp_path):
     assert t.dropped["im2col-tiles64k"] == "outputs differ from those of im2col"
 
 
-@pytest.mark.parametrize("target,why", [("arm64", "emulated"), ("accel-sim", "simulated"), ("vulkan", "no flag variants")])
+@pytest.mark.parametrize("target,why", [("arm64", "emulated"), ("accel-sim", "simulated"),
+                                        ("vulkan", "no flag variants")])
 def test_tuning_refused_where_times_mislead(target, why):
     with pytest.raises(EdgeqError, match=why):
         tune_mod.variants_for(targets.get(target))

@@ -39,10 +39,11 @@ def _phases(x: ir.Value, sh: int, sw: int) -> ir.Value:
         with ir.InsertionPoint(block):
             tensor.YieldOp(arith.ConstantOp(elt, value).result)
         x = pad.result
-    split = tensor.expand_shape(ir.RankedTensorType.get([n, c, hq, sh, wq, sw], elt), x,
-                                ir.ArrayAttr.get([ir.ArrayAttr.get([ir.IntegerAttr.get(ir.IntegerType.get_signless(64), d)
-                                                                    for d in group]) for group in ([0], [1], [2, 3], [4, 5])]),
-                                [], [n, c, hq, sh, wq, sw])
+    i64 = ir.IntegerType.get_signless(64)
+    groups = ir.ArrayAttr.get([ir.ArrayAttr.get([ir.IntegerAttr.get(i64, d) for d in group])
+                               for group in ([0], [1], [2, 3], [4, 5])])
+    split = tensor.expand_shape(ir.RankedTensorType.get([n, c, hq, sh, wq, sw], elt), x, groups, [],
+                                [n, c, hq, sh, wq, sw])
     op = linalg.transpose(split, outs=[tensor.empty([n, c, sh, sw, hq, wq], elt)], permutation=[0, 1, 3, 5, 2, 4])
     return op.results[0] if isinstance(op, ir.OpView) else op
 

@@ -17,7 +17,7 @@ OPT_FLAGS = ("--iree-opt-level=O3", "--iree-opt-data-tiling", "--iree-llvmcpu-en
 # What the autotuner (targets/tune.py) tries on llvm-cpu targets, the default first. NHWC makes the im2col
 # gathers read whole channel vectors; smaller matmul tiles spread small layers over both threads; aggressive
 # fusion may put more elementwise work into the contractions; "direct" leaves convs to IREE's conv codegen,
-# which can win where im2col does not pay (depthwise, 1x1).
+# without im2col.
 CPU_VARIANTS = {
     "im2col": OPT_FLAGS,
     "im2col-nhwc": OPT_FLAGS + ("--iree-preprocessing-pass-pipeline="

@@ -70,8 +70,9 @@ def tune(source: Path, target: Target, inputs: list[np.ndarray], n_outputs: int 
     """The fastest of the target's flag sets for `source` (IREE input MLIR, after edgeq's passes).
 
     Every candidate must give, on `inputs`, the outputs of the first one that compiles (the target's default
-    flags come first); one that does not, or does not compile, is dropped with the reason. The candidates are timed in `rounds` interleaved rounds
-    of repetitions // rounds runs, so that a slow minute of a shared machine does not fall on one of them."""
+    flags come first); one that does not, or does not compile, is dropped with the reason. The candidates are
+    timed in `rounds` interleaved rounds of repetitions // rounds runs, so that a slow minute of a shared machine
+    does not fall on one of them."""
     from edgeq.pipeline.compile import versions
 
     variants = variants_for(target)
