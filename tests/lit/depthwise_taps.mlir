@@ -34,3 +34,17 @@ func.func @dw_stride2(%x: tensor<1x8x7x7xi8>, %w: tensor<8x3x3xi8>, %acc: tensor
   %y = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x8x7x7xi8>, tensor<8x3x3xi8>) outs(%acc : tensor<1x8x3x3xi32>) -> tensor<1x8x3x3xi32>
   return %y : tensor<1x8x3x3xi32>
 }
+
+// Dilation 2: tap (i, j) starts at (2i, 2j). (torch has no int32 dilated conv, so the integer reference cannot
+// check this numerically; these offsets are the check.)
+// CHECK-LABEL: func.func @dw_dilated
+// CHECK:         tensor.extract_slice %arg0[0, 0, 0, 0] [1, 8, 4, 4] [1, 1, 1, 1]
+// CHECK:         tensor.extract_slice %arg0[0, 0, 0, 2] [1, 8, 4, 4] [1, 1, 1, 1]
+// CHECK:         tensor.extract_slice %arg0[0, 0, 0, 4] [1, 8, 4, 4] [1, 1, 1, 1]
+// CHECK:         tensor.extract_slice %arg0[0, 0, 2, 0] [1, 8, 4, 4] [1, 1, 1, 1]
+// CHECK:         tensor.extract_slice %arg0[0, 0, 4, 4] [1, 8, 4, 4] [1, 1, 1, 1]
+// CHECK:         linalg.generic
+func.func @dw_dilated(%x: tensor<1x8x8x8xi8>, %w: tensor<8x3x3xi8>, %acc: tensor<1x8x4x4xi32>) -> tensor<1x8x4x4xi32> {
+  %y = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<2> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x8x8x8xi8>, tensor<8x3x3xi8>) outs(%acc : tensor<1x8x4x4xi32>) -> tensor<1x8x4x4xi32>
+  return %y : tensor<1x8x4x4xi32>
+}
