@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeq import models
-from edgeq.pipeline.compile import compile_mlir, compile_model, iree_compile_tool
+from edgeq.pipeline.compile import compile_input, compile_mlir, compile_model, iree_compile_tool
 from edgeq.pipeline.latency import layer_inputs
 from edgeq.quant import Plan, quantize, to_integer
 from edgeq.targets.host import HostTarget
@@ -91,9 +91,8 @@ def dispatch_profile(module_dir: Path, flags: list[str], repetitions: int) -> li
     it."""
     iree, src = iree_compile_tool(), module_dir / "model.edgeq.mlir"
     bench = module_dir / "dispatch-benchmarks"
-    for extra in ([f"--iree-hal-dump-executable-benchmarks-to={bench}", "-o", str(module_dir / "dumped.vmfb")],
-                  ["--compile-to=stream", "-o", str(module_dir / "stream.mlir")]):   # the dispatches, their calls
-        subprocess.run([iree, str(src), "--compile-from=input", *flags, *extra], check=True, capture_output=True)
+    compile_input(src, flags, module_dir / "dumped.vmfb", (f"--iree-hal-dump-executable-benchmarks-to={bench}",))
+    compile_input(src, flags, module_dir / "stream.mlir", ("--compile-to=stream",))   # which dispatches run, how often
     entries = re.findall(r"dispatch @(main\$async_dispatch_\d+)::@main\$async_dispatch_\d+_(\w+)",
                          (module_dir / "stream.mlir").read_text())
     runs = Counter(entries)

@@ -46,7 +46,7 @@ def test_tuned_compile_is_cached_and_bit_exact(integer, cache, tmp_path, monkeyp
     # a second tuning of the same module compiles and times nothing
     (entry,) = cache.glob("*.json")
     with monkeypatch.context() as m:
-        m.setattr(tune_mod.subprocess, "run", lambda *a, **k: pytest.fail("compiled again"))
+        m.setattr("edgeq.pipeline.compile.compile_input", lambda *a, **k: pytest.fail("compiled again"))
         hit = tune_mod.tune(tmp_path / "a" / STAGE_FILES["after_passes"], targets.get("host"), [x.numpy()])
     assert hit.cached and hit.winner == tuning["winner"] and hit.median_ms == tuning["median_ms"]
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -117,9 +118,17 @@ def _run_step(cmd: list[str], what: str, cwd: Path) -> None:
         raise EdgeqError(f"{what} failed: {' | '.join(errors)}", f"reproduce with: cd {cwd} && {' '.join(cmd)}")
 
 
+def compile_input(source: Path, flags: list[str], output: Path, extra: tuple[str, ...] = ()) -> None:
+    """iree-compile from IREE input MLIR (after edgeq's passes) with a target's flags; EdgeqError if it fails."""
+    _run_step([iree_compile_tool(), str(source), "--compile-from=input", *flags, *extra, "-o", str(output)],
+              f"iree-compile {source.name}", Path(source).parent)
+
+
 def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: list[str] | None = None,
-                 stem: str = "model") -> tuple[Path, list[str]]:
-    """torch MLIR file -> .vmfb through IREE's input pipeline, edgeq's passes and the target backend.
+                 stem: str = "model", choose_spec: Callable[[Path], TargetSpec] | None = None
+                 ) -> tuple[Path, list[str]]:
+    """torch MLIR file -> .vmfb through IREE's input pipeline, edgeq's passes and the target backend; choose_spec,
+    given the MLIR after edgeq's passes, may pick the spec (flags) the backend step compiles it with.
 
     Every step runs inside out_dir on relative names, so the module carries no path of the machine that built
     it (the same layer compiled in two places gives the same bytes) and model.compile.sh replays it anywhere."""
@@ -129,13 +138,16 @@ def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: li
     iree = iree_compile_tool()
     source = os.path.relpath(torch_mlir, out_dir)
     before, after, vmfb = f"{stem}.input.mlir", f"{stem}.edgeq.mlir", f"{stem}.vmfb"
-    flags = target.compile_flags()
     steps = [([iree, source, "--compile-to=input", "-o", before], "iree-compile --compile-to=input"),
              ([sys.executable, "-m", "edgeq.dialect_passes.opt", before, *[f"--{p}" for p in passes], "-o", after],
-              "edgeq-opt"),
-             ([iree, after, "--compile-from=input", *flags, "-o", vmfb], f"iree-compile for {target.name}")]
+              "edgeq-opt")]
     for cmd, what in steps:
         _run_step(cmd, what, out_dir)
+    if choose_spec is not None:
+        target = choose_spec(out_dir / after)
+    flags = target.compile_flags()
+    steps.append(([iree, after, "--compile-from=input", *flags, "-o", vmfb], f"iree-compile for {target.name}"))
+    _run_step(*steps[-1], out_dir)
     (out_dir / f"{stem}.compile.sh").write_text(
         '#!/bin/sh\n# how this module was built\nset -e\ncd "$(dirname "$0")"\n' +
         "".join(" \\\n  ".join(cmd) + "\n" for cmd, _ in steps))
@@ -144,19 +156,21 @@ def compile_mlir(torch_mlir: Path, target: TargetSpec, out_dir: Path, passes: li
 
 def _compile_for(torch_mlir: Path, target: str, out_dir: Path, passes: list[str],
                  tune_inputs: list[np.ndarray] | None) -> tuple[Path, list[str], TargetSpec, dict]:
-    """compile_mlir with the target's default flags; given tune_inputs, again with the flag set that the autotuner
-    (targets/tune.py) times fastest on them, if that is another. Returns the module, flags, spec and tuning."""
-    spec = get(target).spec
-    vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
-    if tune_inputs is None:
-        return vmfb, flags, spec, {}
-    from edgeq.targets.tune import tune
+    """compile_mlir with the target's default flags or, given tune_inputs, with the flag set that the autotuner
+    (targets/tune.py) times fastest on them. Returns the module, flags, spec and tuning."""
+    device = get(target)
+    chosen = {"spec": device.spec, "tuning": {}}
 
-    tuning = tune(out_dir / STAGE_FILES["after_passes"], get(target), tune_inputs)
-    if tuning.flags != spec.extra_flags:
-        spec = replace(spec, extra_flags=tuning.flags)
-        vmfb, flags = compile_mlir(torch_mlir, spec, out_dir, passes)
-    return vmfb, flags, spec, tuning.to_json()
+    def tuned(after_passes: Path) -> TargetSpec:
+        from edgeq.targets.tune import tune
+
+        tuning = tune(after_passes, device, tune_inputs)
+        chosen.update(spec=replace(device.spec, extra_flags=tuning.flags), tuning=tuning.to_json())
+        return chosen["spec"]
+
+    vmfb, flags = compile_mlir(torch_mlir, device.spec, out_dir, passes,
+                               choose_spec=None if tune_inputs is None else tuned)
+    return vmfb, flags, chosen["spec"], chosen["tuning"]
 
 
 def compile_model(model: IntegerModel, example: torch.Tensor, target: str, out_dir: str | Path,

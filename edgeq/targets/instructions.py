@@ -29,16 +29,11 @@ DOT_PRODUCT = {
 def dot_product_counts(source: Path, flags: list[str], spec: TargetSpec) -> Counter:
     """How many of each DOT_PRODUCT instruction the module compiled from `source` (IREE input MLIR after edgeq's
     passes) with `flags` contains, summed over its executables."""
-    from edgeq.pipeline.compile import iree_compile_tool
+    from edgeq.pipeline.compile import compile_input
 
     objdump = require_binary("llvm-objdump", "llvm")
     with tempfile.TemporaryDirectory(prefix="edgeq-disasm-") as tmp:
-        proc = subprocess.run([iree_compile_tool(), str(source), "--compile-from=input", *flags,
-                               f"--iree-hal-dump-executable-files-to={tmp}", "-o", f"{tmp}/module.vmfb"],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise EdgeqError(f"iree-compile failed on {source}: {proc.stderr.strip().splitlines()[:1]}",
-                             "check that the directory was written by `edgeq compile` for an llvm-cpu target")
+        compile_input(source, flags, Path(tmp) / "module.vmfb", (f"--iree-hal-dump-executable-files-to={tmp}",))
         binaries = sorted(Path(tmp).glob("*.so"))
         if not binaries:
             raise EdgeqError(f"{spec.name} modules hold no CPU code to disassemble",

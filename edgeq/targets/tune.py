@@ -7,19 +7,17 @@ is tuned once per machine, and a killed tuning run starts again from nothing it 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
-import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from edgeq._cache import cache_dir, write_atomic
+from edgeq._cache import cache_dir, content_key, write_atomic
 from edgeq.errors import EdgeqError
-from edgeq.targets.base import Target, TargetSpec, timing_lock
+from edgeq.targets.base import Target, timing_lock
 from edgeq.targets.host import CPU_VARIANTS
 
 
@@ -49,12 +47,6 @@ def variants_for(target: Target) -> dict[str, tuple[str, ...]]:
     return CPU_VARIANTS
 
 
-def _key(source: Path, spec: TargetSpec, variants: dict, versions: dict, repetitions: int) -> str:
-    h = hashlib.sha256(source.read_bytes())
-    h.update(json.dumps([spec.to_json(), variants, versions, repetitions], sort_keys=True).encode())
-    return h.hexdigest()[:24]
-
-
 def _cached(path: Path, variants: dict) -> Tuning | None:
     """A cache entry, or None when it is missing, corrupt or names a flag set no longer offered."""
     try:
@@ -76,7 +68,9 @@ def tune(source: Path, target: Target, inputs: list[np.ndarray], n_outputs: int 
     from edgeq.pipeline.compile import versions
 
     variants = variants_for(target)
-    path = cache_dir("tune") / f"{_key(source, target.spec, variants, versions(), repetitions)}.json"
+    key = content_key(source.read_text(), [], {"spec": target.spec.to_json(), "variants": variants,
+                                               "versions": versions(), "repetitions": repetitions})
+    path = cache_dir("tune") / f"{key}.json"
     if use_cache and (hit := _cached(path, variants)) is not None:
         return hit
     with tempfile.TemporaryDirectory(prefix="edgeq-tune-") as tmp:
@@ -87,17 +81,15 @@ def tune(source: Path, target: Target, inputs: list[np.ndarray], n_outputs: int 
 
 def _tune(source: Path, target: Target, inputs: list[np.ndarray], n_outputs: int, variants: dict, work_dir: Path,
           repetitions: int, rounds: int) -> Tuning:
-    from edgeq.pipeline.compile import iree_compile_tool
+    from edgeq.pipeline.compile import compile_input
 
     modules, dropped, reference, reference_name = {}, {}, None, ""
     for name, flags in variants.items():
         vmfb = work_dir / f"{name}.vmfb"
-        cmd = [iree_compile_tool(), str(source), "--compile-from=input",
-               *replace(target.spec, extra_flags=flags).compile_flags(), "-o", str(vmfb)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            errors = [ln for ln in proc.stderr.splitlines() if "error" in ln] or proc.stderr.splitlines()
-            dropped[name] = f"does not compile: {errors[0][:200] if errors else proc.returncode}"
+        try:
+            compile_input(source, replace(target.spec, extra_flags=flags).compile_flags(), vmfb)
+        except EdgeqError as e:
+            dropped[name] = f"does not compile: {e.problem[:300]}"
             continue
         outputs = target.run(vmfb, inputs, n_outputs=n_outputs)
         if reference is None:
