@@ -9,6 +9,8 @@ from torch import nn
 from edgeq import models
 from edgeq.pipeline.compile import compile_model
 from edgeq.quant import Plan, quantize, to_integer
+from edgeq.quant.integer import IntConv2d
+from edgeq.targets.host import has_avx512_vnni
 
 _cache: dict = {}
 
@@ -60,6 +62,10 @@ def test_bit_exact(name, bits, target, tmp_path):
         assert not re.search(r"arith\.(?:muli|addi|shrsi|maxsi|minsi) [^\n]*: i64$", after, re.M)
     else:   # every conv/matmul reads i8: the int8 kernels apply
         assert all(re.findall(r"xi8>", ins) for ins, _ in contractions)
+    if target == "host" and has_avx512_vnni():   # the dense convs run on edgeq's kernel (targets/kernels)
+        assert "linalg.conv_2d_nchw_fchw" not in after
+        dense = [m for m in im.graph_module.modules() if isinstance(m, IntConv2d) and m.groups == 1]
+        assert len(re.findall(r"util\.call @edgeq_conv_", after)) == len(dense) > 0
 
 
 class _Conv(nn.Module):
@@ -128,10 +134,15 @@ def test_arm64_android_compiles(tmp_path):
     assert "+dotprod" in art.manifest.target.features and "+i8mm" in art.manifest.target.features
 
 
-@pytest.mark.parametrize("target,used,absent", [("arm64", "smmla", "vpdpwssd"), ("arm64-dotprod", "sdot", "smmla")])
-def test_arm64_dot_product_instructions(target, used, absent, tmp_path):
+_VNNI = pytest.mark.skipif(not has_avx512_vnni(), reason="edgeq's conv kernel needs AVX-512 VNNI")
+
+
+@pytest.mark.parametrize("target,used,absent", [("arm64", "smmla", "vpdpwssd"), ("arm64-dotprod", "sdot", "smmla"),
+                                                pytest.param("host", "vpdpbusd", "smmla", marks=_VNNI)])
+def test_dot_product_instructions(target, used, absent, tmp_path):
     """qemu times say nothing, so the arm64 code shows its int8 kernels by disassembly: smmla with i8mm, sdot with
-    dotprod alone; and it stays bit-exact under qemu either way."""
+    dotprod alone; and it stays bit-exact under qemu either way. On host, edgeq's conv kernel brings vpdpbusd
+    (IREE's own int8 code has only vpdpwssd, docs/profiling.md)."""
     from typer.testing import CliRunner
 
     from edgeq.cli import app

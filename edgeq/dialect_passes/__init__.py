@@ -16,8 +16,16 @@ VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requan
                               "edgeq-emulate-i64", "edgeq-isolate-i8-extensions", "edgeq-depthwise-to-nhwc"]
 
 
+# host on a CPU with AVX-512 VNNI: dense convs on edgeq's own kernel (conv_kernel.py, targets/kernels)
+HOST_VNNI_PIPELINE: list[str] = CPU_PIPELINE + ["edgeq-conv-kernel"]
+
+
 def pipeline_for(target: str) -> list[str]:
     """The passes a target compiles with when none are given."""
+    from edgeq.targets.host import has_avx512_vnni
+
     if target == "vulkan":
         return list(VULKAN_PIPELINE)
+    if target == "host" and has_avx512_vnni():
+        return list(HOST_VNNI_PIPELINE)
     return list(DEFAULT_PIPELINE if target.startswith("accel-sim") else CPU_PIPELINE)

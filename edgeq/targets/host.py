@@ -28,6 +28,15 @@ CPU_VARIANTS = {
 }
 
 
+def has_avx512_vnni() -> bool:
+    """Whether this machine's CPU runs edgeq's int8 conv kernel (targets/kernels): x86-64 with AVX-512 VNNI."""
+    try:
+        flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), "")
+    except OSError:
+        return False
+    return {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= set(flags.split())
+
+
 class HostTarget:
     simulated = emulated = False
 
