@@ -4,7 +4,9 @@
 
 1. int8 peak: a 1024^3 i8 x i8 -> i32 matmul through ONNX Runtime's MatMulInteger (MLAS: VNNI / dotprod
    kernels) and through IREE with the host target's flags. GMAC/s of each; the peak is the faster one.
-2. The model as `edgeq compile` builds it for host, timed whole.
+2. The model as `edgeq compile` builds it for host with IREE's own kernels (CPU_PIPELINE: without
+   edgeq-conv-kernel, whose custom dispatches IREE cannot benchmark alone; benchmarks/conv_kernel.py times
+   those), timed whole.
 3. Each dispatch of that module benchmarked alone: `iree-compile --iree-hal-dump-executable-benchmarks-to`, then
    `iree-benchmark-module`, times the number of times the model runs it (counted in its stream IR). A contraction
    (`matmul_like_MxNxK`) is one conv or linear layer, requantization fused; its layers are named by shape, in
@@ -31,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeq import models
+from edgeq.dialect_passes import CPU_PIPELINE
 from edgeq.pipeline.compile import compile_input, compile_mlir, compile_model, iree_compile_tool
 from edgeq.pipeline.latency import layer_inputs
 from edgeq.quant import Plan, quantize, to_integer
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "iree linalg.matmul (s8 x s8), host flags": _peak_iree(PEAK_SIZE, work, args.repetitions)}
         peak_gmacs = {k: PEAK_SIZE ** 3 / statistics.median(t) / 1e6 for k, t in peak.items()}
         im = to_integer(quantize(m.module, Plan.uniform(args.bits), m.calibration), x)
-        art = compile_model(im, x, "host", work / "model", args.model)
+        art = compile_model(im, x, "host", work / "model", args.model, passes=CPU_PIPELINE)
         whole = art.measure([im.quantize_input(x).numpy()], args.repetitions).latencies_ms
         rows = dispatch_profile(work / "model", art.manifest.flags, args.repetitions)
     _name_layers(rows, m.module, tuple(m.input_shape))

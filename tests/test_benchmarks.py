@@ -3,6 +3,11 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+import torch
+
+from edgeq.targets.host import has_avx512_vnni
+
 
 def _load(name):
     path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
@@ -85,8 +90,6 @@ def test_accel_sim_benchmark_agrees_with_scalesim(tmp_path):
 def test_int8_profile_accounts_for_every_layer(tmp_path):
     """Every conv and linear layer of digits is found among the dispatches of the compiled module, by the
     contraction shapes IREE names them with, and their MACs add up to the model's (counted here from torch)."""
-    import torch
-
     from edgeq import models
 
     result = _load("int8_profile").main(["--model", "digits", "--repetitions", "3", "--json", str(tmp_path / "p.json")])
@@ -114,3 +117,18 @@ def test_int8_profile_accounts_for_every_layer(tmp_path):
     assert sum(r["macs"] * r["runs"] for r in rows) == sum(macs.values())
     assert set(result["peak"]["gmacs"]) == {"onnxruntime MatMulInteger (u8 x s8)", "iree linalg.matmul (s8 x s8), host flags"}
     assert json.loads((tmp_path / "p.json").read_text())["dispatches"] == rows
+
+
+@pytest.mark.skipif(not has_avx512_vnni(), reason="edgeq's conv kernel needs x86-64 with AVX-512 VNNI")
+def test_conv_kernel_benchmark_covers_every_dense_conv(tmp_path):
+    """Each digits conv larger than 1x1 is timed both ways, and the peak comes from vnni_peak.c on every core."""
+    from edgeq import models
+
+    result = _load("conv_kernel").main(["--model", "digits", "--repetitions", "3", "--json", str(tmp_path / "c.json")])
+    convs = [n for n, m in models.load("digits").module.named_modules()
+             if isinstance(m, torch.nn.Conv2d) and m.groups == 1 and m.kernel_size != (1, 1)]
+    rows = result["convs"]
+    assert convs and sorted(n for r in rows for n in r["layers"]) == sorted(convs)
+    assert all(len(r["times_us"][w]) >= 3 and r["median_us"][w] > 0 for r in rows for w in ("iree", "edgeq"))
+    assert 10 < result["peak_gmacs"] < 10_000
+    assert json.loads((tmp_path / "c.json").read_text())["convs"] == rows

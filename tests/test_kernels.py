@@ -43,8 +43,8 @@ def _conv_module(w: np.ndarray, bias: np.ndarray, hw: tuple[int, int], stride: i
 
 # (in channels, size, out channels, kernel, stride, padding, dilation): channels padded to 4 and 16 (3 -> 4,
 # 24 -> 32, 40 -> 48), 64-channel blocks with a partial last one (80), widths that leave 1..5 pixels after the
-# 6-pixel tiles, stride 2, dilation 2, a 1x1 conv, ResNet's 7x7 stem
-_SHAPES = [(3, (23, 23), 64, 7, 2, 3, 1), (16, (10, 10), 80, 3, 1, 1, 1), (24, (9, 13), 24, 1, 1, 0, 1),
+# 6-pixel tiles, no padding, stride 2, dilation 2, ResNet's 7x7 stem
+_SHAPES = [(3, (23, 23), 64, 7, 2, 3, 1), (16, (10, 10), 80, 3, 1, 1, 1), (24, (9, 13), 24, 3, 1, 0, 1),
            (8, (13, 11), 40, 3, 1, 2, 2), (64, (14, 14), 128, 3, 2, 1, 1), (20, (7, 7), 16, 3, 1, 1, 1)]
 
 

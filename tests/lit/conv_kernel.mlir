@@ -37,7 +37,7 @@ util.func public @two_convs(%x: tensor<1x3x10x10xi8>, %w: tensor<24x3x3x3xi8>, %
   util.return %y, %z : tensor<1x24x4x4xi32>, tensor<1x24x4x4xi32>
 }
 
-// Left alone: a batch of 2, and a conv that does not read i8.
+// Left alone: a batch of 2, a conv that does not read i8, a 1x1 conv (a matmul to IREE: no patches to gather).
 // CHECK-LABEL: util.func public @batch2
 // CHECK:         linalg.conv_2d_nchw_fchw
 util.func public @batch2(%x: tensor<2x4x6x6xi8>, %w: tensor<16x4x3x3xi8>, %acc: tensor<2x16x4x4xi32>) -> tensor<2x16x4x4xi32> {
@@ -49,4 +49,10 @@ util.func public @batch2(%x: tensor<2x4x6x6xi8>, %w: tensor<16x4x3x3xi8>, %acc: 
 util.func public @i32_operands(%x: tensor<1x4x6x6xi32>, %w: tensor<16x4x3x3xi32>, %acc: tensor<1x16x4x4xi32>) -> tensor<1x16x4x4xi32> {
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x4x6x6xi32>, tensor<16x4x3x3xi32>) outs(%acc : tensor<1x16x4x4xi32>) -> tensor<1x16x4x4xi32>
   util.return %y : tensor<1x16x4x4xi32>
+}
+// CHECK-LABEL: util.func public @one_by_one
+// CHECK:         linalg.conv_2d_nchw_fchw
+util.func public @one_by_one(%x: tensor<1x16x6x6xi8>, %w: tensor<32x16x1x1xi8>, %acc: tensor<1x32x6x6xi32>) -> tensor<1x32x6x6xi32> {
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x16x6x6xi8>, tensor<32x16x1x1xi8>) outs(%acc : tensor<1x32x6x6xi32>) -> tensor<1x32x6x6xi32>
+  util.return %y : tensor<1x32x6x6xi32>
 }

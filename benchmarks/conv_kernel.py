@@ -1,0 +1,169 @@
+"""Per layer, in one run: each dense int8 conv (larger than 1x1) of a model compiled two ways for the host target, IREE's own code
+(im2col + its s8 x s8 ukernel) and edgeq's AVX-512 VNNI kernel (edgeq-conv-kernel), against this machine's int8
+peak as measured by benchmarks/vnni_peak.c on every core at once.
+
+    python benchmarks/conv_kernel.py --model resnet18 --json benchmarks/results/conv_kernel_resnet18.json
+
+Each conv is timed as the model runs it: padded NCHW i8 in, i32 with its bias out (edgeq's includes its layout
+changes). A call runs the conv on CALLS different inputs, so the per-call overhead (about 30 us) is spread; the
+two ways are timed in interleaved rounds. Prints a table of medians (GMAC/s from the medians) and writes JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from edgeq import models
+from edgeq.dialect_passes._registry import run_pipeline
+from edgeq.dialect_passes.conv_kernel import ConvShape
+from edgeq.pipeline.compile import compile_input, iree_compile_tool
+from edgeq.pipeline.latency import layer_inputs
+from edgeq.targets.host import HostTarget, has_avx512_vnni
+
+THREADS = 2
+CALLS = 8
+
+
+def vnni_peak(work: Path, cores: int) -> float:
+    """GMAC/s of `cores` copies of vnni_peak.c running at once, summed."""
+    exe = work / "vnni_peak"
+    subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu", "-mcpu=x86_64_v4+avx512vnni",
+                    "-O2", str(Path(__file__).with_name("vnni_peak.c")), "-o", str(exe)], check=True)
+    procs = [subprocess.Popen([str(exe)], stdout=subprocess.PIPE, text=True) for _ in range(cores)]
+    return sum(float(p.communicate()[0].split()[0]) for p in procs)
+
+
+def _module(conv: ConvShape, pad: int) -> str:
+    """util.func @main: the conv on CALLS inputs, constant weights and bias, as edgeq's integer models export it."""
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, size=(conv.oc, conv.c, conv.kh, conv.kw), dtype=np.int8)
+    h, wd = conv.hp - 2 * pad, conv.wp - 2 * pad
+    x, out = f"1x{conv.c}x{h}x{wd}xi8", f"1x{conv.oc}x{conv.oh}x{conv.ow}xi32"
+    body = [f"  %wf = arith.constant dense<[{', '.join(map(str, w.flatten()))}]> : tensor<{w.size}xi8>",
+            f"  %w = tensor.expand_shape %wf [[0, 1, 2, 3]] output_shape [{conv.oc}, {conv.c}, {conv.kh}, {conv.kw}]"
+            f" : tensor<{w.size}xi8> into tensor<{conv.oc}x{conv.c}x{conv.kh}x{conv.kw}xi8>",
+            "  %z = arith.constant 0 : i8", "  %c0 = arith.constant 0 : i32",
+            f"  %e = tensor.empty() : tensor<{out}>",
+            f"  %b = linalg.fill ins(%c0 : i32) outs(%e : tensor<{out}>) -> tensor<{out}>"]
+    for k in range(CALLS):
+        body += [f"  %xp{k} = tensor.pad %x{k} low[0, 0, {pad}, {pad}] high[0, 0, {pad}, {pad}] {{",
+                 "  ^bb0(%i: index, %j: index, %k: index, %l: index):", "    tensor.yield %z : i8",
+                 f"  }} : tensor<{x}> to tensor<1x{conv.c}x{conv.hp}x{conv.wp}xi8>",
+                 f"  %y{k} = linalg.conv_2d_nchw_fchw {{dilations = dense<{conv.dh}> : vector<2xi64>, "
+                 f"strides = dense<{conv.sh}> : vector<2xi64>}} ins(%xp{k}, %w : "
+                 f"tensor<1x{conv.c}x{conv.hp}x{conv.wp}xi8>, tensor<{conv.oc}x{conv.c}x{conv.kh}x{conv.kw}xi8>) "
+                 f"outs(%b : tensor<{out}>) -> tensor<{out}>"]
+    args = ", ".join(f"%x{k}: tensor<{x}>" for k in range(CALLS))
+    results = ", ".join(f"%y{k}" for k in range(CALLS))
+    types = ", ".join([f"tensor<{out}>"] * CALLS)
+    return (f"util.func public @main({args}) -> ({types}) {{\n" + "\n".join(body) +
+            f"\n  util.return {results} : {types}\n}}\n")
+
+
+def _load(vmfb: Path):
+    import iree.runtime as rt
+
+    ctx = rt.SystemContext(config=rt.Config("local-task"))
+    ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, vmfb.read_bytes()))
+    return ctx.config.device, ctx.modules.module["main"]
+
+
+def _round(fn, args, n: int) -> list[float]:
+    """n calls, each timed to completion, in us per conv."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn(*args)  # the call returns when the module's work is done
+        out.append((time.perf_counter() - t0) * 1e6 / CALLS)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--repetitions", type=int, default=20)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if not has_avx512_vnni():
+        sys.exit("edgeq's conv kernel needs x86-64 with AVX-512 VNNI; this CPU has not")
+    import iree.runtime as rt
+
+    rt.flags.parse_flags(f"--task_topology_group_count={THREADS}")
+    m = models.load(args.model)
+    layers: dict[ConvShape, list[str]] = {}
+    pads: dict[ConvShape, int] = {}
+    for name, (layer, shape) in layer_inputs(m.module, tuple(m.input_shape)).items():
+        if getattr(layer, "groups", None) != 1 or layer.kernel_size == (1, 1):
+            continue  # linear layers, depthwise convs, 1x1 convs: edgeq-conv-kernel leaves them to IREE
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = layer.kernel_size, layer.stride, layer.dilation, layer.padding
+        hp, wp = shape[2] + 2 * ph, shape[3] + 2 * pw
+        conv = ConvShape(shape[1], hp, wp, layer.out_channels, kh, kw, (hp - dh * (kh - 1) - 1) // sh + 1,
+                         (wp - dw * (kw - 1) - 1) // sw + 1, sh, sw, dh, dw)
+        layers.setdefault(conv, []).append(name)
+        pads[conv] = ph
+    host = HostTarget(THREADS)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edgeq-conv-kernel-") as tmp:
+        work = Path(tmp)
+        peak = vnni_peak(work, os.cpu_count() or 1)
+        for k, (conv, names) in enumerate(layers.items()):
+            (work / f"{k}.mlir").write_text(_module(conv, pads[conv]))
+            subprocess.run([iree_compile_tool(), f"{k}.mlir", "--compile-to=input", "-o", f"{k}.input.mlir"],
+                           cwd=work, check=True)
+            text = (work / f"{k}.input.mlir").read_text()
+            fns = {}
+            for way, passes in (("iree", []), ("edgeq", ["edgeq-conv-kernel"])):
+                source = work / f"{k}.{way}.mlir"
+                source.write_text(run_pipeline(text, passes))
+                compile_input(source, host.spec.compile_flags(), work / f"{k}.{way}.vmfb")
+                device, fn = _load(work / f"{k}.{way}.vmfb")
+                rng = np.random.default_rng(k)
+                inputs = [rt.asdevicearray(device, rng.integers(-128, 128, (1, conv.c, conv.hp - 2 * pads[conv],
+                                                                           conv.wp - 2 * pads[conv]), dtype=np.int8))
+                          for _ in range(CALLS)]
+                fns[way] = (fn, inputs)
+            times = {way: [] for way in fns}
+            for way, (fn, inputs) in fns.items():
+                _round(fn, inputs, 3)  # warm-up
+            for _ in range(3):  # interleaved rounds
+                for way, (fn, inputs) in fns.items():
+                    times[way] += _round(fn, inputs, -(-args.repetitions // 3))
+            med = {way: statistics.median(t) for way, t in times.items()}
+            rows.append({"layers": names, "shape": conv.name, "macs": conv.macs, "times_us": times,
+                         "median_us": med, "gmacs": {w: conv.macs / t / 1e3 for w, t in med.items()}})
+
+    table = Table(title=f"{args.model}: dense int8 convs on host, {THREADS} threads; int8 peak {peak:.0f} GMAC/s "
+                        f"(vnni_peak.c on {os.cpu_count()} cores)")
+    for col in ("layers", "C x Hp x Wp, OC x KH x KW, stride", "MMAC", "IREE us", "edgeq us", "IREE / edgeq",
+                "edgeq GMAC/s", "of peak"):
+        table.add_column(col)
+    for row in rows:
+        med, g = row["median_us"], row["gmacs"]["edgeq"]
+        table.add_row(", ".join(row["layers"]), row["shape"], f"{row['macs'] / 1e6:.0f}", f"{med['iree']:.0f}",
+                      f"{med['edgeq']:.0f}", f"{med['iree'] / med['edgeq']:.2f}", f"{g:.0f}", f"{g / peak:.0%}")
+    total = {w: sum(r["median_us"][w] * len(r["layers"]) for r in rows) / 1e3 for w in ("iree", "edgeq")}
+    macs = sum(r["macs"] * len(r["layers"]) for r in rows)
+    Console().print(table)
+    Console().print(f"all dense convs, each once per layer: IREE {total['iree']:.2f} ms, edgeq {total['edgeq']:.2f} "
+                    f"ms ({macs / total['edgeq'] / 1e6:.0f} GMAC/s, {macs / total['edgeq'] / 1e6 / peak:.0%} of peak)")
+    report = {"model": args.model, "threads": THREADS, "calls_per_timing": CALLS, "peak_gmacs": peak,
+              "total_ms": total, "macs": macs, "convs": rows}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()
