@@ -5,7 +5,8 @@ peak as measured by benchmarks/vnni_peak.c on every core at once.
     python benchmarks/conv_kernel.py --model resnet18 --json benchmarks/results/conv_kernel_resnet18.json
 
 Each conv is timed as the model runs it: padded NCHW i8 in, i32 with its bias out (edgeq's includes its layout
-changes). A call runs the conv on CALLS different inputs, so the per-call overhead (about 30 us) is spread; the
+changes); the kernel's dispatch is also timed alone, on inputs already in its layouts. A call runs the conv on
+CALLS different inputs, so the per-call overhead (about 30 us) is spread; the
 two ways are timed in interleaved rounds. Prints a table of medians (GMAC/s from the medians) and writes JSON.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rich.table import Table
 
 from edgeq import models
 from edgeq.dialect_passes._registry import run_pipeline
-from edgeq.dialect_passes.conv_kernel import ConvShape
+from edgeq.dialect_passes.conv_kernel import EXECUTABLE, ConvShape, kernel_executable
 from edgeq.pipeline.compile import compile_input, iree_compile_tool
 from edgeq.pipeline.latency import layer_inputs
 from edgeq.targets.host import HostTarget, has_avx512_vnni
@@ -69,6 +70,19 @@ def _module(conv: ConvShape, pad: int) -> str:
     types = ", ".join([f"tensor<{out}>"] * CALLS)
     return (f"util.func public @main({args}) -> ({types}) {{\n" + "\n".join(body) +
             f"\n  util.return {results} : {types}\n}}\n")
+
+
+def _kernel_module(conv: ConvShape) -> str:
+    """util.func @main: the kernel's dispatch alone on CALLS inputs already in its layouts (NHWC u8, packed
+    weights, summed weights), with no layout change around it."""
+    t = conv.types()
+    args = ", ".join([f"%x{k}: tensor<{t['xk']}>" for k in range(CALLS)] + [f"%w: tensor<{t['wk']}>",
+                                                                            f"%b: tensor<{t['bk']}>"])
+    body = [f"  %y{k} = flow.dispatch @{EXECUTABLE}::@{conv.name}(%x{k}, %w, %b) : (tensor<{t['xk']}>, "
+            f"tensor<{t['wk']}>, tensor<{t['bk']}>) -> tensor<{t['yk']}>" for k in range(CALLS)]
+    types = ", ".join([f"tensor<{t['yk']}>"] * CALLS)
+    return (kernel_executable([conv]) + f"\nutil.func public @main({args}) -> ({types}) {{\n" + "\n".join(body) +
+            f"\n  util.return {', '.join(f'%y{k}' for k in range(CALLS))} : {types}\n}}\n")
 
 
 def _load(vmfb: Path):
@@ -133,6 +147,14 @@ def main(argv: list[str] | None = None) -> dict:
                                                                            conv.wp - 2 * pads[conv]), dtype=np.int8))
                           for _ in range(CALLS)]
                 fns[way] = (fn, inputs)
+            (work / f"{k}.kernel.mlir").write_text(_kernel_module(conv))
+            compile_input(work / f"{k}.kernel.mlir", host.spec.compile_flags(), work / f"{k}.kernel.vmfb")
+            device, fn = _load(work / f"{k}.kernel.vmfb")
+            t = conv.types()
+            shapes = [t["xk"]] * CALLS + [t["wk"], t["bk"]]
+            fns["kernel alone"] = (fn, [rt.asdevicearray(device, np.zeros([int(d) for d in s.split("x")[:-1]],
+                                                                          np.int32 if s.endswith("i32") else np.int8))
+                                        for s in shapes])
             times = {way: [] for way in fns}
             for way, (fn, inputs) in fns.items():
                 _round(fn, inputs, 3)  # warm-up
@@ -146,17 +168,19 @@ def main(argv: list[str] | None = None) -> dict:
     table = Table(title=f"{args.model}: dense int8 convs on host, {THREADS} threads; int8 peak {peak:.0f} GMAC/s "
                         f"(vnni_peak.c on {os.cpu_count()} cores)")
     for col in ("layers", "C x Hp x Wp, OC x KH x KW, stride", "MMAC", "IREE us", "edgeq us", "IREE / edgeq",
-                "edgeq GMAC/s", "of peak"):
+                "edgeq GMAC/s", "of peak", "kernel alone us", "kernel GMAC/s", "of peak"):
         table.add_column(col)
     for row in rows:
-        med, g = row["median_us"], row["gmacs"]["edgeq"]
+        med, g, gk = row["median_us"], row["gmacs"]["edgeq"], row["gmacs"]["kernel alone"]
         table.add_row(", ".join(row["layers"]), row["shape"], f"{row['macs'] / 1e6:.0f}", f"{med['iree']:.0f}",
-                      f"{med['edgeq']:.0f}", f"{med['iree'] / med['edgeq']:.2f}", f"{g:.0f}", f"{g / peak:.0%}")
-    total = {w: sum(r["median_us"][w] * len(r["layers"]) for r in rows) / 1e3 for w in ("iree", "edgeq")}
+                      f"{med['edgeq']:.0f}", f"{med['iree'] / med['edgeq']:.2f}", f"{g:.0f}", f"{g / peak:.0%}",
+                      f"{med['kernel alone']:.0f}", f"{gk:.0f}", f"{gk / peak:.0%}")
+    total = {w: sum(r["median_us"][w] * len(r["layers"]) for r in rows) / 1e3 for w in ("iree", "edgeq", "kernel alone")}
     macs = sum(r["macs"] * len(r["layers"]) for r in rows)
     Console().print(table)
-    Console().print(f"all dense convs, each once per layer: IREE {total['iree']:.2f} ms, edgeq {total['edgeq']:.2f} "
-                    f"ms ({macs / total['edgeq'] / 1e6:.0f} GMAC/s, {macs / total['edgeq'] / 1e6 / peak:.0%} of peak)")
+    Console().print(f"these convs, each once per layer: IREE {total['iree']:.2f} ms, edgeq {total['edgeq']:.2f} ms "
+                    f"({macs / total['edgeq'] / 1e6:.0f} GMAC/s, {macs / total['edgeq'] / 1e6 / peak:.0%} of peak), of "
+                    f"which the kernel alone {total['kernel alone']:.2f} ms")
     report = {"model": args.model, "threads": THREADS, "calls_per_timing": CALLS, "peak_gmacs": peak,
               "total_ms": total, "macs": macs, "convs": rows}
     if args.json:

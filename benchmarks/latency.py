@@ -9,7 +9,8 @@ For --model minilm-l6 (sequence length 128, a real sentence padded): torch eager
 int8 (dynamic quantization, the usual recipe for BERT: int8 weights, activations quantized per call), and edgeq's
 integer-only MiniLM (W8A8, group-wise weights, integer softmax/LayerNorm/GELU) on the host target.
 
-Prints a table of medians and min-max, and writes JSON with every latency and the ratios.
+The image models' runtimes are timed in three interleaved rounds (this machine is shared: a slow spell then falls
+on all of them). Prints a table of medians and min-max, and writes JSON with every latency and the ratios.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from rich.console import Console
@@ -28,11 +30,14 @@ from rich.table import Table
 from edgeq import models
 from edgeq.pipeline.compile import compile_mlir, compile_model
 from edgeq.quant import Plan, quantize, to_integer
+from edgeq.targets.base import timing_lock
 from edgeq.targets.host import HostTarget
 from edgeq.tflite import TFLiteModel
 from edgeq.tflite.export import to_tflite
 
 THREADS = 2
+ROUNDS = 3
+SETTLE_S = 0.2
 
 
 def _time(fn, repetitions: int, warmup: int = 3) -> list[float]:
@@ -46,7 +51,7 @@ def _time(fn, repetitions: int, warmup: int = 3) -> list[float]:
     return out
 
 
-def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path, repetitions: int) -> dict[str, list[float]]:
+def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path) -> dict[str, Callable[[], None]]:
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -68,11 +73,11 @@ def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path, repetitions: int
     out = {}
     for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        out[name] = _time(lambda: sess.run(None, feeds), repetitions)
+        out[name] = (lambda s: lambda: s.run(None, feeds))(sess)
     return out
 
 
-def _iree_fp32(model, x: torch.Tensor, work: Path, repetitions: int) -> list[float]:
+def _iree_fp32(model, x: torch.Tensor, work: Path) -> Callable[[], None]:
     from iree.compiler.extras.fx_importer import FxImporter
 
     from edgeq.quant.fold import fold_batchnorms
@@ -87,7 +92,7 @@ def _iree_fp32(model, x: torch.Tensor, work: Path, repetitions: int) -> list[flo
     (work / "fp32.torch.mlir").write_text(str(importer.module))
     host = HostTarget(THREADS)
     vmfb, _ = compile_mlir(work / "fp32.torch.mlir", host.spec, work, passes=[], stem="fp32")
-    return host.measure(vmfb, [x.numpy()], repetitions).latencies_ms
+    return host.runner(vmfb, [x.numpy()])
 
 
 def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...]]:
@@ -138,21 +143,39 @@ def main(argv: list[str] | None = None) -> dict:
             return _report(args, *_minilm(args, Path(tmp)))
     m = models.load(args.model)
     x = m.calibration[:1]
-    results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp:
         work = Path(tmp)
-        with torch.no_grad():
-            results["torch eager fp32"] = _time(lambda: m.module(x), args.repetitions)
-        results.update(_ort(m.module, x, m.calibration, work, args.repetitions))
-        results["iree fp32 (best flags)"] = _iree_fp32(m.module, x, work, args.repetitions)
+
+        def torch_eager():
+            with torch.no_grad():
+                m.module(x)
+
+        runners = {"torch eager fp32": torch_eager, **_ort(m.module, x, m.calibration, work),
+                   "iree fp32 (best flags)": _iree_fp32(m.module, x, work)}
         im = to_integer(quantize(m.module, Plan.uniform(args.bits), m.calibration), x)
         x_i8 = im.quantize_input(x)
         tflite = to_tflite(im, x, m.calibration, work / "model.tflite")
         tfl, x_nhwc = TFLiteModel(tflite, THREADS), [x_i8.permute(0, 2, 3, 1).numpy()]
-        results["tflite int8 (litert)"] = _time(lambda: tfl.run(x_nhwc), args.repetitions)
+        runners["tflite int8 (litert)"] = lambda: tfl.run(x_nhwc)
         art = compile_model(im, x, "host", work / "edgeq", args.model, tune=args.tune)
-        results[f"edgeq {args.bits} (host)"] = art.measure([x_i8.numpy()], args.repetitions).latencies_ms
+        runners[f"edgeq {args.bits} (host)"] = HostTarget(THREADS).runner(art.vmfb, [x_i8.numpy()])
+        with timing_lock("host"):
+            results = _interleaved(runners, args.repetitions)
     return _report(args, results, tuple(m.input_shape), art.manifest.tuning)
+
+
+def _interleaved(runners: dict[str, Callable[[], None]], repetitions: int) -> dict[str, list[float]]:
+    """Each runtime timed in ROUNDS rounds that take turns, so that a slow spell of this shared machine falls on
+    all of them rather than on whichever ran then."""
+    for run in runners.values():
+        _time(run, 0)   # warm-up
+    out: dict[str, list[float]] = {name: [] for name in runners}
+    for k in range(ROUNDS):
+        n = repetitions // ROUNDS + (k < repetitions % ROUNDS)
+        for name, run in runners.items():
+            time.sleep(SETTLE_S)   # the last runtime's worker threads stop spinning
+            out[name] += _time(run, n)
+    return out
 
 
 def _report(args, results: dict[str, list[float]], input_shape: tuple[int, ...], tuning: dict) -> dict:

@@ -16,7 +16,8 @@ All convs share one hal.executable.source that links the compiled kernel.
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, and 1x1 convs. A 1x1 conv is a matmul to IREE, with no
 patch gather to save, and the layout changes around it cost more than the kernel gains: MobileNetV2 (1x1 convs
-between NCHW depthwise taps) took 29.5 ms with them on the kernel against 5.4 ms without (2 threads, this machine).
+between NCHW depthwise taps) took 11.4-29.5 ms with them on the kernel against 5.4 ms without (2 threads, this
+machine; IREE compiles the requantizing transposes at 96-192 channels slowly).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ ARGUMENT = "edgeq-conv-kernel"
 
 EXECUTABLE = "edgeq_kernels"
 KERNEL = "edgeq_conv2d_u8s8"  # the C function (targets/kernels/conv2d_u8s8_avx512vnni.c)
-PIXEL_TILE, CHANNEL_TILE = 6, 64  # one workgroup: an output row x 64 output channels
+CHANNEL_TILE = 64  # one workgroup: an output row x 64 output channels
 
 _LAYOUT = ("#hal.pipeline.layout<bindings = [#hal.pipeline.binding<storage_buffer, ReadOnly>, "
            "#hal.pipeline.binding<storage_buffer, ReadOnly>, #hal.pipeline.binding<storage_buffer, ReadOnly>, "
@@ -95,11 +96,11 @@ class ConvShape:
                 "yk": f"{self.oh}x{self.ow}x{self.ocp}xi32"}
 
 
-def _pad(value: str, shape: str, high: str, rank: int = 4) -> str:
-    zeros = ", ".join(["0"] * rank)
-    idx = ", ".join(f"%i{k}: index" for k in range(rank))
-    return (f"tensor.pad {value} low[{zeros}] high[{high}] {{\n    ^bb0({idx}):\n      tensor.yield %zero : i8\n"
-            f"    }} : tensor<{{src}}> to tensor<{shape}>")
+def _pad(value: str, source: str, shape: str, high: str) -> str:
+    """tensor.pad of a 4-d i8 `value` (type `source`) with zeros at the end of each dimension to `shape`."""
+    idx = ", ".join(f"%i{k}: index" for k in range(4))
+    return (f"tensor.pad {value} low[0, 0, 0, 0] high[{high}] {{\n    ^bb0({idx}):\n      tensor.yield %zero : i8\n"
+            f"    }} : tensor<{source}> to tensor<{shape}>")
 
 
 def _function(conv: ConvShape) -> str:
@@ -107,16 +108,14 @@ def _function(conv: ConvShape) -> str:
     t = conv.types()
     x_nchw, w_src = "%x", "%w"
     lines = ["%zero = arith.constant 0 : i8"]
-    if conv.cp != conv.c:
-        lines.append(f"%xc = " + _pad("%x", f"1x{conv.cp}x{conv.hp}x{conv.wp}xi8", f"0, {conv.cp - conv.c}, 0, 0")
-                     .replace("{src}", t["x"]))
-        x_nchw = "%xc"
-    if (conv.cp, conv.ocp) != (conv.c, conv.oc):
-        lines.append(f"%wc = " + _pad("%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8",
-                                      f"{conv.ocp - conv.oc}, {conv.cp - conv.c}, 0, 0").replace("{src}", t["w"]))
-        w_src = "%wc"
     x_type = f"1x{conv.cp}x{conv.hp}x{conv.wp}xi8"
     w_type = f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
+    if conv.cp != conv.c:   # channels to a multiple of 4 (zero weights: the padded values do not count)
+        lines.append("%xc = " + _pad("%x", t["x"], x_type, f"0, {conv.cp - conv.c}, 0, 0"))
+        x_nchw = "%xc"
+    if (conv.cp, conv.ocp) != (conv.c, conv.oc):
+        lines.append("%wc = " + _pad("%w", t["w"], w_type, f"{conv.ocp - conv.oc}, {conv.cp - conv.c}, 0, 0"))
+        w_src = "%wc"
     parallel = '"parallel"'
     lines += [
         "%sign = arith.constant -128 : i8",
@@ -167,7 +166,8 @@ def _function(conv: ConvShape) -> str:
 def _export(conv: ConvShape, ordinal: int) -> str:
     """The executable's entry for one conv shape: its workgroup count and the shim that calls the C kernel."""
     groups_x = -(-conv.ocp // CHANNEL_TILE)
-    return f"""  hal.executable.export public @{conv.name} ordinal({ordinal}) layout({_LAYOUT}) count(%device: !hal.device) -> (index, index, index) {{
+    return f"""  hal.executable.export public @{conv.name} ordinal({ordinal}) layout({_LAYOUT})
+      count(%device: !hal.device) -> (index, index, index) {{
     %gx = arith.constant {groups_x} : index
     %gy = arith.constant {conv.oh} : index
     %c1 = arith.constant 1 : index

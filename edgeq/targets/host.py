@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -61,14 +62,20 @@ class HostTarget:
         outs = out if isinstance(out, (tuple, list)) else [out]
         return [np.asarray(o.to_host()) for o in outs]
 
+    def runner(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main") -> Callable[[], None]:
+        """One call of `function` on `inputs`, returning when its result is on the host: what measure times, for
+        benchmarks that time several runtimes in interleaved rounds."""
+        fn = self._load(vmfb, function)
+        return lambda: np.asarray(fn(*inputs).to_host())  # to_host waits for the result
+
     def measure(self, vmfb: Path, inputs: list[np.ndarray], repetitions: int = 20,
                 function: str = "main", warmup: int = 3) -> Measurement:
-        fn = self._load(vmfb, function)
+        call = self.runner(vmfb, inputs, function)
         for _ in range(warmup):
-            np.asarray(fn(*inputs).to_host())
+            call()
         times = []
         for _ in range(repetitions):
             t0 = time.perf_counter()
-            np.asarray(fn(*inputs).to_host())  # to_host waits for the result
+            call()
             times.append((time.perf_counter() - t0) * 1e3)
         return Measurement("host", times, note=f"IREE Python runtime, local-task, {self.threads} threads")

@@ -17,7 +17,7 @@
 #define TILE_VECTORS 4
 
 typedef struct {
-  int32_t in_w, c4, kh, kw, sh, sw, dh, dw, out_w, oc;
+  int32_t in_w, c4, kh, kw, sh, sw, dh, dw, oc;
 } shape_t;
 
 static inline __attribute__((always_inline)) void tile(const uint8_t* x, const int8_t* w, const int32_t* bias,
@@ -72,15 +72,19 @@ static void any_tile(const uint8_t* x, const int8_t* w, const int32_t* bias, int
 void edgeq_conv2d_u8s8(const uint8_t* x, const int8_t* w, const int32_t* bias, int32_t* y, int32_t in_w,
                        int32_t c4, int32_t oc16, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh,
                        int32_t dw, int32_t out_w, size_t gx, size_t gy) {
-  const shape_t s = {in_w, c4, kh, kw, sh, sw, dh, dw, out_w, oc16 * 16};
+  const shape_t s = {in_w, c4, kh, kw, sh, sw, dh, dw, oc16 * 16};
   const int v0 = (int)gx * TILE_VECTORS;
   const int nv = oc16 - v0 < TILE_VECTORS ? oc16 - v0 : TILE_VECTORS;
   const size_t pixel = (size_t)c4 * 4;
   const uint8_t* row = x + (size_t)gy * sh * in_w * pixel;
   const int8_t* wb = w + (size_t)v0 * kh * kw * c4 * 64;
   int32_t* out = y + (size_t)gy * out_w * s.oc + 16 * v0;
-  for (int ow = 0; ow < out_w; ow += TILE_PIXELS) {
-    const int np = out_w - ow < TILE_PIXELS ? out_w - ow : TILE_PIXELS;
+  // The row in tiles of equal size, give or take a pixel (7 = 4 + 3, not 6 + 1): each tile streams the whole
+  // filter block, so a narrow tile costs nearly as much as a full one.
+  const int tiles = (out_w + TILE_PIXELS - 1) / TILE_PIXELS, narrow = out_w / tiles, wide = out_w % tiles;
+  for (int t = 0, ow = 0; t < tiles; ++t) {
+    const int np = narrow + (t < wide);
     any_tile(row + (size_t)ow * sw * pixel, wb, bias + 16 * v0, out + (size_t)ow * s.oc, &s, np, nv);
+    ow += np;
   }
 }
