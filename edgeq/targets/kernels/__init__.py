@@ -6,6 +6,7 @@ Objects are cached by their source, flags and compiler version; the IR names the
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ def kernel_object() -> Path:
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _zig_version().encode()).hexdigest()[:24]
     path = cache_dir("kernels") / f"{SOURCE.stem}-{key}.o"
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")   # compile jobs in parallel processes may build it at once
         proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *FLAGS, "-c", str(SOURCE), "-o", str(tmp)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
