@@ -7,7 +7,8 @@ this machine's int8 peak as measured by benchmarks/vnni_peak.c on every core at 
 Each conv is timed as the model runs it: padded NCHW i8 in, i32 with its bias out (edgeq's includes its layout
 changes). The kernel's dispatch is also timed alone, on inputs already in its layouts; its times swing between
 its best and about twice that, as if one core sat idle, so the table gives its best. A call runs the conv on CALLS
-different inputs, so the per-call overhead (about 30 us) is spread; the ways are timed in interleaved rounds.
+different inputs, so the per-call overhead (about 30 us) is spread; the ways are timed in the latency benchmark's
+interleaved rounds.
 Prints a table of medians (GMAC/s from the medians) and writes JSON.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,9 @@ from edgeq.pipeline.compile import compile_input, iree_compile_tool
 from edgeq.pipeline.latency import layer_inputs
 from edgeq.targets.host import HostTarget, has_avx512_vnni
 
-THREADS = 2
+sys.path.insert(0, str(Path(__file__).parent))
+from latency import THREADS, _interleaved  # noqa: E402  (the latency benchmark's interleaved rounds)
+
 CALLS = 8
 
 
@@ -94,14 +97,6 @@ def _load(vmfb: Path):
     return ctx.config.device, ctx.modules.module["main"]
 
 
-def _round(fn, args, n: int) -> list[float]:
-    """n calls, each timed to completion, in us per conv."""
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn(*args)  # the call returns when the module's work is done
-        out.append((time.perf_counter() - t0) * 1e6 / CALLS)
-    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -157,12 +152,9 @@ def main(argv: list[str] | None = None) -> dict:
                 shapes = [t["xk"]] * CALLS + [t["wk"], t["bk"]]
                 fns["kernel alone"] = (fn, [rt.asdevicearray(device, np.zeros(
                     [int(d) for d in s.split("x")[:-1]], np.int32 if s.endswith("i32") else np.int8)) for s in shapes])
-            times = {way: [] for way in fns}
-            for way, (fn, inputs) in fns.items():
-                _round(fn, inputs, 3)  # warm-up
-            for _ in range(3):  # interleaved rounds
-                for way, (fn, inputs) in fns.items():
-                    times[way] += _round(fn, inputs, -(-args.repetitions // 3))
+            # a call returns when the module's work is done; its ms become us per conv
+            ms = _interleaved({way: partial(fn, *inputs) for way, (fn, inputs) in fns.items()}, args.repetitions)
+            times = {way: [t * 1e3 / CALLS for t in ts] for way, ts in ms.items()}
             med = {way: statistics.median(t) for way, t in times.items()}
             rows.append({"layers": names, "shape": conv.name, "macs": conv.macs, "on_kernel": on_kernel,
                          "times_us": times, "median_us": med,

@@ -20,6 +20,7 @@ import json
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -73,7 +74,7 @@ def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path) -> dict[str, Cal
     out = {}
     for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        out[name] = (lambda s: lambda: s.run(None, feeds))(sess)
+        out[name] = partial(sess.run, None, feeds)
     return out
 
 

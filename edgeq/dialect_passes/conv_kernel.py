@@ -217,10 +217,10 @@ def kernel_executable(shapes: list[ConvShape]) -> str:
 
 
 def run(module: ir.Operation, pass_) -> None:
-    convs = [op for op in ops_named(module, "linalg.conv_2d_nchw_fchw") if _matches(op)]
+    convs = [(op, ConvShape.of(op)) for op in ops_named(module, "linalg.conv_2d_nchw_fchw") if _matches(op)]
     if not convs:
         return
-    shapes = list({ConvShape.of(op): None for op in convs})
+    shapes = list(dict.fromkeys(shape for _, shape in convs))
     text = kernel_executable(shapes) + "\n" + "\n".join(_function(c) for c in shapes)
     body = module.regions[0].blocks[0]
     parsed = ir.Module.parse(text)
@@ -228,9 +228,9 @@ def run(module: ir.Operation, pass_) -> None:
     for op in list(parsed.body.operations):
         op.detach_from_parent()
         ip.insert(op)
-    for op in convs:
+    for op, shape in convs:
         with ir.InsertionPoint(op), op.location:
-            callee = ir.FlatSymbolRefAttr.get(f"edgeq_{ConvShape.of(op).name}")
+            callee = ir.FlatSymbolRefAttr.get(f"edgeq_{shape.name}")
             call = ir.Operation.create("util.call", results=[op.results[0].type], operands=list(op.operands),
                                        attributes={"callee": callee})
         op.results[0].replace_all_uses_with(call.results[0])

@@ -1,6 +1,7 @@
 """host: llvm-cpu for this machine's CPU (AVX-512 VNNI where it has it), run through the IREE Python runtime."""
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,7 @@ CPU_VARIANTS = {
 }
 
 
+@functools.cache
 def has_avx512_vnni() -> bool:
     """Whether this machine's CPU runs edgeq's int8 conv kernel (targets/kernels): x86-64 with AVX-512 VNNI."""
     try:
