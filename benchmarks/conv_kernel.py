@@ -1,11 +1,12 @@
 """Per layer, in one run: each dense int8 conv of a model compiled two ways for the host target, IREE's own code
-(im2col + its s8 x s8 ukernel) and edgeq's AVX-512 VNNI kernel (edgeq-conv-kernel; 1x1 convs stay IREE's), against
-this machine's int8 peak as measured by benchmarks/vnni_peak.c on every core at once.
+(im2col + its s8 x s8 ukernel) and edgeq's AVX-512 VNNI kernel (edgeq-conv-kernel), against this machine's int8
+peak as measured by benchmarks/vnni_peak.c on every core at once.
 
     python benchmarks/conv_kernel.py --model resnet18 --json benchmarks/results/conv_kernel_resnet18.json
 
-Each conv is timed as the model runs it: padded NCHW i8 in, i32 with its bias out (edgeq's includes its layout
-changes). The kernel's dispatch is also timed alone, on inputs already in its layouts; its times swing between
+Each conv is timed as the model runs it, but for the requantization: padded NCHW i8 in, i32 with its bias out
+(edgeq's includes the pack of its input). The kernel's dispatch is also timed alone, on inputs already in its
+layouts; its times swing between
 its best and about twice that, as if one core sat idle, so the table gives its best. A call runs the conv on CALLS
 different inputs, so the per-call overhead (about 30 us) is spread; the ways are timed in the latency benchmark's
 interleaved rounds.
@@ -29,7 +30,7 @@ from rich.table import Table
 
 from edgeq import models
 from edgeq.dialect_passes._registry import run_pipeline
-from edgeq.dialect_passes.conv_kernel import EXECUTABLE, ConvShape, kernel_executable
+from edgeq.dialect_passes.conv_kernel import EXECUTABLE, ConvShape, conv_export, kernel_executable
 from edgeq.pipeline.compile import compile_input, iree_compile_tool
 from edgeq.pipeline.latency import layer_inputs
 from edgeq.targets.host import HostTarget, has_avx512_vnni
@@ -77,15 +78,15 @@ def _module(conv: ConvShape, pad: int) -> str:
 
 
 def _kernel_module(conv: ConvShape) -> str:
-    """util.func @main: the kernel's dispatch alone on CALLS inputs already in its layouts (NHWC u8, packed
-    weights, summed weights), with no layout change around it."""
+    """util.func @main: the kernel's dispatch alone on CALLS inputs already in its layouts (packed u8, packed
+    weights, summed weights)."""
     t = conv.types()
     args = ", ".join([f"%x{k}: tensor<{t['xk']}>" for k in range(CALLS)] + [f"%w: tensor<{t['wk']}>",
                                                                             f"%b: tensor<{t['bk']}>"])
     body = [f"  %y{k} = flow.dispatch @{EXECUTABLE}::@{conv.name}(%x{k}, %w, %b) : (tensor<{t['xk']}>, "
-            f"tensor<{t['wk']}>, tensor<{t['bk']}>) -> tensor<{t['yk']}>" for k in range(CALLS)]
-    types = ", ".join([f"tensor<{t['yk']}>"] * CALLS)
-    return (kernel_executable([conv]) + f"\nutil.func public @main({args}) -> ({types}) {{\n" + "\n".join(body) +
+            f"tensor<{t['wk']}>, tensor<{t['bk']}>) -> tensor<{t['out']}>" for k in range(CALLS)]
+    types = ", ".join([f"tensor<{t['out']}>"] * CALLS)
+    return (kernel_executable([conv_export(conv)]) + f"\nutil.func public @main({args}) -> ({types}) {{\n" + "\n".join(body) +
             f"\n  util.return {', '.join(f'%y{k}' for k in range(CALLS))} : {types}\n}}\n")
 
 
@@ -132,9 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
             subprocess.run([iree_compile_tool(), f"{k}.mlir", "--compile-to=input", "-o", f"{k}.input.mlir"],
                            cwd=work, check=True)
             text = (work / f"{k}.input.mlir").read_text()
-            on_kernel = conv.kh * conv.kw > 1   # edgeq-conv-kernel leaves 1x1 convs to IREE's ukernel
             fns = {}
-            for way, passes in (("iree", []), ("edgeq", ["edgeq-conv-kernel"]))[:1 + on_kernel]:
+            for way, passes in (("iree", []), ("edgeq", ["edgeq-conv-kernel"])):
                 source = work / f"{k}.{way}.mlir"
                 source.write_text(run_pipeline(text, passes))
                 compile_input(source, host.spec.compile_flags(), work / f"{k}.{way}.vmfb")
@@ -144,20 +144,18 @@ def main(argv: list[str] | None = None) -> dict:
                                                                            conv.wp - 2 * pads[conv]), dtype=np.int8))
                           for _ in range(CALLS)]
                 fns[way] = (fn, inputs)
-            if on_kernel:
-                (work / f"{k}.kernel.mlir").write_text(_kernel_module(conv))
-                compile_input(work / f"{k}.kernel.mlir", host.spec.compile_flags(), work / f"{k}.kernel.vmfb")
-                device, fn = _load(work / f"{k}.kernel.vmfb")
-                t = conv.types()
-                shapes = [t["xk"]] * CALLS + [t["wk"], t["bk"]]
-                fns["kernel alone"] = (fn, [rt.asdevicearray(device, np.zeros(
-                    [int(d) for d in s.split("x")[:-1]], np.int32 if s.endswith("i32") else np.int8)) for s in shapes])
+            (work / f"{k}.kernel.mlir").write_text(_kernel_module(conv))
+            compile_input(work / f"{k}.kernel.mlir", host.spec.compile_flags(), work / f"{k}.kernel.vmfb")
+            device, fn = _load(work / f"{k}.kernel.vmfb")
+            t = conv.types()
+            shapes = [t["xk"]] * CALLS + [t["wk"], t["bk"]]
+            fns["kernel alone"] = (fn, [rt.asdevicearray(device, np.zeros(
+                [int(d) for d in s.split("x")[:-1]], np.int32 if s.endswith("i32") else np.int8)) for s in shapes])
             # a call returns when the module's work is done; its ms become us per conv
             ms = _interleaved({way: partial(fn, *inputs) for way, (fn, inputs) in fns.items()}, args.repetitions)
             times = {way: [t * 1e3 / CALLS for t in ts] for way, ts in ms.items()}
             med = {way: statistics.median(t) for way, t in times.items()}
-            rows.append({"layers": names, "shape": conv.name, "macs": conv.macs, "on_kernel": on_kernel,
-                         "times_us": times, "median_us": med,
+            rows.append({"layers": names, "shape": conv.name, "macs": conv.macs, "times_us": times, "median_us": med,
                          "gmacs": {w: conv.macs / t / 1e3 for w, t in med.items()}})
 
     table = Table(title=f"{args.model}: dense int8 convs on host, {THREADS} threads; int8 peak {peak:.0f} GMAC/s "
@@ -167,21 +165,16 @@ def main(argv: list[str] | None = None) -> dict:
         table.add_column(col)
     for row in rows:
         med, g = row["median_us"], row["gmacs"]
-        edgeq = "edgeq" if row["on_kernel"] else "iree"   # what edgeq's module runs for this conv
-        cells = [f"{med['iree']:.0f}", f"{med['edgeq']:.0f}" if row["on_kernel"] else "IREE's (1x1)",
-                 f"{med['iree'] / med[edgeq]:.2f}", f"{g[edgeq]:.0f}", f"{g[edgeq] / peak:.0%}"]
-        best = min(row["times_us"]["kernel alone"]) if row["on_kernel"] else None
-        cells += ([f"{best:.0f}", f"{row['macs'] / best / 1e3:.0f}", f"{row['macs'] / best / 1e3 / peak:.0%}"]
-                  if best else ["", "", ""])
-        table.add_row(", ".join(row["layers"]), row["shape"], f"{row['macs'] / 1e6:.0f}", *cells)
-    def summed(way, kernel_rows_only=False):   # ms, each conv once per layer that has its shape
-        return sum(r["median_us"][way if r["on_kernel"] else "iree"] * len(r["layers"]) for r in rows
-                   if r["on_kernel"] or not kernel_rows_only) / 1e3
-
-    # the kernel alone swings between its best and about twice that (module docstring)
-    kernel_best = sum(min(r["times_us"]["kernel alone"]) * len(r["layers"]) for r in rows if r["on_kernel"]) / 1e3
-    total = {"iree": summed("iree"), "edgeq": summed("edgeq"), "kernel alone": summed("kernel alone", True),
-             "kernel alone, best": kernel_best}
+        best = min(row["times_us"]["kernel alone"])
+        table.add_row(", ".join(row["layers"]), row["shape"], f"{row['macs'] / 1e6:.0f}", f"{med['iree']:.0f}",
+                      f"{med['edgeq']:.0f}", f"{med['iree'] / med['edgeq']:.2f}", f"{g['edgeq']:.0f}",
+                      f"{g['edgeq'] / peak:.0%}", f"{best:.0f}", f"{row['macs'] / best / 1e3:.0f}",
+                      f"{row['macs'] / best / 1e3 / peak:.0%}")
+    # ms, each conv once per layer that has its shape; the kernel alone swings between its best and about twice
+    # that (module docstring)
+    total = {way: sum(r["median_us"][way] * len(r["layers"]) for r in rows) / 1e3
+             for way in ("iree", "edgeq", "kernel alone")}
+    total["kernel alone, best"] = sum(min(r["times_us"]["kernel alone"]) * len(r["layers"]) for r in rows) / 1e3
     macs = sum(r["macs"] * len(r["layers"]) for r in rows)
     Console().print(table)
     Console().print(f"all dense convs, each once per layer: IREE {total['iree']:.2f} ms, edgeq {total['edgeq']:.2f} ms "

@@ -1,5 +1,6 @@
 """edgeq's own int8 conv kernel (targets/kernels, dialect_passes/conv_kernel.py) against torch's float64 conv, bit for
-bit, over the shapes its tiling has edges on; and in whole models, where the host pipeline uses it."""
+bit, over the shapes its tiling and packing have edges on, with and without its fused requantization; the host
+pipeline's whole models (tests/test_targets.py) check it too."""
 import subprocess
 
 import numpy as np
@@ -18,14 +19,17 @@ def _dense(a: np.ndarray) -> str:
 
 
 def _conv_module(w: np.ndarray, bias: np.ndarray, hw: tuple[int, int], stride: int, pad: int, dilation: int,
-                 pad_value: int) -> tuple[str, tuple[int, int]]:
-    """An i8 conv as edgeq-raise-int-contraction leaves it: pad, then linalg.conv_2d_nchw_fchw into a broadcast bias."""
+                 pad_value: int, requant: tuple[np.ndarray, int, int, int, int] | None = None) -> str:
+    """An i8 conv as edgeq-raise-int-contraction leaves it: pad, then linalg.conv_2d_nchw_fchw into a broadcast bias;
+    with `requant` (multipliers, shift, lo, hi, zero point), followed by the requantization to i8 as
+    edgeq-lower-requant writes it."""
     oc, c, k, _ = w.shape
     h, wd = hw
     hp, wp = h + 2 * pad, wd + 2 * pad
     oh, ow = (hp - dilation * (k - 1) - 1) // stride + 1, (wp - dilation * (k - 1) - 1) // stride + 1
     out = f"1x{oc}x{oh}x{ow}xi32"
-    return f"""util.func public @main(%x: tensor<1x{c}x{h}x{wd}xi8>) -> tensor<{out}> {{
+    result = out.replace("xi32", "xi8") if requant else out
+    return f"""util.func public @main(%x: tensor<1x{c}x{h}x{wd}xi8>) -> tensor<{result}> {{
   %wf = arith.constant {_dense(w)}
   %w = tensor.expand_shape %wf [[0, 1, 2, 3]] output_shape [{oc}, {c}, {k}, {k}] : tensor<{w.size}xi8> into tensor<{oc}x{c}x{k}x{k}xi8>
   %b = arith.constant {_dense(bias)}
@@ -37,25 +41,39 @@ def _conv_module(w: np.ndarray, bias: np.ndarray, hw: tuple[int, int], stride: i
   %e = tensor.empty() : tensor<{out}>
   %bi = linalg.broadcast ins(%b : tensor<{oc}xi32>) outs(%e : tensor<{out}>) dimensions = [0, 2, 3]
   %y = linalg.conv_2d_nchw_fchw {{dilations = dense<{dilation}> : vector<2xi64>, strides = dense<{stride}> : vector<2xi64>}} ins(%xp, %w : tensor<1x{c}x{hp}x{wp}xi8>, tensor<{oc}x{c}x{k}x{k}xi8>) outs(%bi : tensor<{out}>) -> tensor<{out}>
-  util.return %y : tensor<{out}>
-}}""", (oh, ow)
+{_requantized(oc, out, *requant) if requant else f"  util.return %y : tensor<{out}>"}
+}}"""
 
 
-# (in channels, size, out channels, kernel, stride, padding, dilation): channels padded to 4 and 16 (3 -> 4,
-# 24 -> 32, 40 -> 48), 64-channel blocks with a partial last one (80), widths that leave 1..5 pixels after the
-# 6-pixel tiles, no padding, stride 2, dilation 2, ResNet's 7x7 stem
-_SHAPES = [(3, (23, 23), 64, 7, 2, 3, 1), (16, (10, 10), 80, 3, 1, 1, 1), (24, (9, 13), 24, 3, 1, 0, 1),
-           (8, (13, 11), 40, 3, 1, 2, 2), (64, (14, 14), 128, 3, 2, 1, 1), (20, (7, 7), 16, 3, 1, 1, 1)]
+def _requantized(oc: int, out: str, m: np.ndarray, shift: int, lo: int, hi: int, zp: int) -> str:
+    q = out.replace("xi32", "xi8")
+    return f"""  %m = arith.constant dense<[{', '.join(map(str, m))}]> : tensor<{oc}xi32>
+  %m3 = tensor.expand_shape %m [[0, 1, 2]] output_shape [{oc}, 1, 1] : tensor<{oc}xi32> into tensor<{oc}x1x1xi32>
+  %qe = tensor.empty() : tensor<{q}>
+  %q = linalg.generic {{indexing_maps = [affine_map<(n, c, h, w) -> (n, c, h, w)>, affine_map<(n, c, h, w) -> (c, 0, 0)>, affine_map<(n, c, h, w) -> (n, c, h, w)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}} ins(%y, %m3 : tensor<{out}>, tensor<{oc}x1x1xi32>) outs(%qe : tensor<{q}>) {{
+  ^bb0(%a: i32, %s: i32, %o: i8):
+    %a64 = arith.extsi %a : i32 to i64
+    %s64 = arith.extsi %s : i32 to i64
+    %p = arith.muli %a64, %s64 : i64
+    %round = arith.constant {1 << (shift - 1)} : i64
+    %r = arith.addi %p, %round : i64
+    %shift = arith.constant {shift} : i64
+    %t = arith.shrsi %r, %shift : i64
+    %lo = arith.constant {lo} : i64
+    %c1 = arith.maxsi %t, %lo : i64
+    %hi = arith.constant {hi} : i64
+    %c2 = arith.minsi %c1, %hi : i64
+    %n32 = arith.trunci %c2 : i64 to i32
+    %zp = arith.constant {zp} : i32
+    %sum = arith.addi %n32, %zp : i32
+    %n8 = arith.trunci %sum : i32 to i8
+    linalg.yield %n8 : i8
+  }} -> tensor<{q}>
+  util.return %q : tensor<{q}>"""
 
 
-@pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", _SHAPES)
-def test_conv_kernel_matches_torch(c, hw, oc, k, stride, pad, dilation, tmp_path):
-    rng = np.random.default_rng(c * 1000 + oc)
-    w = rng.integers(-128, 128, size=(oc, c, k, k), dtype=np.int8)
-    bias = rng.integers(-(1 << 20), 1 << 20, size=(oc,), dtype=np.int32)
-    x = rng.integers(-128, 128, size=(1, c, *hw), dtype=np.int8)
-    x.flat[:7] = [-128, 127, -128, 127, 0, -1, 1]   # the extremes, where x + 128 must not wrap
-    text, _ = _conv_module(w, bias, hw, stride, pad, dilation, pad_value=-5)
+def _run_kernel(text: str, x: np.ndarray, tmp_path) -> tuple[np.ndarray, str]:
+    """The module through edgeq-conv-kernel, compiled for host and run on x; and the IR after the pass."""
     (tmp_path / "conv.mlir").write_text(text)
     subprocess.run([iree_compile_tool(), "conv.mlir", "--compile-to=input", "-o", "input.mlir"], cwd=tmp_path,
                    check=True)
@@ -64,10 +82,57 @@ def test_conv_kernel_matches_torch(c, hw, oc, k, stride, pad, dilation, tmp_path
     (tmp_path / "after.mlir").write_text(after)
     host = HostTarget()
     compile_input(tmp_path / "after.mlir", host.spec.compile_flags(), tmp_path / "conv.vmfb")
-    y = host.run(tmp_path / "conv.vmfb", [x])[0]
+    return host.run(tmp_path / "conv.vmfb", [x])[0], after
 
-    xp = torch.nn.functional.pad(torch.from_numpy(x).double(), (pad,) * 4, value=-5)
+
+def _reference(x, w, bias, stride, pad, dilation, pad_value) -> np.ndarray:
+    xp = torch.nn.functional.pad(torch.from_numpy(x).double(), (pad,) * 4, value=pad_value)
     ref = torch.nn.functional.conv2d(xp, torch.from_numpy(w).double(), torch.from_numpy(bias).double(),
                                      stride=stride, dilation=dilation)
-    assert y.dtype == np.int32 and y.shape == tuple(ref.shape)
-    assert np.array_equal(y, ref.numpy().astype(np.int64)), f"{int((y != ref.numpy()).sum())} values differ"
+    return ref.numpy().astype(np.int64)   # exact: |sums| < 2^53
+
+
+def _operands(c, hw, oc, k, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-128, 128, size=(oc, c, k, k), dtype=np.int8)
+    bias = rng.integers(-(1 << 20), 1 << 20, size=(oc,), dtype=np.int32)
+    x = rng.integers(-128, 128, size=(1, c, *hw), dtype=np.int8)
+    x.flat[:7] = [-128, 127, -128, 127, 0, -1, 1]   # the extremes, where x + 128 must not wrap
+    return rng, w, bias, x
+
+
+# (in channels, size, out channels, kernel, stride, padding, dilation): channels padded to 4 and 8 (3 -> 4,
+# 20 -> 24, 50 -> 56), 64-channel groups with a partial last one (80, 72), grids that end in 1, 2 and 3 of the
+# 3-vector tiles and in a partial vector, no padding, odd sizes under stride 2, dilation 2, ResNet's 7x7 stem,
+# 1x1 convs with all lanes valid (no padding) and strided
+_SHAPES = [(3, (23, 23), 64, 7, 2, 3, 1), (16, (10, 10), 80, 3, 1, 1, 1), (24, (9, 13), 24, 3, 1, 0, 1),
+           (8, (13, 11), 40, 3, 1, 2, 2), (64, (14, 14), 128, 3, 2, 1, 1), (20, (7, 7), 16, 3, 1, 1, 1),
+           (8, (15, 9), 50, 5, 2, 2, 1), (32, (16, 16), 24, 1, 1, 0, 1), (40, (13, 13), 72, 1, 2, 0, 1)]
+
+
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", _SHAPES)
+def test_conv_kernel_matches_torch(c, hw, oc, k, stride, pad, dilation, tmp_path):
+    _, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc)
+    y, after = _run_kernel(_conv_module(w, bias, hw, stride, pad, dilation, pad_value=-5), x, tmp_path)
+    ref = _reference(x, w, bias, stride, pad, dilation, -5)
+    assert y.dtype == np.int32 and y.shape == ref.shape
+    assert np.array_equal(y, ref), f"{int((y != ref).sum())} values differ"
+
+
+# (shift, lo, hi, zero point): ReLU into u8 stored as i8 (edgeq's activations after ReLU), and a signed output
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", [_SHAPES[0], _SHAPES[1], _SHAPES[6], _SHAPES[8]])
+def test_conv_kernel_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
+    """The conv with its requantization fused into the kernel: i8 out, the i64 arithmetic of the reference."""
+    rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
+    ref = _reference(x, w, bias, stride, pad, dilation, 0)
+    # multipliers that spread the sums over the whole output range, and the int32 extremes
+    m = (np.float64(1 << shift) * 255 / (np.abs(ref).max() + 1) * rng.uniform(0.5, 4, size=oc)).astype(np.int64)
+    m[:2] = [2 ** 31 - 1, -2 ** 31]
+    m = m.clip(-2 ** 31, 2 ** 31 - 1).astype(np.int32)
+    y, after = _run_kernel(_conv_module(w, bias, hw, stride, pad, dilation, 0, (m, shift, lo, hi, zp)), x, tmp_path)
+    assert "_rq" in after and "linalg.generic" not in after.split("util.func public @main")[1]
+    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (shift - 1))) >> shift
+    expected = (wide.clip(lo, hi) + zp).astype(np.int8)   # i32 + zp, truncated to i8 (wraps past 127)
+    assert y.dtype == np.int8 and y.shape == expected.shape
+    assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"

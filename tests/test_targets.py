@@ -62,11 +62,11 @@ def test_bit_exact(name, bits, target, tmp_path):
         assert not re.search(r"arith\.(?:muli|addi|shrsi|maxsi|minsi) [^\n]*: i64$", after, re.M)
     else:   # every conv/matmul reads i8: the int8 kernels apply
         assert all(re.findall(r"xi8>", ins) for ins, _ in contractions)
-    if target == "host" and has_avx512_vnni():   # dense convs but 1x1 run on edgeq's kernel (targets/kernels)
+    if target == "host" and has_avx512_vnni():   # every dense conv runs on edgeq's kernel (targets/kernels)
         dense = [m for m in im.graph_module.modules() if isinstance(m, IntConv2d) and m.groups == 1]
-        one_by_one = [m for m in dense if m.w_i8.shape[2:].numel() == 1]
-        assert len(re.findall(r"util\.call @edgeq_conv_", after)) == len(dense) - len(one_by_one) > 0
-        assert after.count("linalg.conv_2d_nchw_fchw") == len(one_by_one)
+        calls = re.findall(r"util\.call @edgeq_conv_\w+", after)
+        assert len(calls) == len(dense) > 0 and "linalg.conv_2d_nchw_fchw" not in after
+        assert any("_rq" in c for c in calls)   # with their requantization fused
 
 
 class _Conv(nn.Module):

@@ -1,5 +1,5 @@
 """Run i8 x i8 -> i32 NCHW convolutions on edgeq's own AVX-512 VNNI kernel (targets/kernels) instead of IREE's
-im2col + matmul: one custom dispatch per conv, an implicit GEMM on vpdpbusd.
+im2col + matmul: one custom dispatch per conv, a direct conv on vpdpbusd.
 
 For the host target on CPUs with AVX-512 VNNI. IREE 3.13 gathers every conv's patch matrix through memory and
 its s8 x s8 ukernel widens both operands to 16 bits (vpdpwssd, 2 MACs per lane); ResNet-18's im2col gathers alone
@@ -7,17 +7,17 @@ took longer than its matmuls (docs/profiling.md). vpdpbusd multiplies u8 by s8, 
 reads the activations as x + 128 (an xor of the sign bit) and starts each sum at -128 * sum(w):
 sum((x + 128) w) - 128 sum(w) = sum(x w), exact in wrap-around i32 like the reference.
 
-Each conv becomes a call to a private util.func (inlined by IREE) that
-  - transposes the padded input to NHWC u8, channels padded to a multiple of 4;
-  - packs the constant weights as [OC/16][KH][KW][C/4][16][4] and sums them (IREE evaluates both at compile time);
-  - dispatches the kernel (one workgroup per output row and 64 output channels) into an NHWC i32 tensor;
-  - adds the conv's init (its bias) while transposing back to NCHW; the requantization fuses into this.
-All convs share one hal.executable.source that links the compiled kernel.
+The kernel keeps pixels in its vector lanes, so it reads and writes channel-major data: the graph stays NCHW and
+nothing is transposed. Each conv becomes a call to a private util.func (inlined by IREE) that
+  - packs its input with a second kernel, edgeq_pack_u8: 4-channel groups of u8, [C/4][phase rows][phase cols]
+    [rows][cols][4], one phase plane per stride step so that every tap reads contiguous pixels (the kernel's
+    header explains the grid). The conv's padding is done there too: the pack reads the tensor.pad's source;
+  - packs the constant weights as [OC/8][KH][KW][C/4][8][4] and sums them (IREE evaluates both at compile time);
+  - dispatches the kernel (one workgroup per 48 grid pixels and 64 output channels) into the NCHW i32 result;
+  - adds the conv's init (its bias); the requantization fuses into this.
+All convs share one hal.executable.source that links the compiled kernels.
 
-Left alone: batch > 1, non-i8 operands, dynamic shapes, and 1x1 convs. A 1x1 conv is a matmul to IREE, with no
-patch gather to save, and the layout changes around it cost more than the kernel gains: MobileNetV2 (1x1 convs
-between NCHW depthwise taps) took 11.4-29.5 ms with them on the kernel against 5.4 ms without (2 threads, this
-machine; IREE compiles the requantizing transposes at 96-192 channels slowly).
+Left alone: batch > 1, non-i8 operands, dynamic shapes, and a stride together with a dilation.
 """
 from __future__ import annotations
 
@@ -25,17 +25,16 @@ from dataclasses import dataclass
 
 from iree.compiler import ir
 
-from edgeq.dialect_passes._match import int_width, ops_named
+from edgeq.dialect_passes._match import body_ops, defining_op, int_width, ops_named
 
 ARGUMENT = "edgeq-conv-kernel"
 
 EXECUTABLE = "edgeq_kernels"
-KERNEL = "edgeq_conv2d_u8s8"  # the C function (targets/kernels/conv2d_u8s8_avx512vnni.c)
-CHANNEL_TILE = 64  # one workgroup: an output row x 64 output channels
-
-_LAYOUT = ("#hal.pipeline.layout<bindings = [#hal.pipeline.binding<storage_buffer, ReadOnly>, "
-           "#hal.pipeline.binding<storage_buffer, ReadOnly>, #hal.pipeline.binding<storage_buffer, ReadOnly>, "
-           "#hal.pipeline.binding<storage_buffer>]>")
+# the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
+CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
+CHANNEL_BLOCK = 8  # output channels per register tile
+CHANNEL_TILE = 64  # one workgroup: 48 grid pixels (3 vectors of 16) x 64 output channels
+PIXEL_TILE = 48
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,8 @@ class ConvShape:
         return -(-self.c // 4)
 
     @property
-    def oc16(self) -> int:
-        return -(-self.oc // 16)
+    def oc8(self) -> int:
+        return -(-self.oc // CHANNEL_BLOCK)
 
     @property
     def cp(self) -> int:
@@ -78,7 +77,28 @@ class ConvShape:
 
     @property
     def ocp(self) -> int:
-        return 16 * self.oc16
+        return CHANNEL_BLOCK * self.oc8
+
+    @property
+    def phases(self) -> tuple[int, int]:
+        """Phase planes per dimension: a strided tap reads every sh-th row, which is contiguous in its plane."""
+        return (self.sh if self.kh > 1 else 1), (self.sw if self.kw > 1 else 1)
+
+    @property
+    def wq(self) -> int:
+        """The grid's width: the padded input's columns per phase plane."""
+        return -(-self.wp // self.sw)
+
+    @property
+    def vectors(self) -> int:
+        """16-pixel vectors that cover the grid, oh x wq."""
+        return -(-self.oh * self.wq // 16)
+
+    @property
+    def rows(self) -> int:
+        """Rows per phase plane: enough for the last vector's reads at the farthest tap."""
+        farthest = ((self.kh - 1) * self.dh // self.sh) * self.wq + (self.kw - 1) * self.dw // self.sw
+        return -(-(16 * self.vectors + farthest) // self.wq)
 
     @property
     def macs(self) -> int:
@@ -90,148 +110,286 @@ class ConvShape:
                 f"_s{self.sh}x{self.sw}_d{self.dh}x{self.dw}")
 
     def types(self) -> dict[str, str]:
-        return {"x": f"1x{self.c}x{self.hp}x{self.wp}xi8", "w": f"{self.oc}x{self.c}x{self.kh}x{self.kw}xi8",
-                "out": f"1x{self.oc}x{self.oh}x{self.ow}xi32", "xk": f"{self.hp}x{self.wp}x{self.cp}xi8",
-                "wk": f"{self.oc16}x{self.kh}x{self.kw}x{self.c4}x16x4xi8", "bk": f"{self.ocp}xi32",
-                "yk": f"{self.oh}x{self.ow}x{self.ocp}xi32"}
+        ph, pw = self.phases
+        return {"w": f"{self.oc}x{self.c}x{self.kh}x{self.kw}xi8",
+                "out": f"1x{self.oc}x{self.oh}x{self.ow}xi32",
+                "xk": f"{self.c4}x{ph}x{pw}x{self.rows}x{self.wq}x4xi8",
+                "wk": f"{self.oc8}x{self.kh}x{self.kw}x{self.c4}x{CHANNEL_BLOCK}x4xi8", "bk": f"{self.ocp}xi32"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the pack reads: the conv's input before its zero-point padding (top rows, left columns, value)."""
+
+    h: int
+    w: int
+    top: int = 0
+    left: int = 0
+    value: int = 0
+
+    @classmethod
+    def of(cls, x: ir.Value) -> tuple[ir.Value, "Source"]:
+        """x's tensor.pad source and padding when x is a constant padding of rows and columns, else x itself."""
+        pad = defining_op(x)
+        if pad is not None and pad.name == "tensor.pad" and len(pad.operands) == 1:
+            low, high = list(pad.attributes["static_low"]), list(pad.attributes["static_high"])
+            body = list(pad.regions[0].blocks[0].operations)
+            const = defining_op(body[0].operands[0]) if len(body) == 1 else None
+            if low[:2] == high[:2] == [0, 0] and const is not None and const.name == "arith.constant":
+                src = pad.operands[0]
+                value = ir.IntegerAttr(const.attributes["value"]).value
+                return src, cls(*src.type.shape[2:], low[2], low[3], value)
+        return x, cls(*x.type.shape[2:])
+
+    @property
+    def name(self) -> str:
+        return f"{self.h}x{self.w}_t{self.top}l{self.left}_v{self.value & 0xFF}"
+
+
+@dataclass(frozen=True)
+class Export:
+    """One entry of the kernel executable: a C function called with bare pointers to its bindings, constant i32
+    scalars and its workgroup's x and y."""
+
+    name: str
+    function: str
+    pointers: tuple[str, ...]   # memref<1xT> per binding; the last is written
+    scalars: tuple[int, ...]
+    groups: tuple[int, int]
+
+    @property
+    def signature(self) -> str:
+        return ", ".join(self.pointers + ("i32",) * len(self.scalars) + ("index", "index"))
+
+    def layout(self) -> str:
+        bindings = ["#hal.pipeline.binding<storage_buffer, ReadOnly>"] * (len(self.pointers) - 1)
+        return f"#hal.pipeline.layout<bindings = [{', '.join(bindings + ['#hal.pipeline.binding<storage_buffer>'])}]>"
+
+
+@dataclass(frozen=True)
+class Requant:
+    """The requantization of edgeq's integer models, fused into the kernel's epilogue:
+    y = i8(clamp((acc * m[oc] + 2^(shift - 1)) >> shift, lo, hi) + zp), in i64, m per output channel."""
+
+    shift: int
+    lo: int
+    hi: int
+    zp: int
+
+    @property
+    def name(self) -> str:
+        return "rq" + "_".join(str(v).replace("-", "m") for v in (self.shift, self.lo, self.hi, self.zp))
+
+
+def conv_export(conv: ConvShape, rq: Requant | None = None) -> Export:
+    scalars = (conv.c4, conv.oc, conv.oc8, conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, *conv.phases,
+               conv.wq, conv.rows * conv.wq, conv.oh, conv.ow)
+    groups = (-(-conv.ocp // CHANNEL_TILE), -(-16 * conv.vectors // PIXEL_TILE))
+    if rq is None:
+        return Export(conv.name, CONV, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>"), scalars,
+                      groups)
+    return Export(f"{conv.name}_{rq.name}", CONV_REQUANT, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>",
+                  "memref<1xi32>", "memref<1xi8>"), scalars + (rq.shift, rq.lo, rq.hi, rq.zp), groups)
+
+
+def pack_export(conv: ConvShape, src: Source) -> Export:
+    ph, pw = conv.phases
+    scalars = (conv.c, src.h, src.w, src.top, src.left, src.value, conv.sh, conv.sw, ph, pw, conv.rows, conv.wq)
+    return Export(f"pack_{conv.name}_{src.name}", PACK, ("memref<1xi8>", "memref<1xi8>"), scalars,
+                  (conv.c4, ph * pw))
 
 
 def _pad(value: str, source: str, shape: str, high: str) -> str:
-    """tensor.pad of a 4-d i8 `value` (type `source`) with zeros at the end of each dimension to `shape`."""
+    """tensor.pad of a 4-d i8 `value` (type `source`) with %zero at the end of each dimension to `shape`."""
     idx = ", ".join(f"%i{k}: index" for k in range(4))
     return (f"tensor.pad {value} low[0, 0, 0, 0] high[{high}] {{\n    ^bb0({idx}):\n      tensor.yield %zero : i8\n"
             f"    }} : tensor<{source}> to tensor<{shape}>")
 
 
-def _function(conv: ConvShape) -> str:
-    """The util.func that computes one conv shape with the kernel (see the module docstring)."""
+def _function(conv: ConvShape, src: Source, rq: Requant | None) -> str:
+    """The util.func that computes one conv with the kernels (see the module docstring): (x, w, init) -> i32 sums,
+    or with rq, (x, w, bias, multipliers) -> i8."""
     t = conv.types()
-    x_nchw, w_src = "%x", "%w"
-    lines = ["%zero = arith.constant 0 : i8"]
-    x_type = f"1x{conv.cp}x{conv.hp}x{conv.wp}xi8"
-    w_type = f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
-    if conv.cp != conv.c:   # channels to a multiple of 4 (zero weights: the padded values do not count)
-        lines.append("%xc = " + _pad("%x", t["x"], x_type, f"0, {conv.cp - conv.c}, 0, 0"))
-        x_nchw = "%xc"
-    if (conv.cp, conv.ocp) != (conv.c, conv.oc):
+    x_type = f"1x{conv.c}x{src.h}x{src.w}xi8"
+    w_src, w_type = "%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
+    lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32"]
+    if (conv.cp, conv.ocp) != (conv.c, conv.oc):   # zero weights for the padded channels
         lines.append("%wc = " + _pad("%w", t["w"], w_type, f"{conv.ocp - conv.oc}, {conv.cp - conv.c}, 0, 0"))
         w_src = "%wc"
+    if rq is None:   # the sums start at -128 * sum(w); the init is added after
+        lines += [f"%be = tensor.empty() : tensor<{t['bk']}>",
+                  f"%b0 = linalg.fill ins(%c0_i32 : i32) outs(%be : tensor<{t['bk']}>) -> tensor<{t['bk']}>"]
+    elif conv.ocp != conv.oc:   # at bias - 128 * sum(w)
+        lines.append(f"%b0 = tensor.pad %bias low[0] high[{conv.ocp - conv.oc}] {{\n    ^bb0(%i: index):\n"
+                     f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{conv.oc}xi32> to tensor<{t['bk']}>")
+    start = "%bias" if rq and conv.ocp == conv.oc else "%b0"
     parallel = '"parallel"'
+    export = conv_export(conv, rq)
     lines += [
-        "%sign = arith.constant -128 : i8",
-        f"%xe = tensor.empty() : tensor<{t['xk']}>",
-        "%xk = linalg.generic {indexing_maps = [affine_map<(h, w, c) -> (0, c, h, w)>, "
-        "affine_map<(h, w, c) -> (h, w, c)>], iterator_types = [" + ", ".join([parallel] * 3) + "]} "
-        f"ins({x_nchw} : tensor<{x_type}>) outs(%xe : tensor<{t['xk']}>) {{\n"
-        "    ^bb0(%in: i8, %out: i8):\n      %u = arith.xori %in, %sign : i8\n      linalg.yield %u : i8\n"
-        f"    }} -> tensor<{t['xk']}>",
+        f"%xk = flow.dispatch @{EXECUTABLE}::@{pack_export(conv, src).name}(%x) : (tensor<{x_type}>) -> "
+        f"tensor<{t['xk']}>",
         f"%we = tensor.empty() : tensor<{t['wk']}>",
-        "%wk = linalg.generic {indexing_maps = [affine_map<(o, i, j, c, l, k) -> (o * 16 + l, c * 4 + k, i, j)>, "
+        "%wk = linalg.generic {indexing_maps = [affine_map<(o, i, j, c, l, k) -> "
+        f"(o * {CHANNEL_BLOCK} + l, c * 4 + k, i, j)>, "
         "affine_map<(o, i, j, c, l, k) -> (o, i, j, c, l, k)>], iterator_types = ["
         + ", ".join([parallel] * 6) + "]} "
         f"ins({w_src} : tensor<{w_type}>) outs(%we : tensor<{t['wk']}>) {{\n"
         "    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n"
         f"    }} -> tensor<{t['wk']}>",
-        "%c0_i32 = arith.constant 0 : i32",
         "%m128 = arith.constant -128 : i32",
-        f"%be = tensor.empty() : tensor<{t['bk']}>",
-        f"%bz = linalg.fill ins(%c0_i32 : i32) outs(%be : tensor<{t['bk']}>) -> tensor<{t['bk']}>",
         "%bk = linalg.generic {indexing_maps = [affine_map<(o, c, i, j) -> (o, c, i, j)>, "
         "affine_map<(o, c, i, j) -> (o)>], iterator_types = [\"parallel\", \"reduction\", \"reduction\", "
-        f"\"reduction\"]}} ins({w_src} : tensor<{w_type}>) outs(%bz : tensor<{t['bk']}>) {{\n"
+        f"\"reduction\"]}} ins({w_src} : tensor<{w_type}>) outs({start} : tensor<{t['bk']}>) {{\n"
         "    ^bb0(%in: i8, %out: i32):\n      %e = arith.extsi %in : i8 to i32\n"
         "      %m = arith.muli %e, %m128 : i32\n      %s = arith.addi %out, %m : i32\n      linalg.yield %s : i32\n"
         f"    }} -> tensor<{t['bk']}>",
-        f"%yk = flow.dispatch @{EXECUTABLE}::@{conv.name}(%xk, %wk, %bk) : (tensor<{t['xk']}>, "
-        f"tensor<{t['wk']}>, tensor<{t['bk']}>) -> tensor<{t['yk']}>",
     ]
-    y, y_type = "%yk", t["yk"]
-    if conv.ocp != conv.oc:  # the padded channels' sums are dropped
-        y, y_type = "%ys", f"{conv.oh}x{conv.ow}x{conv.oc}xi32"
-        lines.append(f"%ys = tensor.extract_slice %yk[0, 0, 0] [{conv.oh}, {conv.ow}, {conv.oc}] [1, 1, 1] : "
-                     f"tensor<{t['yk']}> to tensor<{y_type}>")
-    lines += [
-        "%y = linalg.generic {indexing_maps = [affine_map<(n, o, h, w) -> (h, w, o)>, "
-        "affine_map<(n, o, h, w) -> (n, o, h, w)>], iterator_types = [" + ", ".join([parallel] * 4) + "]} "
-        f"ins({y} : tensor<{y_type}>) outs(%init : tensor<{t['out']}>) {{\n"
-        "    ^bb0(%in: i32, %out: i32):\n      %s = arith.addi %in, %out : i32\n      linalg.yield %s : i32\n"
-        f"    }} -> tensor<{t['out']}>",
-        f"util.return %y : tensor<{t['out']}>",
-    ]
+    if rq is None:
+        lines += [
+            f"%yk = flow.dispatch @{EXECUTABLE}::@{export.name}(%xk, %wk, %bk) : (tensor<{t['xk']}>, "
+            f"tensor<{t['wk']}>, tensor<{t['bk']}>) -> tensor<{t['out']}>",
+            "%y = linalg.generic {indexing_maps = [affine_map<(n, o, h, w) -> (n, o, h, w)>, "
+            "affine_map<(n, o, h, w) -> (n, o, h, w)>], iterator_types = [" + ", ".join([parallel] * 4) + "]} "
+            f"ins(%yk : tensor<{t['out']}>) outs(%init : tensor<{t['out']}>) {{\n"
+            "    ^bb0(%in: i32, %out: i32):\n      %s = arith.addi %in, %out : i32\n      linalg.yield %s : i32\n"
+            f"    }} -> tensor<{t['out']}>",
+            f"util.return %y : tensor<{t['out']}>"]
+        args, result = f"%init: tensor<{t['out']}>", t["out"]
+    else:
+        result = t["out"].replace("xi32", "xi8")
+        lines += [
+            f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%xk, %wk, %bk, %mult) : (tensor<{t['xk']}>, "
+            f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>) -> tensor<{result}>",
+            f"util.return %y : tensor<{result}>"]
+        args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>"
     body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @edgeq_{conv.name}(%x: tensor<{t['x']}>, %w: tensor<{t['w']}>, "
-            f"%init: tensor<{t['out']}>) -> tensor<{t['out']}> {{\n{body}\n}}")
+    return (f"util.func private @{_callee(conv, src, rq)}(%x: tensor<{x_type}>, %w: tensor<{t['w']}>, {args}) -> "
+            f"tensor<{result}> {{\n{body}\n}}")
 
 
-def _export(conv: ConvShape, ordinal: int) -> str:
-    """The executable's entry for one conv shape: its workgroup count and the shim that calls the C kernel."""
-    groups_x = -(-conv.ocp // CHANNEL_TILE)
-    return f"""  hal.executable.export public @{conv.name} ordinal({ordinal}) layout({_LAYOUT})
+def _callee(conv: ConvShape, src: Source, rq: Requant | None) -> str:
+    return f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "")
+
+
+def _entry(export: Export, ordinal: int) -> str:
+    """The export (its workgroup count) and the shim that calls the C function."""
+    gx, gy = export.groups
+    layout = export.layout()
+    bindings = "\n".join(
+        f"      %b{k} = hal.interface.binding.subspan layout({layout}) binding({k}) alignment(64) offset(%c0)"
+        f"{' flags(ReadOnly)' if k < len(export.pointers) - 1 else ''} : {m}" for k, m in enumerate(export.pointers))
+    consts = "\n".join(f"      %s{k} = arith.constant {v} : i32" for k, v in enumerate(export.scalars))
+    args = ", ".join([f"%b{k}" for k in range(len(export.pointers))] +
+                     [f"%s{k}" for k in range(len(export.scalars))] + ["%gx", "%gy"])
+    return f"""  hal.executable.export public @{export.name} ordinal({ordinal}) layout({layout})
       count(%device: !hal.device) -> (index, index, index) {{
-    %gx = arith.constant {groups_x} : index
-    %gy = arith.constant {conv.oh} : index
+    %gx = arith.constant {gx} : index
+    %gy = arith.constant {gy} : index
     %c1 = arith.constant 1 : index
     hal.return %gx, %gy, %c1 : index, index, index
-  }}"""
-
-
-# The kernel's C signature: bare pointers to x, w, bias, y (typed by one element: only the address is passed),
-# the shape as i32 (in_w, c4, oc16, kh, kw, sh, sw, dh, dw, out_w), the workgroup's x and y.
-_POINTERS = ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>")
-_SIGNATURE = ", ".join(_POINTERS + ("i32",) * 10 + ("index", "index"))
-
-
-def _shim(conv: ConvShape) -> str:
-    bindings = "\n".join(
-        f"      %b{k} = hal.interface.binding.subspan layout({_LAYOUT}) binding({k}) alignment(64) offset(%c0)"
-        f"{' flags(ReadOnly)' if k < 3 else ''} : {m}" for k, m in enumerate(_POINTERS))
-    scalars = [conv.wp, conv.c4, conv.oc16, conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, conv.ow]
-    consts = "\n".join(f"      %s{k} = arith.constant {v} : i32" for k, v in enumerate(scalars))
-    args = ", ".join([f"%b{k}" for k in range(4)] + [f"%s{k}" for k in range(len(scalars))] + ["%gx", "%gy"])
-    return f"""    func.func @{conv.name}() {{
+  }}""", f"""    func.func @{export.name}() {{
       %c0 = arith.constant 0 : index
 {bindings}
 {consts}
       %gx = hal.interface.workgroup.id[0] : index
       %gy = hal.interface.workgroup.id[1] : index
-      func.call @{KERNEL}({args}) : ({_SIGNATURE}) -> ()
+      func.call @{export.function}({args}) : ({export.signature}) -> ()
       return
     }}"""
 
 
 def _matches(op: ir.Operation) -> bool:
     x, w, init = (v.type for v in op.operands)
-    return (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and w.shape[2] * w.shape[3] > 1
+    attr = op.attributes
+    strided = "strides" in attr and any(int(s) > 1 for s in attr["strides"])
+    dilated = "dilations" in attr and any(int(d) > 1 for d in attr["dilations"])
+    return (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and not (strided and dilated)
             and (int_width(x), int_width(w), int_width(init)) == (8, 8, 32))
 
 
-def kernel_executable(shapes: list[ConvShape]) -> str:
-    """The hal.executable.source with one export per conv shape, linking the kernel object."""
+def kernel_executable(exports: list[Export]) -> str:
+    """The hal.executable.source with the given exports, linking the kernels' object. The C functions take bare
+    pointers (memref<1xT>: only the address is passed), i32 scalars and the workgroup's x and y."""
     from edgeq.targets.kernels import object_attribute
 
-    exports = "\n".join(_export(c, k) for k, c in enumerate(shapes))
-    shims = "\n".join([f"    func.func private @{KERNEL}({_SIGNATURE}) attributes {{hal.import.static, "
-                        "llvm.bareptr = true}"] + [_shim(c) for c in shapes])
+    entries = [_entry(e, k) for k, e in enumerate(exports)]
+    declared = {e.function: e.signature for e in exports}
+    shims = "\n".join([f"    func.func private @{f}({sig}) attributes {{hal.import.static, llvm.bareptr = true}}"
+                        for f, sig in declared.items()] + [shim for _, shim in entries])
     return (f"hal.executable.source private @{EXECUTABLE} <{{objects = #hal.executable.objects<{{"
-            f"{object_attribute()}}}>}}> {{\n{exports}\n  builtin.module {{\n{shims}\n  }}\n}}")
+            f"{object_attribute()}}}>}}> {{\n" + "\n".join(e for e, _ in entries) +
+            f"\n  builtin.module {{\n{shims}\n  }}\n}}")
+
+
+def _constant(value: ir.Value) -> int | None:
+    op = defining_op(value)
+    return ir.IntegerAttr(op.attributes["value"]).value if op is not None and op.name == "arith.constant" else None
+
+
+def _requantization(conv_op: ir.Operation) -> tuple[ir.Operation, ir.Value, ir.Value, Requant] | None:
+    """(the requantizing generic, the bias vector, the multipliers, the constants) when the conv starts from a
+    broadcast bias and its only use is edgeq's requantization (Requant) with multipliers per output channel;
+    the residual adds and anything else keep the conv's i32 sums."""
+    init = defining_op(conv_op.operands[2])
+    uses = list(conv_op.results[0].uses)
+    if (init is None or init.name != "linalg.broadcast" or list(init.attributes["dimensions"]) != [0, 2, 3]
+            or len(uses) != 1):
+        return None
+    generic = uses[0].owner
+    generic = generic.operation if hasattr(generic, "operation") else generic
+    if generic.name != "linalg.generic" or len(generic.operands) != 3 or generic.operands[0] != conv_op.results[0]:
+        return None
+    maps = [str(m) for m in generic.attributes["indexing_maps"]]
+    identity = "affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>"
+    m = generic.operands[1]
+    if (maps != [identity, "affine_map<(d0, d1, d2, d3) -> (d1, 0, 0)>", identity] or int_width(m.type) != 32
+            or int_width(generic.results[0].type) != 8):
+        return None
+    ops = [op for op in body_ops(generic) if op.name != "arith.constant"]
+    names = [op.name for op in ops]
+    expected = ["arith.extsi", "arith.extsi", "arith.muli", "arith.addi", "arith.shrsi", "arith.maxsi",
+                "arith.minsi", "arith.trunci"]
+    zp_add = names == expected + ["arith.addi", "arith.trunci", "linalg.yield"]
+    if not (zp_add or names == expected + ["arith.trunci", "linalg.yield"]):
+        return None
+    args = generic.regions[0].blocks[0].arguments
+    chain = all(ops[k].operands[0] == ops[k - 1].results[0] for k in range(3, len(ops)))
+    if not (chain and ops[0].operands[0] == args[0] and ops[1].operands[0] == args[1]
+            and list(ops[2].operands) == [ops[0].results[0], ops[1].results[0]]):
+        return None
+    round_, shift, lo, hi = (_constant(ops[k].operands[1]) for k in (3, 4, 5, 6))
+    zp = _constant(ops[8].operands[1]) if zp_add else 0
+    if (None in (shift, lo, hi, zp) or not 0 < shift < 63 or round_ != 1 << (shift - 1)
+            or not -2 ** 31 <= lo <= hi < 2 ** 31 or int_width(ops[7].results[0].type) != 32):
+        return None
+    return generic, init.operands[0], m, Requant(shift, lo, hi, zp)
 
 
 def run(module: ir.Operation, pass_) -> None:
-    convs = [(op, ConvShape.of(op)) for op in ops_named(module, "linalg.conv_2d_nchw_fchw") if _matches(op)]
+    convs = []
+    for op in ops_named(module, "linalg.conv_2d_nchw_fchw"):
+        if _matches(op):
+            convs.append((op, ConvShape.of(op), Source.of(op.operands[0])[1], _requantization(op)))
     if not convs:
         return
-    shapes = list(dict.fromkeys(shape for _, shape in convs))
-    text = kernel_executable(shapes) + "\n" + "\n".join(_function(c) for c in shapes)
+    uses = list(dict.fromkeys((conv, src, fused and fused[3]) for _, conv, src, fused in convs))
+    exports = [conv_export(conv, rq) for conv, _, rq in uses] + [pack_export(conv, src) for conv, src, _ in uses]
+    text = kernel_executable(list(dict.fromkeys(exports))) + "\n" + "\n".join(_function(*u) for u in uses)
     body = module.regions[0].blocks[0]
     parsed = ir.Module.parse(text)
     ip = ir.InsertionPoint.at_block_begin(body)
     for op in list(parsed.body.operations):
         op.detach_from_parent()
         ip.insert(op)
-    for op, shape in convs:
-        with ir.InsertionPoint(op), op.location:
-            callee = ir.FlatSymbolRefAttr.get(f"edgeq_{shape.name}")
-            call = ir.Operation.create("util.call", results=[op.results[0].type], operands=list(op.operands),
+    for op, conv, src, fused in convs:
+        x = Source.of(op.operands[0])[0]   # now: a producer may have been a fused generic, replaced above
+        # the call takes the place of the conv, or with its requantization fused, of the requantizing generic
+        replaced, operands = ([op], list(op.operands)[1:]) if fused is None else ([fused[0], op], [op.operands[1],
+                                                                                                   *fused[1:3]])
+        with ir.InsertionPoint(replaced[0]), op.location:
+            callee = ir.FlatSymbolRefAttr.get(_callee(conv, src, fused and fused[3]))
+            call = ir.Operation.create("util.call", results=[replaced[0].results[0].type], operands=[x, *operands],
                                        attributes={"callee": callee})
-        op.results[0].replace_all_uses_with(call.results[0])
-        op.erase()
+        replaced[0].results[0].replace_all_uses_with(call.results[0])
+        for dead in replaced:
+            dead.erase()

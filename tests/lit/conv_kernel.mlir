@@ -1,43 +1,94 @@
 // RUN: edgeq-opt %s --edgeq-conv-kernel | filecheck %s
 
-// Two convs of one shape share one export of the kernel executable; the shim passes the shape and the workgroup.
+// One executable links the kernels: a conv export per conv shape (workgroups: 64 output channels x 48 grid
+// pixels), a pack export per conv and input padding, each a shim that passes the shape to the C function.
 // CHECK:       hal.executable.source private @edgeq_kernels <objects = <{#{{.*}} = [#hal.executable.object<{path = "{{.*}}/kernels/conv2d_u8s8_avx512vnni-{{[0-9a-f]+}}.o"}>]}>>
 // CHECK:         hal.executable.export public @conv_3x10x10_24x3x3_s2x2_d1x1 ordinal(0)
+// CHECK:         hal.executable.export public @conv_16x6x6_32x1x1_s1x1_d1x1_rq39_0_255_m128 ordinal(1)
+// CHECK:         hal.executable.export public @pack_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128 ordinal(2)
 // CHECK-DAG:       %[[GX:.*]] = arith.constant 1 : index
 // CHECK-DAG:       %[[GY:.*]] = arith.constant 4 : index
 // CHECK:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
+// CHECK:         hal.executable.export public @pack_conv_16x6x6_32x1x1_s1x1_d1x1_6x6_t0l0_v0 ordinal(3)
 // CHECK-NOT:     hal.executable.export
 // CHECK:         func.func private @edgeq_conv2d_u8s8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK:         func.func private @edgeq_conv2d_u8s8_requant({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK:         func.func private @edgeq_pack_u8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
 // CHECK:         func.func @conv_3x10x10_24x3x3_s2x2_d1x1()
 // CHECK:           call @edgeq_conv2d_u8s8(
+// The pack's scalars: 3 channels of 8 x 8, padded by 1 row and column with -128; stride 2 in 2 x 2 phase planes
+// of 8 rows x 5 columns.
+// CHECK:         func.func @pack_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128()
+// CHECK:           call @edgeq_pack_u8(%{{.*}}, %{{.*}}, %c3_i32, %c8_i32, %c8_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c2_i32, %c2_i32_2, %c2_i32_3, %c2_i32_4, %c8_i32_5, %c5_i32,
 
-// Input channels padded 3 -> 4, output channels 24 -> 32 (weights only); the input to NHWC with its sign bit
-// flipped (x + 128 as u8), the weights packed 16 channels x 4 inputs, the sums started at -128 * sum(w).
-// CHECK-LABEL: util.func private @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1
-// CHECK:         tensor.pad %arg0 low[0, 0, 0, 0] high[0, 1, 0, 0]
-// CHECK:         %[[WP:.*]] = tensor.pad %arg1 low[0, 0, 0, 0] high[8, 1, 0, 0]
-// CHECK:         %[[X:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<10x10x4xi8>)
-// CHECK-NEXT:      ^bb0
-// CHECK-NEXT:      arith.xori %in, %c-128_i8 : i8
-// CHECK:         %[[W:.*]] = linalg.generic {{.*}} ins(%[[WP]] : tensor<32x4x3x3xi8>) outs(%{{.*}} : tensor<2x3x3x1x16x4xi8>)
+// The pack reads the padding's source, the weights are padded 3 -> 4 input channels (zeros) and packed 8 output
+// channels x 4 inputs, the sums start at -128 * sum(w), and the conv's init (its bias) is added after.
+// CHECK-LABEL: util.func private @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(
+// CHECK-SAME:      %[[XS:.*]]: tensor<1x3x8x8xi8>, %{{.*}}: tensor<24x3x3x3xi8>, %[[INIT:.*]]: tensor<1x24x4x4xi32>)
+// CHECK:         %[[WP:.*]] = tensor.pad %{{.*}} low[0, 0, 0, 0] high[0, 1, 0, 0]
+// CHECK:         %[[X:.*]] = flow.dispatch @edgeq_kernels::@pack_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%[[XS]]) : (tensor<1x3x8x8xi8>) -> tensor<1x2x2x8x5x4xi8>
+// CHECK:         %[[W:.*]] = linalg.generic {{.*}} ins(%[[WP]] : tensor<24x4x3x3xi8>) outs(%{{.*}} : tensor<3x3x3x1x8x4xi8>)
 // CHECK:         %[[B:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "reduction", "reduction"]{{.*}} ins(%[[WP]]
 // CHECK:           arith.muli %{{.*}}, %c-128_i32 : i32
-// CHECK:         %[[Y:.*]] = flow.dispatch @edgeq_kernels::@conv_3x10x10_24x3x3_s2x2_d1x1(%[[X]], %[[W]], %[[B]]) : {{.*}} -> tensor<4x4x32xi32>
-// CHECK:         %[[S:.*]] = tensor.extract_slice %[[Y]][0, 0, 0] [4, 4, 24] [1, 1, 1]
-// CHECK:         linalg.generic {{.*}} ins(%[[S]] : tensor<4x4x24xi32>) outs(%arg2 : tensor<1x24x4x4xi32>)
+// CHECK:         %[[Y:.*]] = flow.dispatch @edgeq_kernels::@conv_3x10x10_24x3x3_s2x2_d1x1(%[[X]], %[[W]], %[[B]]) : {{.*}} -> tensor<1x24x4x4xi32>
+// CHECK:         linalg.generic {{.*}} ins(%[[Y]] : tensor<1x24x4x4xi32>) outs(%[[INIT]] : tensor<1x24x4x4xi32>)
 // CHECK:           arith.addi %in, %out : i32
 
+// The requantization fused: the bias starts the sums, the multipliers go to the kernel, i8 comes out.
+// CHECK-LABEL: util.func private @edgeq_conv_16x6x6_32x1x1_s1x1_d1x1_6x6_t0l0_v0_rq39_0_255_m128(
+// CHECK-SAME:      %{{.*}}: tensor<1x16x6x6xi8>, %{{.*}}: tensor<32x16x1x1xi8>, %[[BIAS:.*]]: tensor<32xi32>, %[[M:.*]]: tensor<32x1x1xi32>) -> tensor<1x32x6x6xi8>
+// CHECK:         %[[S:.*]] = linalg.generic {{.*}} outs(%[[BIAS]] : tensor<32xi32>)
+// CHECK:         flow.dispatch @edgeq_kernels::@conv_16x6x6_32x1x1_s1x1_d1x1_rq39_0_255_m128(%{{.*}}, %{{.*}}, %[[S]], %[[M]]) : {{.*}} -> tensor<1x32x6x6xi8>
+
+// Two convs of one shape and padding share one function.
 // CHECK-LABEL: util.func public @two_convs
 // CHECK-NOT:     linalg.conv_2d_nchw_fchw
-// CHECK:         util.call @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1(%arg0, %arg1, %arg2)
-// CHECK:         util.call @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1(%arg0, %arg1, %arg2)
-util.func public @two_convs(%x: tensor<1x3x10x10xi8>, %w: tensor<24x3x3x3xi8>, %acc: tensor<1x24x4x4xi32>) -> (tensor<1x24x4x4xi32>, tensor<1x24x4x4xi32>) {
-  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x3x10x10xi8>, tensor<24x3x3x3xi8>) outs(%acc : tensor<1x24x4x4xi32>) -> tensor<1x24x4x4xi32>
-  %z = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x3x10x10xi8>, tensor<24x3x3x3xi8>) outs(%acc : tensor<1x24x4x4xi32>) -> tensor<1x24x4x4xi32>
+// CHECK:         util.call @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%arg0, %arg1, %arg2)
+// CHECK:         util.call @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%arg0, %arg1, %arg2)
+util.func public @two_convs(%x: tensor<1x3x8x8xi8>, %w: tensor<24x3x3x3xi8>, %acc: tensor<1x24x4x4xi32>) -> (tensor<1x24x4x4xi32>, tensor<1x24x4x4xi32>) {
+  %c-128 = arith.constant -128 : i8
+  %xp = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %c-128 : i8
+  } : tensor<1x3x8x8xi8> to tensor<1x3x10x10xi8>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%xp, %w : tensor<1x3x10x10xi8>, tensor<24x3x3x3xi8>) outs(%acc : tensor<1x24x4x4xi32>) -> tensor<1x24x4x4xi32>
+  %z = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%xp, %w : tensor<1x3x10x10xi8>, tensor<24x3x3x3xi8>) outs(%acc : tensor<1x24x4x4xi32>) -> tensor<1x24x4x4xi32>
   util.return %y, %z : tensor<1x24x4x4xi32>, tensor<1x24x4x4xi32>
 }
 
-// Left alone: a batch of 2, a conv that does not read i8, a 1x1 conv (a matmul to IREE: no patches to gather).
+// A 1x1 conv from a broadcast bias into edgeq's requantization (edgeq-lower-requant's form) becomes one call.
+// CHECK-LABEL: util.func public @requantized
+// CHECK-NOT:     linalg.generic
+// CHECK:         %[[Q:.*]] = util.call @edgeq_conv_16x6x6_32x1x1_s1x1_d1x1_6x6_t0l0_v0_rq39_0_255_m128(%arg0, %arg1, %arg2, %arg3)
+// CHECK-NEXT:    util.return %[[Q]] : tensor<1x32x6x6xi8>
+util.func public @requantized(%x: tensor<1x16x6x6xi8>, %w: tensor<32x16x1x1xi8>, %b: tensor<32xi32>, %m: tensor<32x1x1xi32>) -> tensor<1x32x6x6xi8> {
+  %e = tensor.empty() : tensor<1x32x6x6xi32>
+  %bi = linalg.broadcast ins(%b : tensor<32xi32>) outs(%e : tensor<1x32x6x6xi32>) dimensions = [0, 2, 3]
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x16x6x6xi8>, tensor<32x16x1x1xi8>) outs(%bi : tensor<1x32x6x6xi32>) -> tensor<1x32x6x6xi32>
+  %qe = tensor.empty() : tensor<1x32x6x6xi8>
+  %q = linalg.generic {indexing_maps = [affine_map<(n, c, h, w) -> (n, c, h, w)>, affine_map<(n, c, h, w) -> (c, 0, 0)>, affine_map<(n, c, h, w) -> (n, c, h, w)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%y, %m : tensor<1x32x6x6xi32>, tensor<32x1x1xi32>) outs(%qe : tensor<1x32x6x6xi8>) {
+  ^bb0(%a: i32, %s: i32, %o: i8):
+    %a64 = arith.extsi %a : i32 to i64
+    %s64 = arith.extsi %s : i32 to i64
+    %p = arith.muli %a64, %s64 : i64
+    %round = arith.constant 274877906944 : i64
+    %r = arith.addi %p, %round : i64
+    %shift = arith.constant 39 : i64
+    %t = arith.shrsi %r, %shift : i64
+    %lo = arith.constant 0 : i64
+    %c1 = arith.maxsi %t, %lo : i64
+    %hi = arith.constant 255 : i64
+    %c2 = arith.minsi %c1, %hi : i64
+    %n32 = arith.trunci %c2 : i64 to i32
+    %zp = arith.constant -128 : i32
+    %sum = arith.addi %n32, %zp : i32
+    %n8 = arith.trunci %sum : i32 to i8
+    linalg.yield %n8 : i8
+  } -> tensor<1x32x6x6xi8>
+  util.return %q : tensor<1x32x6x6xi8>
+}
+
+// Left alone: a batch of 2, a conv that does not read i8, a stride with a dilation.
 // CHECK-LABEL: util.func public @batch2
 // CHECK:         linalg.conv_2d_nchw_fchw
 util.func public @batch2(%x: tensor<2x4x6x6xi8>, %w: tensor<16x4x3x3xi8>, %acc: tensor<2x16x4x4xi32>) -> tensor<2x16x4x4xi32> {
@@ -50,9 +101,9 @@ util.func public @i32_operands(%x: tensor<1x4x6x6xi32>, %w: tensor<16x4x3x3xi32>
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x4x6x6xi32>, tensor<16x4x3x3xi32>) outs(%acc : tensor<1x16x4x4xi32>) -> tensor<1x16x4x4xi32>
   util.return %y : tensor<1x16x4x4xi32>
 }
-// CHECK-LABEL: util.func public @one_by_one
+// CHECK-LABEL: util.func public @strided_dilated
 // CHECK:         linalg.conv_2d_nchw_fchw
-util.func public @one_by_one(%x: tensor<1x16x6x6xi8>, %w: tensor<32x16x1x1xi8>, %acc: tensor<1x32x6x6xi32>) -> tensor<1x32x6x6xi32> {
-  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%x, %w : tensor<1x16x6x6xi8>, tensor<32x16x1x1xi8>) outs(%acc : tensor<1x32x6x6xi32>) -> tensor<1x32x6x6xi32>
-  util.return %y : tensor<1x32x6x6xi32>
+util.func public @strided_dilated(%x: tensor<1x4x9x9xi8>, %w: tensor<16x4x3x3xi8>, %acc: tensor<1x16x3x3xi32>) -> tensor<1x16x3x3xi32> {
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<2> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x4x9x9xi8>, tensor<16x4x3x3xi8>) outs(%acc : tensor<1x16x3x3xi32>) -> tensor<1x16x3x3xi32>
+  util.return %y : tensor<1x16x3x3xi32>
 }

@@ -1,90 +1,201 @@
-// edgeq's int8 convolution for x86-64 with AVX-512 VNNI: an implicit GEMM on vpdpbusd (u8 x s8, 4 MACs per
-// 32-bit lane). No im2col matrix: each tile reads its input pixels straight from the padded NHWC activations.
+// edgeq's int8 convolution for x86-64 with AVX-512 VNNI: a direct conv on vpdpbusd (u8 x s8, 4 MACs per 32-bit
+// lane) with pixels in the lanes, so that it reads and writes NCHW-ordered data and needs no transposes.
+//
+// Output pixels are computed on a grid as wide as the (phase-split) padded input, wq columns: output (oh, ow) is
+// grid position q = oh * wq + ow, and tap (i, j) reads the input at q plus a constant offset. Sixteen consecutive
+// grid positions are one contiguous 64-byte load, whatever the row breaks; the columns ow >= out_w are computed
+// and dropped (vpcompressd packs the valid lanes, in NCHW order). A stride s splits the input into s x s
+// phase planes (the pass does this when packing), in which every tap is again a stride-1 read.
 //
 // Linked into IREE executables (edgeq/dialect_passes/conv_kernel.py); freestanding: no libc, no globals.
 // Layouts (all dense, static per layer):
-//   x    [in_h][in_w][c4 * 4]  u8   activations + 128, already padded; channels padded to a multiple of 4
-//   w    [oc16][kh][kw][c4][16][4]  s8   the weights, 16 output channels x 4 input channels per 64 bytes
-//   bias [oc16 * 16]  i32   where the sums start: -128 * sum(w) per output channel undoes the +128
-//   y    [out_h][out_w][oc16 * 16]  i32
-// Workgroup (gx, gy) computes output row gy for output channels [64 gx, 64 gx + 64).
+//   x    [c4][ph][pw][plane][4]  u8   activations + 128, padded, 4 channels per 32-bit lane (edgeq_pack_u8 below)
+//   w    [oc8][kh][kw][c4][8][4]  s8   weights, 8 output channels x 4 input channels per 32 bytes
+//   bias [oc8 * 8]  i32   where the sums start: -128 * sum(w) per output channel undoes the +128
+//   y    [oc][out_h][out_w]  i32, or i8 requantized (edgeq_conv2d_u8s8_requant)
+// Workgroup (gx, gy) computes grid vectors [3 gy, 3 gy + 3) for output channels [64 gx, 64 gx + 64).
 // Sums wrap in i32 like the reference's (vpdpbusd does not saturate), so the result is exact.
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define TILE_PIXELS 6   // 6 pixels x 4 vectors of 16 channels: 24 accumulators, 4 weights, 1 broadcast
-#define TILE_VECTORS 4
+#define TILE_CHANNELS 8  // 8 output channels x 3 vectors of 16 pixels: 24 accumulators, 3 inputs, 1 broadcast
+#define TILE_VECTORS 3
+#define GROUP_BLOCKS 8   // 8 blocks of 8 output channels per workgroup, which reuse its input from L1
 
 typedef struct {
-  int32_t in_w, c4, kh, kw, sh, sw, dh, dw, oc;
+  int32_t c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, grid;
+  size_t plane, cstride;
 } shape_t;
 
-static inline __attribute__((always_inline)) void tile(const uint8_t* x, const int8_t* w, const int32_t* bias,
-                                                       int32_t* y, const shape_t* s, const int np, const int nv) {
-  const size_t pixel = (size_t)s->c4 * 4, filter = (size_t)s->kh * s->kw * s->c4 * 64;
-  __m512i acc[TILE_PIXELS][TILE_VECTORS];
-  for (int v = 0; v < nv; ++v) {
-    const __m512i b = _mm512_loadu_si512(bias + 16 * v);
-    for (int p = 0; p < np; ++p) acc[p][v] = b;
+// The requantization edgeq's integer models apply to a conv's i32 sums, in i64 like the reference:
+//   y = i8(clamp((acc * m[oc] + 2^(shift - 1)) >> shift, lo, hi) + zp)
+typedef struct {
+  const int32_t* m;
+  int32_t shift, lo, hi, zp;
+} requant_t;
+
+// 16 sums of one output channel requantized, as i32 lanes.
+static inline __m512i requantize(__m512i acc, const requant_t* rq, int oc) {
+  const __m512i m = _mm512_set1_epi64(rq->m[oc]), round = _mm512_set1_epi64(1ll << (rq->shift - 1));
+  const __m512i lo = _mm512_set1_epi64(rq->lo), hi = _mm512_set1_epi64(rq->hi);
+  const __m128i shift = _mm_cvtsi32_si128(rq->shift);
+  // vpmuldq multiplies the even i32 lanes, sign-extended, into i64; the odd ones are shifted down first
+  __m512i even = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(acc, m), round), shift);
+  __m512i odd = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m), round), shift);
+  even = _mm512_min_epi64(_mm512_max_epi64(even, lo), hi);
+  odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo), hi);
+  const __m512i lanes = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  return _mm512_add_epi32(lanes, _mm512_set1_epi32(rq->zp));
+}
+
+// Which lanes of the 16 grid positions from q are output pixels, and where the first of them goes in the row-major
+// output plane.
+static inline uint16_t valid_lanes(const shape_t* s, int q, size_t* first) {
+  int col = q % s->wq;
+  *first = (size_t)(q / s->wq) * s->out_w + (col < s->out_w ? col : s->out_w);
+  uint16_t mask = 0;
+  for (int l = 0; l < 16; ++l) {
+    if (q + l < s->grid && col < s->out_w) mask |= (uint16_t)(1u << l);
+    if (++col == s->wq) col = 0;
   }
-  for (int i = 0; i < s->kh; ++i) {
-    for (int j = 0; j < s->kw; ++j) {
-      const uint8_t* xt = x + ((size_t)i * s->dh * s->in_w + (size_t)j * s->dw) * pixel;
-      const int8_t* wt = w + (size_t)(i * s->kw + j) * s->c4 * 64;
-      for (int c = 0; c < s->c4; ++c) {
-        __m512i wv[TILE_VECTORS];
-        for (int v = 0; v < nv; ++v) wv[v] = _mm512_loadu_si512(wt + v * filter + c * 64);
-        for (int p = 0; p < np; ++p) {
-          int32_t four;
-          __builtin_memcpy(&four, xt + p * s->sw * pixel + 4 * c, 4);
-          const __m512i xb = _mm512_set1_epi32(four);
-          for (int v = 0; v < nv; ++v) acc[p][v] = _mm512_dpbusd_epi32(acc[p][v], xb, wv[v]);
-        }
+  return mask;
+}
+
+// One register tile: TILE_CHANNELS output channels from oc0 x nv vectors of grid positions from q. Stores i32 sums
+// to y, or with rq, requantized i8.
+static inline __attribute__((always_inline)) void tile(const uint8_t* x, const size_t* taps, const int8_t* w,
+                                                       const int32_t* bias, void* y, const requant_t* rq,
+                                                       const shape_t* s, int oc0, int q, int nv) {
+  __m512i acc[TILE_CHANNELS][TILE_VECTORS];
+  for (int o = 0; o < TILE_CHANNELS; ++o) {
+    const __m512i b = _mm512_set1_epi32(bias[o]);
+    for (int v = 0; v < nv; ++v) acc[o][v] = b;
+  }
+  for (int t = 0; t < s->kh * s->kw; ++t) {
+    const uint8_t* xt = x + taps[t];
+    const int8_t* wt = w + (size_t)t * s->c4 * TILE_CHANNELS * 4;
+    for (int c = 0; c < s->c4; ++c) {
+      __m512i xv[TILE_VECTORS];
+      for (int v = 0; v < nv; ++v) xv[v] = _mm512_loadu_si512(xt + c * s->cstride + 64 * v);
+      for (int o = 0; o < TILE_CHANNELS; ++o) {
+        int32_t four;
+        __builtin_memcpy(&four, wt + (c * TILE_CHANNELS + o) * 4, 4);
+        const __m512i wb = _mm512_set1_epi32(four);
+        for (int v = 0; v < nv; ++v) acc[o][v] = _mm512_dpbusd_epi32(acc[o][v], xv[v], wb);
       }
     }
   }
-  for (int p = 0; p < np; ++p)
-    for (int v = 0; v < nv; ++v) _mm512_storeu_si512(y + (size_t)p * s->oc + 16 * v, acc[p][v]);
-}
-
-// Every (pixels, vectors) tile shape as its own unrolled copy, so the accumulators stay in registers.
-#define TILES_FOR(np)                                             \
-  switch (nv) {                                                   \
-    case 4: tile(x, w, bias, y, s, np, 4); break;                 \
-    case 3: tile(x, w, bias, y, s, np, 3); break;                 \
-    case 2: tile(x, w, bias, y, s, np, 2); break;                 \
-    default: tile(x, w, bias, y, s, np, 1); break;                \
-  }
-
-static void any_tile(const uint8_t* x, const int8_t* w, const int32_t* bias, int32_t* y, const shape_t* s, int np,
-                     int nv) {
-  switch (np) {
-    case 6: TILES_FOR(6) break;
-    case 5: TILES_FOR(5) break;
-    case 4: TILES_FOR(4) break;
-    case 3: TILES_FOR(3) break;
-    case 2: TILES_FOR(2) break;
-    default: TILES_FOR(1) break;
+  size_t first[TILE_VECTORS];
+  uint16_t mask[TILE_VECTORS];
+  for (int v = 0; v < nv; ++v) mask[v] = valid_lanes(s, q + 16 * v, &first[v]);
+  const size_t out_plane = (size_t)(s->grid / s->wq) * s->out_w;
+  for (int o = 0; o < TILE_CHANNELS && oc0 + o < s->oc; ++o) {
+    const size_t at = (size_t)(oc0 + o) * out_plane;
+    for (int v = 0; v < nv; ++v) {
+      // compress in registers, then store: vpcompressd to memory is microcoded and slow on Zen 4
+      const __mmask16 n = (__mmask16)((1u << __builtin_popcount(mask[v])) - 1);
+      const __m512i lanes = _mm512_maskz_compress_epi32(mask[v], acc[o][v]);
+      if (rq)
+        _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n, _mm512_cvtepi32_epi8(requantize(lanes, rq, oc0 + o)));
+      else
+        _mm512_mask_storeu_epi32((int32_t*)y + at + first[v], n, lanes);
+    }
   }
 }
 
-void edgeq_conv2d_u8s8(const uint8_t* x, const int8_t* w, const int32_t* bias, int32_t* y, int32_t in_w,
-                       int32_t c4, int32_t oc16, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh,
-                       int32_t dw, int32_t out_w, size_t gx, size_t gy) {
-  const shape_t s = {in_w, c4, kh, kw, sh, sw, dh, dw, oc16 * 16};
-  const int v0 = (int)gx * TILE_VECTORS;
-  const int nv = oc16 - v0 < TILE_VECTORS ? oc16 - v0 : TILE_VECTORS;
-  const size_t pixel = (size_t)c4 * 4;
-  const uint8_t* row = x + (size_t)gy * sh * in_w * pixel;
-  const int8_t* wb = w + (size_t)v0 * kh * kw * c4 * 64;
-  int32_t* out = y + (size_t)gy * out_w * s.oc + 16 * v0;
-  // The row in tiles of equal size, give or take a pixel (7 = 4 + 3, not 6 + 1): each tile streams the whole
-  // filter block, so a narrow tile costs nearly as much as a full one.
-  const int tiles = (out_w + TILE_PIXELS - 1) / TILE_PIXELS, narrow = out_w / tiles, wide = out_w % tiles;
-  for (int t = 0, ow = 0; t < tiles; ++t) {
-    const int np = narrow + (t < wide);
-    any_tile(row + (size_t)ow * sw * pixel, wb, bias + 16 * v0, out + (size_t)ow * s.oc, &s, np, nv);
-    ow += np;
+static inline __attribute__((always_inline)) void conv(const uint8_t* x, const int8_t* w, const int32_t* bias,
+                                                       void* y, const requant_t* rq, int32_t c4, int32_t oc,
+                                                       int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
+                                                       int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq,
+                                                       int32_t plane, int32_t out_h, int32_t out_w, size_t gx,
+                                                       size_t gy) {
+  const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
+                     (size_t)ph * pw * plane * 4};
+  const int v0 = (int)gy * TILE_VECTORS, vectors = (s.grid + 15) / 16;
+  const int nv = vectors - v0 < TILE_VECTORS ? vectors - v0 : TILE_VECTORS;
+  const uint8_t* xq = x + (size_t)v0 * 64;
+  size_t taps[kh * kw];  // where each tap reads, in bytes: its phase plane and its offset in it
+  for (int i = 0; i < kh; ++i) {
+    for (int j = 0; j < kw; ++j) {
+      const int rh = i * dh, rw = j * dw;
+      taps[i * kw + j] = ((size_t)((rh % sh) * pw + rw % sw) * plane + (size_t)(rh / sh) * wq + rw / sw) * 4;
+    }
+  }
+  const size_t filter = (size_t)kh * kw * c4 * TILE_CHANNELS * 4;
+  const int last = (int)gx * GROUP_BLOCKS + GROUP_BLOCKS < oc8 ? (int)gx * GROUP_BLOCKS + GROUP_BLOCKS : oc8;
+  for (int b = (int)gx * GROUP_BLOCKS; b < last; ++b) {
+    const int8_t* wb = w + (size_t)b * filter;
+    const int32_t* bb = bias + b * TILE_CHANNELS;
+    // each vector count as its own unrolled copy, so the accumulators stay in registers
+    switch (nv) {
+      case 3: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 3); break;
+      case 2: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 2); break;
+      default: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 1); break;
+    }
+  }
+}
+
+void edgeq_conv2d_u8s8(const uint8_t* x, const int8_t* w, const int32_t* bias, int32_t* y, int32_t c4, int32_t oc,
+                       int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,
+                       int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, size_t gx,
+                       size_t gy) {
+  conv(x, w, bias, y, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, gx, gy);
+}
+
+// The conv with its requantization: i8 out, where the i32 sums never reach memory.
+void edgeq_conv2d_u8s8_requant(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, int8_t* y,
+                               int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
+                               int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
+                               int32_t out_h, int32_t out_w, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                               size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  conv(x, w, bias, y, &rq, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, gx, gy);
+}
+
+// 16 bytes of an input row, from column col0 in steps of sw; `pad` where a column lies outside [0, w).
+static inline __m128i row_bytes(const int8_t* row, int col0, int sw, int w, __m128i pad) {
+  if (sw == 1) {
+    const int lo = col0 < 0 ? -col0 : 0, hi = w - col0 < 16 ? w - col0 : 16;
+    const __mmask16 in = hi > lo ? (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)) : 0;
+    return _mm_mask_loadu_epi8(pad, in, (const void*)((intptr_t)row + col0));  // masked lanes do not fault
+  }
+  __mmask16 in = 0;
+  for (int l = 0; l < 16; ++l) in |= (__mmask16)((col0 + sw * l >= 0 && col0 + sw * l < w) << l);
+  if (sw == 2) {  // the even bytes of 32: the low byte of each 16-bit lane
+    __mmask32 bytes = 0;
+    for (int l = 0; l < 16; ++l) bytes |= (__mmask32)((in >> l) & 1) << (2 * l);
+    const __m256i pairs = _mm256_maskz_loadu_epi8(bytes, (const void*)((intptr_t)row + col0));
+    return _mm_mask_blend_epi8(in, pad, _mm256_cvtepi16_epi8(pairs));
+  }
+  int8_t out[16];
+  for (int l = 0; l < 16; ++l) out[l] = (in >> l) & 1 ? row[col0 + sw * l] : (int8_t)_mm_extract_epi8(pad, 0);
+  return _mm_loadu_si128((const __m128i*)out);
+}
+
+// The conv's input in the kernel's layout, one dispatch before it:
+//   out[c4][a][b][i][j][k] = x[4 c4 + k][a + sh i - top][b + sw j - left] + 128
+// for phase plane (a, b), with `value` (the conv's padding) wherever that lies outside x, channels >= c included.
+// x is the unpadded NCHW input [c][h][w] i8. Workgroup (gx, gy) packs channel group gx, phase plane gy.
+void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t w, int32_t top, int32_t left,
+                   int32_t value, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t rows, int32_t wq, size_t gx,
+                   size_t gy) {
+  const int a = (int)gy / pw, b = (int)gy % pw;
+  uint8_t* o = out + ((size_t)gx * ph * pw + gy) * rows * wq * 4;
+  const __m128i pad = _mm_set1_epi8((char)value);
+  const __m512i sign = _mm512_set1_epi8((char)0x80);
+  for (int i = 0; i < rows; ++i) {
+    const int r = a + sh * i - top;
+    for (int j = 0; j < wq; j += 16) {
+      __m512i lanes = sign;
+      for (int k = 0; k < 4; ++k) {
+        const int ch = 4 * (int)gx + k;
+        const __m128i v = ch < c && r >= 0 && r < h ? row_bytes(x + ((size_t)ch * h + r) * w, b + sw * j - left, sw, w, pad)
+                                                    : pad;
+        lanes = _mm512_xor_si512(lanes, _mm512_slli_epi32(_mm512_cvtepu8_epi32(v), 8 * k));
+      }
+      const int n = wq - j < 16 ? wq - j : 16;
+      _mm512_mask_storeu_epi32(o + ((size_t)i * wq + j) * 4, (__mmask16)((1u << n) - 1), lanes);
+    }
   }
 }
