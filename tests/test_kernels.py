@@ -119,8 +119,9 @@ def test_conv_kernel_matches_torch(c, hw, oc, k, stride, pad, dilation, tmp_path
     assert np.array_equal(y, ref), f"{int((y != ref).sum())} values differ"
 
 
-# (shift, lo, hi, zero point): ReLU into u8 stored as i8 (edgeq's activations after ReLU), and a signed output
-@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0)])
+# (shift, lo, hi, zero point): ReLU into u8 stored as i8 (edgeq's activations after ReLU), a signed output with a
+# shift under 33 (the kernel's i64 path), and a clamp narrower than i8 (explicit, not vpmovsdb's saturation)
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
 @pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", [_SHAPES[0], _SHAPES[1], _SHAPES[6], _SHAPES[8]])
 def test_conv_kernel_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
     """The conv with its requantization fused into the kernel: i8 out, the i64 arithmetic of the reference."""

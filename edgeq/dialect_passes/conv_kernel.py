@@ -17,7 +17,7 @@ nothing is transposed. Each conv becomes a call to a private util.func (inlined 
   - adds the conv's init (its bias); the requantization fuses into this.
 All convs share one hal.executable.source that links the compiled kernels.
 
-Left alone: batch > 1, non-i8 operands, dynamic shapes, and a stride together with a dilation.
+Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, and a stride together with a dilation.
 """
 from __future__ import annotations
 
@@ -301,9 +301,11 @@ def _entry(export: Export, ordinal: int) -> str:
 def _matches(op: ir.Operation) -> bool:
     x, w, init = (v.type for v in op.operands)
     attr = op.attributes
-    strided = "strides" in attr and any(int(s) > 1 for s in attr["strides"])
+    strides = [int(s) for s in attr["strides"]] if "strides" in attr else [1, 1]
+    strided = max(strides) > 1
     dilated = "dilations" in attr and any(int(d) > 1 for d in attr["dilations"])
-    return (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and not (strided and dilated)
+    return (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and max(strides) <= 2
+            and not (strided and dilated)
             and (int_width(x), int_width(w), int_width(init)) == (8, 8, 32))
 
 

@@ -28,30 +28,13 @@ typedef struct {
   size_t plane, cstride;
 } shape_t;
 
-// The requantization edgeq's integer models apply to a conv's i32 sums, in i64 like the reference:
-//   y = i8(clamp((acc * m[oc] + 2^(shift - 1)) >> shift, lo, hi) + zp)
-typedef struct {
-  const int32_t* m;
-  int32_t shift, lo, hi, zp;
-} requant_t;
-
-// 16 sums of one output channel requantized, as i32 lanes.
-static inline __m512i requantize(__m512i acc, const requant_t* rq, int oc) {
-  const __m512i m = _mm512_set1_epi64(rq->m[oc]), round = _mm512_set1_epi64(1ll << (rq->shift - 1));
-  const __m512i lo = _mm512_set1_epi64(rq->lo), hi = _mm512_set1_epi64(rq->hi);
-  const __m128i shift = _mm_cvtsi32_si128(rq->shift);
-  // vpmuldq multiplies the even i32 lanes, sign-extended, into i64; the odd ones are shifted down first
-  __m512i even = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(acc, m), round), shift);
-  __m512i odd = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m), round), shift);
-  even = _mm512_min_epi64(_mm512_max_epi64(even, lo), hi);
-  odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo), hi);
-  const __m512i lanes = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  return _mm512_add_epi32(lanes, _mm512_set1_epi32(rq->zp));
-}
-
 // Which lanes of the 16 grid positions from q are output pixels, and where the first of them goes in the row-major
 // output plane.
 static inline uint16_t valid_lanes(const shape_t* s, int q, size_t* first) {
+  if (s->wq == s->out_w) {  // no columns to drop (1x1 convs without padding): the grid is the output
+    *first = (size_t)q;
+    return s->grid - q >= 16 ? 0xFFFF : (uint16_t)((1u << (s->grid - q)) - 1);
+  }
   int col = q % s->wq;
   *first = (size_t)(q / s->wq) * s->out_w + (col < s->out_w ? col : s->out_w);
   uint16_t mask = 0;
@@ -60,6 +43,40 @@ static inline uint16_t valid_lanes(const shape_t* s, int q, size_t* first) {
     if (++col == s->wq) col = 0;
   }
   return mask;
+}
+
+// The requantization edgeq's integer models apply to a conv's i32 sums, in i64 like the reference:
+//   y = i8(clamp((acc * m[oc] + 2^(shift - 1)) >> shift, lo, hi) + zp)
+typedef struct {
+  const int32_t* m;
+  int32_t shift, lo, hi, zp;
+} requant_t;
+
+// 16 sums of one output channel requantized to i8. vpmuldq multiplies the even i32 lanes, sign-extended, into i64;
+// the odd ones are shifted down first. Shifts of 33 and more (edgeq's usual) need only the products' high halves:
+// (p + 2^(s-1)) >> s = (hi(p) + 2^(s-33)) >> (s - 32), as the low half cannot carry into the rounding bit's sum.
+// Clamping to the i8 range after the zero point is vpmovsdb's saturation.
+static inline __m128i requantize(__m512i acc, const requant_t* rq, int oc) {
+  const __m512i m = _mm512_set1_epi64(rq->m[oc]);
+  const __m512i even = _mm512_mul_epi32(acc, m), odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m);
+  __m512i y;
+  if (rq->shift >= 33) {
+    const __m512i hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    y = _mm512_sra_epi32(_mm512_add_epi32(hi, _mm512_set1_epi32(1 << (rq->shift - 33))),
+                         _mm_cvtsi32_si128(rq->shift - 32));
+  } else {
+    const __m512i round = _mm512_set1_epi64(1ll << (rq->shift - 1));
+    const __m128i shift = _mm_cvtsi32_si128(rq->shift);
+    const __m512i lo = _mm512_sra_epi64(_mm512_add_epi64(even, round), shift);
+    const __m512i hi = _mm512_sra_epi64(_mm512_add_epi64(odd, round), shift);
+    // clamped in i64 first: the shifted values need not fit i32
+    const __m512i lo64 = _mm512_set1_epi64(rq->lo), hi64 = _mm512_set1_epi64(rq->hi);
+    y = _mm512_mask_blend_epi32(0xAAAA, _mm512_min_epi64(_mm512_max_epi64(lo, lo64), hi64),
+                                _mm512_slli_epi64(_mm512_min_epi64(_mm512_max_epi64(hi, lo64), hi64), 32));
+  }
+  if (rq->lo + rq->zp != -128 || rq->hi + rq->zp != 127)
+    y = _mm512_min_epi32(_mm512_max_epi32(y, _mm512_set1_epi32(rq->lo)), _mm512_set1_epi32(rq->hi));
+  return _mm512_cvtsepi32_epi8(_mm512_add_epi32(y, _mm512_set1_epi32(rq->zp)));
 }
 
 // One register tile: TILE_CHANNELS output channels from oc0 x nv vectors of grid positions from q. Stores i32 sums
@@ -90,14 +107,16 @@ static inline __attribute__((always_inline)) void tile(const uint8_t* x, const s
   uint16_t mask[TILE_VECTORS];
   for (int v = 0; v < nv; ++v) mask[v] = valid_lanes(s, q + 16 * v, &first[v]);
   const size_t out_plane = (size_t)(s->grid / s->wq) * s->out_w;
-  for (int o = 0; o < TILE_CHANNELS && oc0 + o < s->oc; ++o) {
+#pragma clang loop unroll(full)  // acc indexed by constants: it stays in registers
+  for (int o = 0; o < TILE_CHANNELS; ++o) {
+    if (oc0 + o >= s->oc) break;
     const size_t at = (size_t)(oc0 + o) * out_plane;
     for (int v = 0; v < nv; ++v) {
       // compress in registers, then store: vpcompressd to memory is microcoded and slow on Zen 4
       const __mmask16 n = (__mmask16)((1u << __builtin_popcount(mask[v])) - 1);
-      const __m512i lanes = _mm512_maskz_compress_epi32(mask[v], acc[o][v]);
+      const __m512i lanes = mask[v] == 0xFFFF ? acc[o][v] : _mm512_maskz_compress_epi32(mask[v], acc[o][v]);
       if (rq)
-        _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n, _mm512_cvtepi32_epi8(requantize(lanes, rq, oc0 + o)));
+        _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n, requantize(lanes, rq, oc0 + o));
       else
         _mm512_mask_storeu_epi32((int32_t*)y + at + first[v], n, lanes);
     }
@@ -153,49 +172,52 @@ void edgeq_conv2d_u8s8_requant(const uint8_t* x, const int8_t* w, const int32_t*
   conv(x, w, bias, y, &rq, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, gx, gy);
 }
 
-// 16 bytes of an input row, from column col0 in steps of sw; `pad` where a column lies outside [0, w).
-static inline __m128i row_bytes(const int8_t* row, int col0, int sw, int w, __m128i pad) {
-  if (sw == 1) {
-    const int lo = col0 < 0 ? -col0 : 0, hi = w - col0 < 16 ? w - col0 : 16;
-    const __mmask16 in = hi > lo ? (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)) : 0;
-    return _mm_mask_loadu_epi8(pad, in, (const void*)((intptr_t)row + col0));  // masked lanes do not fault
+// 16 bytes of an input row, from column col0 in steps of sw (1 or 2); `pad` where a column lies outside [0, w).
+static inline __attribute__((always_inline)) __m128i row_bytes(const int8_t* row, int col0, const int sw, int w,
+                                                               __m128i pad) {
+  const int lo = col0 < 0 ? (sw - 1 - col0) / sw : 0;            // the first lane inside the row
+  const int end = w - col0 > 0 ? (w - col0 + sw - 1) / sw : 0;   // the lanes before its end
+  const int hi = end < 16 ? end : 16;
+  const __mmask16 in = hi > lo ? (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)) : 0;
+  const void* at = (const void*)((intptr_t)row + col0);  // masked lanes do not fault
+  if (sw == 1) return _mm_mask_loadu_epi8(pad, in, at);
+  // the even bytes of 32: the low byte of each 16-bit lane
+  const __m256i pairs = _mm256_maskz_loadu_epi8(_pdep_u32(in, 0x55555555u), at);
+  return _mm_mask_blend_epi8(in, pad, _mm256_cvtepi16_epi8(pairs));
+}
+
+static inline __attribute__((always_inline)) void pack(const int8_t* x, uint8_t* out, int c, int h, int w, int top,
+                                                       int left, int value, int sh, const int sw, int pw, int rows,
+                                                       int wq, int c4, int plane) {
+  const int a = plane / pw, b = plane % pw;
+  const __m128i pad = _mm_set1_epi8((char)value);
+  const __m512i sign = _mm512_set1_epi8((char)0x80);
+  for (int i = 0; i < rows; ++i) {
+    const int r = a + sh * i - top;
+    const int8_t* src[4];  // the 4 channels' rows, or none where the row is padding
+    for (int k = 0; k < 4; ++k) src[k] = 4 * c4 + k < c && r >= 0 && r < h ? x + ((size_t)(4 * c4 + k) * h + r) * w : 0;
+    for (int j = 0; j < wq; j += 16) {
+      __m512i lanes = sign;
+      for (int k = 0; k < 4; ++k) {
+        const __m128i v = src[k] ? row_bytes(src[k], b + sw * j - left, sw, w, pad) : pad;
+        lanes = _mm512_xor_si512(lanes, _mm512_slli_epi32(_mm512_cvtepu8_epi32(v), 8 * k));
+      }
+      const int n = wq - j < 16 ? wq - j : 16;
+      _mm512_mask_storeu_epi32(out + ((size_t)i * wq + j) * 4, (__mmask16)((1u << n) - 1), lanes);
+    }
   }
-  __mmask16 in = 0;
-  for (int l = 0; l < 16; ++l) in |= (__mmask16)((col0 + sw * l >= 0 && col0 + sw * l < w) << l);
-  if (sw == 2) {  // the even bytes of 32: the low byte of each 16-bit lane
-    __mmask32 bytes = 0;
-    for (int l = 0; l < 16; ++l) bytes |= (__mmask32)((in >> l) & 1) << (2 * l);
-    const __m256i pairs = _mm256_maskz_loadu_epi8(bytes, (const void*)((intptr_t)row + col0));
-    return _mm_mask_blend_epi8(in, pad, _mm256_cvtepi16_epi8(pairs));
-  }
-  int8_t out[16];
-  for (int l = 0; l < 16; ++l) out[l] = (in >> l) & 1 ? row[col0 + sw * l] : (int8_t)_mm_extract_epi8(pad, 0);
-  return _mm_loadu_si128((const __m128i*)out);
 }
 
 // The conv's input in the kernel's layout, one dispatch before it:
 //   out[c4][a][b][i][j][k] = x[4 c4 + k][a + sh i - top][b + sw j - left] + 128
 // for phase plane (a, b), with `value` (the conv's padding) wherever that lies outside x, channels >= c included.
-// x is the unpadded NCHW input [c][h][w] i8. Workgroup (gx, gy) packs channel group gx, phase plane gy.
+// x is the unpadded NCHW input [c][h][w] i8; sw is 1 or 2. Workgroup (gx, gy) packs channel group gx, phase plane gy.
 void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t w, int32_t top, int32_t left,
                    int32_t value, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t rows, int32_t wq, size_t gx,
                    size_t gy) {
-  const int a = (int)gy / pw, b = (int)gy % pw;
   uint8_t* o = out + ((size_t)gx * ph * pw + gy) * rows * wq * 4;
-  const __m128i pad = _mm_set1_epi8((char)value);
-  const __m512i sign = _mm512_set1_epi8((char)0x80);
-  for (int i = 0; i < rows; ++i) {
-    const int r = a + sh * i - top;
-    for (int j = 0; j < wq; j += 16) {
-      __m512i lanes = sign;
-      for (int k = 0; k < 4; ++k) {
-        const int ch = 4 * (int)gx + k;
-        const __m128i v = ch < c && r >= 0 && r < h ? row_bytes(x + ((size_t)ch * h + r) * w, b + sw * j - left, sw, w, pad)
-                                                    : pad;
-        lanes = _mm512_xor_si512(lanes, _mm512_slli_epi32(_mm512_cvtepu8_epi32(v), 8 * k));
-      }
-      const int n = wq - j < 16 ? wq - j : 16;
-      _mm512_mask_storeu_epi32(o + ((size_t)i * wq + j) * 4, (__mmask16)((1u << n) - 1), lanes);
-    }
-  }
+  if (sw == 1)  // each stride as its own copy, where the divisions by it are shifts
+    pack(x, o, c, h, w, top, left, value, sh, 1, pw, rows, wq, (int)gx, (int)gy);
+  else
+    pack(x, o, c, h, w, top, left, value, sh, 2, pw, rows, wq, (int)gx, (int)gy);
 }
