@@ -23,7 +23,10 @@ def _conv_module(w: np.ndarray, bias: np.ndarray, hw: tuple[int, int], stride: i
     """An i8 conv as edgeq-raise-int-contraction leaves it: pad, then linalg.conv_2d_nchw_fchw into a broadcast bias;
     with `requant` (multipliers, shift, lo, hi, zero point), followed by the requantization to i8 as
     edgeq-lower-requant writes it."""
-    oc, c, k, _ = w.shape
+    depthwise = w.ndim == 3   # [C][KH][KW]: linalg.depthwise_conv_2d_nchw_chw
+    oc, c, k = (w.shape[0], w.shape[0], w.shape[1]) if depthwise else w.shape[:3]
+    w_type = f"{c}x{k}x{k}xi8" if depthwise else f"{oc}x{c}x{k}x{k}xi8"
+    op = "depthwise_conv_2d_nchw_chw" if depthwise else "conv_2d_nchw_fchw"
     h, wd = hw
     hp, wp = h + 2 * pad, wd + 2 * pad
     oh, ow = (hp - dilation * (k - 1) - 1) // stride + 1, (wp - dilation * (k - 1) - 1) // stride + 1
@@ -31,7 +34,7 @@ def _conv_module(w: np.ndarray, bias: np.ndarray, hw: tuple[int, int], stride: i
     result = out.replace("xi32", "xi8") if requant else out
     return f"""util.func public @main(%x: tensor<1x{c}x{h}x{wd}xi8>) -> tensor<{result}> {{
   %wf = arith.constant {_dense(w)}
-  %w = tensor.expand_shape %wf [[0, 1, 2, 3]] output_shape [{oc}, {c}, {k}, {k}] : tensor<{w.size}xi8> into tensor<{oc}x{c}x{k}x{k}xi8>
+  %w = tensor.expand_shape %wf [[{", ".join(map(str, range(w.ndim)))}]] output_shape [{", ".join(map(str, w.shape))}] : tensor<{w.size}xi8> into tensor<{w_type}>
   %b = arith.constant {_dense(bias)}
   %z = arith.constant {pad_value} : i8
   %xp = tensor.pad %x low[0, 0, {pad}, {pad}] high[0, 0, {pad}, {pad}] {{
@@ -40,7 +43,7 @@ def _conv_module(w: np.ndarray, bias: np.ndarray, hw: tuple[int, int], stride: i
   }} : tensor<1x{c}x{h}x{wd}xi8> to tensor<1x{c}x{hp}x{wp}xi8>
   %e = tensor.empty() : tensor<{out}>
   %bi = linalg.broadcast ins(%b : tensor<{oc}xi32>) outs(%e : tensor<{out}>) dimensions = [0, 2, 3]
-  %y = linalg.conv_2d_nchw_fchw {{dilations = dense<{dilation}> : vector<2xi64>, strides = dense<{stride}> : vector<2xi64>}} ins(%xp, %w : tensor<1x{c}x{hp}x{wp}xi8>, tensor<{oc}x{c}x{k}x{k}xi8>) outs(%bi : tensor<{out}>) -> tensor<{out}>
+  %y = linalg.{op} {{dilations = dense<{dilation}> : vector<2xi64>, strides = dense<{stride}> : vector<2xi64>}} ins(%xp, %w : tensor<1x{c}x{hp}x{wp}xi8>, tensor<{w_type}>) outs(%bi : tensor<{out}>) -> tensor<{out}>
 {_requantized(oc, out, *requant) if requant else f"  util.return %y : tensor<{out}>"}
 }}"""
 
@@ -78,7 +81,7 @@ def _run_kernel(text: str, x: np.ndarray, tmp_path) -> tuple[np.ndarray, str]:
     subprocess.run([iree_compile_tool(), "conv.mlir", "--compile-to=input", "-o", "input.mlir"], cwd=tmp_path,
                    check=True)
     after = run_pipeline((tmp_path / "input.mlir").read_text(), ["edgeq-conv-kernel"])
-    assert "linalg.conv_2d_nchw_fchw" not in after and "flow.dispatch @edgeq_kernels::@conv_" in after
+    assert "_conv_2d_nchw" not in after and "flow.dispatch @edgeq_kernels::@" in after
     (tmp_path / "after.mlir").write_text(after)
     host = HostTarget()
     compile_input(tmp_path / "after.mlir", host.spec.compile_flags(), tmp_path / "conv.vmfb")
@@ -87,14 +90,15 @@ def _run_kernel(text: str, x: np.ndarray, tmp_path) -> tuple[np.ndarray, str]:
 
 def _reference(x, w, bias, stride, pad, dilation, pad_value) -> np.ndarray:
     xp = torch.nn.functional.pad(torch.from_numpy(x).double(), (pad,) * 4, value=pad_value)
-    ref = torch.nn.functional.conv2d(xp, torch.from_numpy(w).double(), torch.from_numpy(bias).double(),
-                                     stride=stride, dilation=dilation)
+    groups = w.shape[0] if w.ndim == 3 else 1
+    ref = torch.nn.functional.conv2d(xp, torch.from_numpy(w.reshape(w.shape[0], -1, *w.shape[-2:])).double(),
+                                     torch.from_numpy(bias).double(), stride=stride, dilation=dilation, groups=groups)
     return ref.numpy().astype(np.int64)   # exact: |sums| < 2^53
 
 
-def _operands(c, hw, oc, k, seed):
+def _operands(c, hw, oc, k, seed, depthwise=False):
     rng = np.random.default_rng(seed)
-    w = rng.integers(-128, 128, size=(oc, c, k, k), dtype=np.int8)
+    w = rng.integers(-128, 128, size=(c, k, k) if depthwise else (oc, c, k, k), dtype=np.int8)
     bias = rng.integers(-(1 << 20), 1 << 20, size=(oc,), dtype=np.int32)
     x = rng.integers(-128, 128, size=(1, c, *hw), dtype=np.int8)
     x.flat[:7] = [-128, 127, -128, 127, 0, -1, 1]   # the extremes, where x + 128 must not wrap
@@ -126,14 +130,29 @@ def test_conv_kernel_matches_torch(c, hw, oc, k, stride, pad, dilation, tmp_path
 def test_conv_kernel_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
     """The conv with its requantization fused into the kernel: i8 out, the i64 arithmetic of the reference."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
-    ref = _reference(x, w, bias, stride, pad, dilation, 0)
+    _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path)
+
+
+def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
+    ref = _reference(x, w, bias, stride, pad, dilation, -128)
+    oc = ref.shape[1]
     # multipliers that spread the sums over the whole output range, and the int32 extremes
     m = (np.float64(1 << shift) * 255 / (np.abs(ref).max() + 1) * rng.uniform(0.5, 4, size=oc)).astype(np.int64)
     m[:2] = [2 ** 31 - 1, -2 ** 31]
     m = m.clip(-2 ** 31, 2 ** 31 - 1).astype(np.int32)
-    y, after = _run_kernel(_conv_module(w, bias, hw, stride, pad, dilation, 0, (m, shift, lo, hi, zp)), x, tmp_path)
+    module = _conv_module(w, bias, x.shape[2:], stride, pad, dilation, -128, (m, shift, lo, hi, zp))
+    y, after = _run_kernel(module, x, tmp_path)
     assert "_rq" in after and "linalg.generic" not in after.split("util.func public @main")[1]
     wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (shift - 1))) >> shift
     expected = (wide.clip(lo, hi) + zp).astype(np.int8)   # i32 + zp, truncated to i8 (wraps past 127)
     assert y.dtype == np.int8 and y.shape == expected.shape
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+
+
+# (channels, size, stride, padding): MobileNet's strides and paddings, rows narrower and wider than the kernel's
+# 16 lanes and its 64-byte row copies, odd sizes under stride 2, the last workgroup's partial 8 rows
+@pytest.mark.parametrize("c,hw,stride,pad", [(16, (9, 13), 1, 1), (24, (14, 14), 2, 1), (8, (23, 70), 1, 1),
+                                            (40, (15, 9), 2, 1), (3, (33, 20), 1, 0), (5, (7, 7), 2, 0)])
+def test_depthwise_kernel_requantizes_like_the_reference(c, hw, stride, pad, tmp_path):
+    rng, w, bias, x = _operands(c, hw, c, 3, c * 100 + hw[0], depthwise=True)
+    _check_requantized(rng, x, w, bias, stride, pad, 1, 39, 0, 255, -128, tmp_path)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from edgeq import models
+from edgeq.dialect_passes import CPU_PIPELINE
 from edgeq.pipeline.compile import compile_model
 from edgeq.quant import Plan, quantize, to_integer
 from edgeq.quant.integer import IntConv2d
@@ -30,8 +31,8 @@ def _inputs(im, example):
     return [im.quantize_input(example), extreme]  # a calibration image, and the full int8 range (saturation)
 
 
-def _check(im, example, target, tmp_path):
-    art = compile_model(im, example, target, tmp_path)
+def _check(im, example, target, tmp_path, passes=None):
+    art = compile_model(im, example, target, tmp_path, passes=passes)
     for x in _inputs(im, example):
         with torch.no_grad():
             ref = im.graph_module(x).numpy()
@@ -67,6 +68,8 @@ def test_bit_exact(name, bits, target, tmp_path):
         calls = re.findall(r"util\.call @edgeq_conv_\w+", after)
         assert len(calls) == len(dense) > 0 and "linalg.conv_2d_nchw_fchw" not in after
         assert any("_rq" in c for c in calls)   # with their requantization fused
+        depthwise = [m for m in im.graph_module.modules() if isinstance(m, IntConv2d) and m.groups > 1]
+        assert len(re.findall(r"util\.call @edgeq_dw_", after)) == len(depthwise)   # 3x3, requantized
 
 
 class _Conv(nn.Module):
@@ -112,11 +115,22 @@ class _Depthwise(nn.Module):
 
 @pytest.mark.parametrize("target", ["host", "arm64"])
 def test_depthwise_taps_bit_exact(target, tmp_path):
+    """On the CPU pipeline (host with AVX-512 VNNI takes 3x3 depthwise convs to edgeq's kernel instead)."""
     cal = torch.randn(8, 8, 15, 15)
     im = to_integer(quantize(_Depthwise().eval(), Plan.uniform("w8a8"), cal), cal[:1])
-    art = _check(im, cal[:1], target, tmp_path)
+    art = _check(im, cal[:1], target, tmp_path, passes=CPU_PIPELINE)
     after = (tmp_path / art.manifest.files["after_passes"]).read_text()
     assert "depthwise_conv" not in after and after.count("linalg.transpose") >= 2   # two strided convs: phase planes
+
+
+@pytest.mark.skipif(not has_avx512_vnni(), reason="edgeq's conv kernels need AVX-512 VNNI")
+def test_depthwise_kernel_with_taps_bit_exact(tmp_path):
+    """The host pipeline: the two 3x3 depthwise convs on edgeq's kernel, the 5x5 one as taps, in one model."""
+    cal = torch.randn(8, 8, 15, 15)
+    im = to_integer(quantize(_Depthwise().eval(), Plan.uniform("w8a8"), cal), cal[:1])
+    art = _check(im, cal[:1], "host", tmp_path)
+    after = (tmp_path / art.manifest.files["after_passes"]).read_text()
+    assert after.count("util.call @edgeq_dw_") == 2 and "depthwise_conv" not in after
 
 
 @pytest.mark.slow

@@ -16,8 +16,9 @@ VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requan
                               "edgeq-emulate-i64", "edgeq-isolate-i8-extensions", "edgeq-depthwise-to-nhwc"]
 
 
-# host on a CPU with AVX-512 VNNI: dense convs on edgeq's own kernel (conv_kernel.py, targets/kernels)
-HOST_VNNI_PIPELINE: list[str] = CPU_PIPELINE + ["edgeq-conv-kernel"]
+# host on a CPU with AVX-512 VNNI: convs on edgeq's own kernels (conv_kernel.py, targets/kernels); depthwise convs
+# they do not take become taps
+HOST_VNNI_PIPELINE: list[str] = DEFAULT_PIPELINE + ["edgeq-conv-kernel", "edgeq-depthwise-taps"]
 
 
 def pipeline_for(target: str) -> list[str]:

@@ -32,6 +32,8 @@ ARGUMENT = "edgeq-conv-kernel"
 EXECUTABLE = "edgeq_kernels"
 # the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
+DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
+DEPTHWISE_ROWS = 8  # output rows per depthwise workgroup (DW_ROWS)
 CHANNEL_BLOCK = 8  # output channels per register tile
 CHANNEL_TILE = 64  # one workgroup: 48 grid pixels (3 vectors of 16) x 64 output channels
 PIXEL_TILE = 48
@@ -147,6 +149,37 @@ class Source:
 
 
 @dataclass(frozen=True)
+class DepthwiseShape:
+    """One depthwise conv's static shape: C channels of the padded input Hp x Wp, KH x KW taps, output OH x OW."""
+
+    c: int
+    hp: int
+    wp: int
+    kh: int
+    kw: int
+    oh: int
+    ow: int
+    sh: int
+    sw: int
+
+    @classmethod
+    def of(cls, op: ir.Operation) -> "DepthwiseShape":
+        """From linalg.depthwise_conv_2d_nchw_chw's operands and attributes."""
+        x, w, init = (v.type for v in op.operands)
+        sh, sw = (int(s) for s in op.attributes["strides"]) if "strides" in op.attributes else (1, 1)
+        return cls(*x.shape[1:], *w.shape[1:], *init.shape[2:], sh, sw)
+
+    @property
+    def groups(self) -> int:
+        """Groups of 4 taps, one vpdpbusd each."""
+        return -(-self.kh * self.kw // 4)
+
+    @property
+    def name(self) -> str:
+        return f"dw_{self.c}x{self.hp}x{self.wp}_{self.kh}x{self.kw}_s{self.sh}x{self.sw}"
+
+
+@dataclass(frozen=True)
 class Export:
     """One entry of the kernel executable: a C function called with bare pointers to its bindings, constant i32
     scalars and its workgroup's x and y."""
@@ -197,6 +230,41 @@ def pack_export(conv: ConvShape, src: Source) -> Export:
     scalars = (conv.c, src.h, src.w, src.top, src.left, src.value, conv.sh, conv.sw, ph, pw, conv.rows, conv.wq)
     return Export(f"pack_{conv.name}_{src.name}", PACK, ("memref<1xi8>", "memref<1xi8>"), scalars,
                   (conv.c4, ph * pw))
+
+
+def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant) -> Export:
+    scalars = (src.h, src.w, src.top, src.left, src.value, dw.sh, dw.sw, dw.oh, dw.ow, rq.shift, rq.lo, rq.hi, rq.zp)
+    return Export(f"{dw.name}_{src.name}_{rq.name}", DEPTHWISE, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>",
+                  "memref<1xi32>", "memref<1xi8>"), scalars, (dw.c, -(-dw.oh // DEPTHWISE_ROWS)))
+
+
+def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant) -> str:
+    """The util.func that computes one depthwise conv and its requantization with the kernel: (x, w, bias,
+    multipliers) -> i8. The taps are packed in groups of 4 per channel, their sums start at bias - 128 * sum(w)."""
+    c, taps, export = dw.c, dw.kh * dw.kw, depthwise_export(dw, src, rq)
+    x_type, out = f"1x{c}x{src.h}x{src.w}xi8", f"1x{c}x{dw.oh}x{dw.ow}xi8"
+    w_type = f"{c}x{dw.kh}x{dw.kw}xi8"
+    lines = [
+        "%zero = arith.constant 0 : i8",
+        "%m128 = arith.constant -128 : i32",
+        f"%wf = tensor.collapse_shape %w [[0], [1, 2]] : tensor<{w_type}> into tensor<{c}x{taps}xi8>",
+        f"%wp = tensor.pad %wf low[0, 0] high[0, {4 * dw.groups - taps}] {{\n    ^bb0(%i: index, %j: index):\n"
+        f"      tensor.yield %zero : i8\n    }} : tensor<{c}x{taps}xi8> to tensor<{c}x{4 * dw.groups}xi8>",
+        f"%wk = tensor.expand_shape %wp [[0], [1, 2]] output_shape [{c}, {dw.groups}, 4] : "
+        f"tensor<{c}x{4 * dw.groups}xi8> into tensor<{c}x{dw.groups}x4xi8>",
+        "%bk = linalg.generic {indexing_maps = [affine_map<(c, i, j) -> (c, i, j)>, affine_map<(c, i, j) -> (c)>], "
+        "iterator_types = [\"parallel\", \"reduction\", \"reduction\"]} "
+        f"ins(%w : tensor<{w_type}>) outs(%bias : tensor<{c}xi32>) {{\n"
+        "    ^bb0(%in: i8, %out: i32):\n      %e = arith.extsi %in : i8 to i32\n"
+        "      %m = arith.muli %e, %m128 : i32\n      %s = arith.addi %out, %m : i32\n      linalg.yield %s : i32\n"
+        f"    }} -> tensor<{c}xi32>",
+        f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %wk, %bk, %mult) : (tensor<{x_type}>, "
+        f"tensor<{c}x{dw.groups}x4xi8>, tensor<{c}xi32>, tensor<{c}x1x1xi32>) -> tensor<{out}>",
+        f"util.return %y : tensor<{out}>",
+    ]
+    body = "\n".join("  " + ln for ln in lines)
+    return (f"util.func private @edgeq_{export.name}(%x: tensor<{x_type}>, %w: tensor<{w_type}>, "
+            f"%bias: tensor<{c}xi32>, %mult: tensor<{c}x1x1xi32>) -> tensor<{out}> {{\n{body}\n}}")
 
 
 def _pad(value: str, source: str, shape: str, high: str) -> str:
@@ -309,6 +377,15 @@ def _matches(op: ir.Operation) -> bool:
             and (int_width(x), int_width(w), int_width(init)) == (8, 8, 32))
 
 
+def _matches_depthwise(op: ir.Operation) -> bool:
+    x, w, init = (v.type for v in op.operands)
+    attr = op.attributes
+    strides = [int(s) for s in attr["strides"]] if "strides" in attr else [1, 1]
+    dilated = "dilations" in attr and any(int(d) > 1 for d in attr["dilations"])
+    return (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and max(strides) <= 2 and not dilated
+            and w.shape[1:] == [3, 3] and (int_width(x), int_width(w), int_width(init)) == (8, 8, 32))
+
+
 def kernel_executable(exports: list[Export]) -> str:
     """The hal.executable.source with the given exports, linking the kernels' object. The C functions take bare
     pointers (memref<1xT>: only the address is passed), i32 scalars and the workgroup's x and y."""
@@ -368,30 +445,40 @@ def _requantization(conv_op: ir.Operation) -> tuple[ir.Operation, ir.Value, ir.V
 
 
 def run(module: ir.Operation, pass_) -> None:
-    convs = []
+    # (op, callee, fused): each conv and what replaces it
+    convs, functions, exports = [], {}, []
     for op in ops_named(module, "linalg.conv_2d_nchw_fchw"):
         if _matches(op):
-            convs.append((op, ConvShape.of(op), Source.of(op.operands[0])[1], _requantization(op)))
+            conv, src, fused = ConvShape.of(op), Source.of(op.operands[0])[1], _requantization(op)
+            rq = fused and fused[3]
+            convs.append((op, _callee(conv, src, rq), fused))
+            functions.setdefault(convs[-1][1], _function(conv, src, rq))
+            exports += [conv_export(conv, rq), pack_export(conv, src)]
+    for op in ops_named(module, "linalg.depthwise_conv_2d_nchw_chw"):
+        # only with their requantization; the others stay for edgeq-depthwise-taps
+        if _matches_depthwise(op) and (fused := _requantization(op)):
+            dw, src = DepthwiseShape.of(op), Source.of(op.operands[0])[1]
+            export = depthwise_export(dw, src, fused[3])
+            convs.append((op, f"edgeq_{export.name}", fused))
+            functions.setdefault(convs[-1][1], _depthwise_function(dw, src, fused[3]))
+            exports.append(export)
     if not convs:
         return
-    uses = list(dict.fromkeys((conv, src, fused and fused[3]) for _, conv, src, fused in convs))
-    exports = [conv_export(conv, rq) for conv, _, rq in uses] + [pack_export(conv, src) for conv, src, _ in uses]
-    text = kernel_executable(list(dict.fromkeys(exports))) + "\n" + "\n".join(_function(*u) for u in uses)
+    text = kernel_executable(list(dict.fromkeys(exports))) + "\n" + "\n".join(functions.values())
     body = module.regions[0].blocks[0]
     parsed = ir.Module.parse(text)
     ip = ir.InsertionPoint.at_block_begin(body)
     for op in list(parsed.body.operations):
         op.detach_from_parent()
         ip.insert(op)
-    for op, conv, src, fused in convs:
+    for op, callee, fused in convs:
         x = Source.of(op.operands[0])[0]   # now: a producer may have been a fused generic, replaced above
         # the call takes the place of the conv, or with its requantization fused, of the requantizing generic
         replaced, operands = ([op], list(op.operands)[1:]) if fused is None else ([fused[0], op], [op.operands[1],
                                                                                                    *fused[1:3]])
         with ir.InsertionPoint(replaced[0]), op.location:
-            callee = ir.FlatSymbolRefAttr.get(_callee(conv, src, fused and fused[3]))
             call = ir.Operation.create("util.call", results=[replaced[0].results[0].type], operands=[x, *operands],
-                                       attributes={"callee": callee})
+                                       attributes={"callee": ir.FlatSymbolRefAttr.get(callee)})
         replaced[0].results[0].replace_all_uses_with(call.results[0])
         for dead in replaced:
             dead.erase()

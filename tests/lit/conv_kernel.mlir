@@ -1,19 +1,22 @@
 // RUN: edgeq-opt %s --edgeq-conv-kernel | filecheck %s
 
 // One executable links the kernels: a conv export per conv shape (workgroups: 64 output channels x 48 grid
-// pixels), a pack export per conv and input padding, each a shim that passes the shape to the C function.
+// pixels), a pack export per conv and input padding (workgroups: 4 channels x phase planes), a depthwise export,
+// each a shim that passes the shape to the C function.
 // CHECK:       hal.executable.source private @edgeq_kernels <objects = <{#{{.*}} = [#hal.executable.object<{path = "{{.*}}/kernels/conv2d_u8s8_avx512vnni-{{[0-9a-f]+}}.o"}>]}>>
 // CHECK:         hal.executable.export public @conv_3x10x10_24x3x3_s2x2_d1x1 ordinal(0)
-// CHECK:         hal.executable.export public @conv_16x6x6_32x1x1_s1x1_d1x1_rq39_0_255_m128 ordinal(1)
-// CHECK:         hal.executable.export public @pack_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128 ordinal(2)
+// CHECK:         hal.executable.export public @pack_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128 ordinal(1)
 // CHECK-DAG:       %[[GX:.*]] = arith.constant 1 : index
 // CHECK-DAG:       %[[GY:.*]] = arith.constant 4 : index
 // CHECK:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
+// CHECK:         hal.executable.export public @conv_16x6x6_32x1x1_s1x1_d1x1_rq39_0_255_m128 ordinal(2)
 // CHECK:         hal.executable.export public @pack_conv_16x6x6_32x1x1_s1x1_d1x1_6x6_t0l0_v0 ordinal(3)
+// CHECK:         hal.executable.export public @dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128 ordinal(4)
 // CHECK-NOT:     hal.executable.export
-// CHECK:         func.func private @edgeq_conv2d_u8s8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
-// CHECK:         func.func private @edgeq_conv2d_u8s8_requant({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
-// CHECK:         func.func private @edgeq_pack_u8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK-DAG:     func.func private @edgeq_conv2d_u8s8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK-DAG:     func.func private @edgeq_conv2d_u8s8_requant({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK-DAG:     func.func private @edgeq_pack_u8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK-DAG:     func.func private @edgeq_dwconv3x3_u8s8_requant({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
 // CHECK:         func.func @conv_3x10x10_24x3x3_s2x2_d1x1()
 // CHECK:           call @edgeq_conv2d_u8s8(
 // The pack's scalars: 3 channels of 8 x 8, padded by 1 row and column with -128; stride 2 in 2 x 2 phase planes
@@ -39,6 +42,17 @@
 // CHECK-SAME:      %{{.*}}: tensor<1x16x6x6xi8>, %{{.*}}: tensor<32x16x1x1xi8>, %[[BIAS:.*]]: tensor<32xi32>, %[[M:.*]]: tensor<32x1x1xi32>) -> tensor<1x32x6x6xi8>
 // CHECK:         %[[S:.*]] = linalg.generic {{.*}} outs(%[[BIAS]] : tensor<32xi32>)
 // CHECK:         flow.dispatch @edgeq_kernels::@conv_16x6x6_32x1x1_s1x1_d1x1_rq39_0_255_m128(%{{.*}}, %{{.*}}, %[[S]], %[[M]]) : {{.*}} -> tensor<1x32x6x6xi8>
+
+// A 3x3 depthwise conv with its requantization becomes one call: the taps packed in groups of 4 per channel,
+// their sums started at bias - 128 * sum(w), the pad's source read directly. Without a requantization to fuse,
+// a depthwise conv stays (edgeq-depthwise-taps takes it).
+// CHECK-LABEL: util.func private @edgeq_dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128(
+// CHECK-SAME:      %[[X:.*]]: tensor<1x8x8x8xi8>, %[[W:.*]]: tensor<8x3x3xi8>, %[[BIAS:.*]]: tensor<8xi32>, %[[M:.*]]: tensor<8x1x1xi32>) -> tensor<1x8x4x4xi8>
+// CHECK:         %[[WF:.*]] = tensor.collapse_shape %[[W]] {{\[\[}}0], [1, 2]] : tensor<8x3x3xi8> into tensor<8x9xi8>
+// CHECK:         %[[WP:.*]] = tensor.pad %[[WF]] low[0, 0] high[0, 3]
+// CHECK:         %[[WK:.*]] = tensor.expand_shape %[[WP]] {{\[\[}}0], [1, 2]] output_shape [8, 3, 4]
+// CHECK:         %[[S:.*]] = linalg.generic {{.*}} ins(%[[W]] : tensor<8x3x3xi8>) outs(%[[BIAS]] : tensor<8xi32>)
+// CHECK:         flow.dispatch @edgeq_kernels::@dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128(%[[X]], %[[WK]], %[[S]], %[[M]])
 
 // Two convs of one shape and padding share one function.
 // CHECK-LABEL: util.func public @two_convs
@@ -106,4 +120,41 @@ util.func public @i32_operands(%x: tensor<1x4x6x6xi32>, %w: tensor<16x4x3x3xi32>
 util.func public @strided_dilated(%x: tensor<1x4x9x9xi8>, %w: tensor<16x4x3x3xi8>, %acc: tensor<1x16x3x3xi32>) -> tensor<1x16x3x3xi32> {
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<2> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%x, %w : tensor<1x4x9x9xi8>, tensor<16x4x3x3xi8>) outs(%acc : tensor<1x16x3x3xi32>) -> tensor<1x16x3x3xi32>
   util.return %y : tensor<1x16x3x3xi32>
+}
+
+// CHECK-LABEL: util.func public @depthwise
+// CHECK:         %[[Q:.*]] = util.call @edgeq_dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128(%arg0, %arg1, %arg2, %arg3)
+// CHECK:         linalg.depthwise_conv_2d_nchw_chw
+// CHECK:         util.return %[[Q]], %{{.*}} : tensor<1x8x4x4xi8>, tensor<1x8x4x4xi32>
+util.func public @depthwise(%x: tensor<1x8x8x8xi8>, %w: tensor<8x3x3xi8>, %b: tensor<8xi32>, %m: tensor<8x1x1xi32>) -> (tensor<1x8x4x4xi8>, tensor<1x8x4x4xi32>) {
+  %c-128 = arith.constant -128 : i8
+  %xp = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %c-128 : i8
+  } : tensor<1x8x8x8xi8> to tensor<1x8x10x10xi8>
+  %e = tensor.empty() : tensor<1x8x4x4xi32>
+  %bi = linalg.broadcast ins(%b : tensor<8xi32>) outs(%e : tensor<1x8x4x4xi32>) dimensions = [0, 2, 3]
+  %y = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>} ins(%xp, %w : tensor<1x8x10x10xi8>, tensor<8x3x3xi8>) outs(%bi : tensor<1x8x4x4xi32>) -> tensor<1x8x4x4xi32>
+  %qe = tensor.empty() : tensor<1x8x4x4xi8>
+  %q = linalg.generic {indexing_maps = [affine_map<(n, c, h, w) -> (n, c, h, w)>, affine_map<(n, c, h, w) -> (c, 0, 0)>, affine_map<(n, c, h, w) -> (n, c, h, w)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%y, %m : tensor<1x8x4x4xi32>, tensor<8x1x1xi32>) outs(%qe : tensor<1x8x4x4xi8>) {
+  ^bb0(%a: i32, %s: i32, %o: i8):
+    %a64 = arith.extsi %a : i32 to i64
+    %s64 = arith.extsi %s : i32 to i64
+    %p = arith.muli %a64, %s64 : i64
+    %round = arith.constant 274877906944 : i64
+    %r = arith.addi %p, %round : i64
+    %shift = arith.constant 39 : i64
+    %t = arith.shrsi %r, %shift : i64
+    %lo = arith.constant 0 : i64
+    %c1 = arith.maxsi %t, %lo : i64
+    %hi = arith.constant 255 : i64
+    %c2 = arith.minsi %c1, %hi : i64
+    %n32 = arith.trunci %c2 : i64 to i32
+    %zp = arith.constant -128 : i32
+    %sum = arith.addi %n32, %zp : i32
+    %n8 = arith.trunci %sum : i32 to i8
+    linalg.yield %n8 : i8
+  } -> tensor<1x8x4x4xi8>
+  %z = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>} ins(%xp, %w : tensor<1x8x10x10xi8>, tensor<8x3x3xi8>) outs(%bi : tensor<1x8x4x4xi32>) -> tensor<1x8x4x4xi32>
+  util.return %q, %z : tensor<1x8x4x4xi8>, tensor<1x8x4x4xi32>
 }
