@@ -108,10 +108,12 @@ def _operands(c, hw, oc, k, seed, depthwise=False):
 # (in channels, size, out channels, kernel, stride, padding, dilation): channels padded to 4 and 8 (3 -> 4,
 # 20 -> 24, 50 -> 56), 64-channel groups with a partial last one (80, 72), grids that end in 1, 2 and 3 of the
 # 3-vector tiles and in a partial vector, no padding, odd sizes under stride 2, dilation 2, ResNet's 7x7 stem,
-# 1x1 convs with all lanes valid (no padding) and strided
+# 1x1 convs with all lanes valid (no padding) and strided, workgroups of several tiles and packs of several
+# channel groups (64 x 40 x 40)
 _SHAPES = [(3, (23, 23), 64, 7, 2, 3, 1), (16, (10, 10), 80, 3, 1, 1, 1), (24, (9, 13), 24, 3, 1, 0, 1),
            (8, (13, 11), 40, 3, 1, 2, 2), (64, (14, 14), 128, 3, 2, 1, 1), (20, (7, 7), 16, 3, 1, 1, 1),
-           (8, (15, 9), 50, 5, 2, 2, 1), (32, (16, 16), 24, 1, 1, 0, 1), (40, (13, 13), 72, 1, 2, 0, 1)]
+           (8, (15, 9), 50, 5, 2, 2, 1), (32, (16, 16), 24, 1, 1, 0, 1), (40, (13, 13), 72, 1, 2, 0, 1),
+           (64, (40, 40), 16, 1, 1, 0, 1)]
 
 
 @pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", _SHAPES)
@@ -150,9 +152,11 @@ def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp
 
 
 # (channels, size, stride, padding): MobileNet's strides and paddings, rows narrower and wider than the kernel's
-# 16 lanes and its 64-byte row copies, odd sizes under stride 2, the last workgroup's partial 8 rows
+# 16 lanes and its 64-byte row copies, odd sizes under stride 2, a partial last 8 rows, workgroups of several
+# channels (64 x 9 x 9)
 @pytest.mark.parametrize("c,hw,stride,pad", [(16, (9, 13), 1, 1), (24, (14, 14), 2, 1), (8, (23, 70), 1, 1),
-                                            (40, (15, 9), 2, 1), (3, (33, 20), 1, 0), (5, (7, 7), 2, 0)])
+                                            (40, (15, 9), 2, 1), (3, (33, 20), 1, 0), (5, (7, 7), 2, 0),
+                                            (64, (9, 9), 1, 1)])
 def test_depthwise_kernel_requantizes_like_the_reference(c, hw, stride, pad, tmp_path):
     rng, w, bias, x = _operands(c, hw, c, 3, c * 100 + hw[0], depthwise=True)
     _check_requantized(rng, x, w, bias, stride, pad, 1, 39, 0, 255, -128, tmp_path)

@@ -33,10 +33,20 @@ EXECUTABLE = "edgeq_kernels"
 # the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
-DEPTHWISE_ROWS = 8  # output rows per depthwise workgroup (DW_ROWS)
+# How the kernels split a dispatch into workgroups: into equal parts (IREE hands each thread a run of workgroups,
+# so a larger part holds them all up), at least MIN_WORKGROUPS for the threads to share, and for large layers
+# parts of about WORKGROUP_MACS (4 us on one core), more than IREE's 0.1 us per workgroup.
+WORKGROUP_MACS = 1 << 20
+MIN_WORKGROUPS = 8
+
+
+def _parts(units: int, cost: int, other: int = 1, least: int = 1) -> int:
+    """How many equal parts to split `units` (each `cost` MACs or their equivalent) into, given `other` workgroups
+    along the dispatch's other dimension; parts of at least `least` units where the threads have enough."""
+    enough = -(-MIN_WORKGROUPS // other)
+    return max(1, min(units, max(min(-(-units * cost // WORKGROUP_MACS), units // least), enough)))
 CHANNEL_BLOCK = 8  # output channels per register tile
-CHANNEL_TILE = 64  # one workgroup: 48 grid pixels (3 vectors of 16) x 64 output channels
-PIXEL_TILE = 48
+CHANNEL_TILE = 64  # a conv workgroup's output channels
 
 
 @dataclass(frozen=True)
@@ -215,9 +225,13 @@ class Requant:
 
 
 def conv_export(conv: ConvShape, rq: Requant | None = None) -> Export:
+    blocks = -(-conv.ocp // CHANNEL_TILE)
+    # a vector's MACs, and an output's requantization and store as about 32 more
+    # (parts of 3 vectors at least: a tile of 1 vector loads as many weights as it computes with)
+    parts = _parts(conv.vectors, 16 * min(CHANNEL_TILE, conv.ocp) * (conv.cp * conv.kh * conv.kw + 32), blocks, 3)
     scalars = (conv.c4, conv.oc, conv.oc8, conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, *conv.phases,
-               conv.wq, conv.rows * conv.wq, conv.oh, conv.ow)
-    groups = (-(-conv.ocp // CHANNEL_TILE), -(-16 * conv.vectors // PIXEL_TILE))
+               conv.wq, conv.rows * conv.wq, conv.oh, conv.ow, parts)
+    groups = (blocks, parts)
     if rq is None:
         return Export(conv.name, CONV, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>"), scalars,
                       groups)
@@ -227,15 +241,18 @@ def conv_export(conv: ConvShape, rq: Requant | None = None) -> Export:
 
 def pack_export(conv: ConvShape, src: Source) -> Export:
     ph, pw = conv.phases
-    scalars = (conv.c, src.h, src.w, src.top, src.left, src.value, conv.sh, conv.sw, ph, pw, conv.rows, conv.wq)
-    return Export(f"pack_{conv.name}_{src.name}", PACK, ("memref<1xi8>", "memref<1xi8>"), scalars,
-                  (conv.c4, ph * pw))
+    parts = _parts(conv.c4, 16 * conv.rows * conv.wq * 4, ph * pw)   # a byte packed as 16 MACs
+    scalars = (conv.c, src.h, src.w, src.top, src.left, src.value, conv.sh, conv.sw, ph, pw, conv.rows, conv.wq,
+               parts)
+    return Export(f"pack_{conv.name}_{src.name}", PACK, ("memref<1xi8>", "memref<1xi8>"), scalars, (parts, ph * pw))
 
 
 def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant) -> Export:
-    scalars = (src.h, src.w, src.top, src.left, src.value, dw.sh, dw.sw, dw.oh, dw.ow, rq.shift, rq.lo, rq.hi, rq.zp)
+    parts = _parts(dw.c, 64 * dw.oh * dw.ow)   # an output as 64 MACs
+    scalars = (dw.c, src.h, src.w, src.top, src.left, src.value, dw.sh, dw.sw, dw.oh, dw.ow, parts, rq.shift, rq.lo,
+               rq.hi, rq.zp)
     return Export(f"{dw.name}_{src.name}_{rq.name}", DEPTHWISE, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>",
-                  "memref<1xi32>", "memref<1xi8>"), scalars, (dw.c, -(-dw.oh // DEPTHWISE_ROWS)))
+                  "memref<1xi32>", "memref<1xi8>"), scalars, (parts, 1))
 
 
 def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant) -> str:

@@ -13,7 +13,10 @@
 //   w    [oc8][kh][kw][c4][8][4]  s8   weights, 8 output channels x 4 input channels per 32 bytes
 //   bias [oc8 * 8]  i32   where the sums start: -128 * sum(w) per output channel undoes the +128
 //   y    [oc][out_h][out_w]  i32, or i8 requantized (edgeq_conv2d_u8s8_requant)
-// Workgroup (gx, gy) computes grid vectors [3 gy, 3 gy + 3) for output channels [64 gx, 64 gx + 64).
+// Workgroup (gx, gy) computes output channels [64 gx, 64 gx + 64) for the gy-th of `parts` equal parts of the grid
+// vectors, in tiles of up to 3 vectors of nearly equal sizes. Each C function here splits its work into as many
+// parts as the pass says: enough for the threads, equal (IREE hands each thread a run of workgroups, so one part
+// larger than the others holds them all up), and large enough that IREE's 0.1 us per workgroup does not count.
 // Sums wrap in i32 like the reference's (vpdpbusd does not saturate), so the result is exact.
 #include <immintrin.h>
 #include <stddef.h>
@@ -127,13 +130,10 @@ static inline __attribute__((always_inline)) void conv(const uint8_t* x, const i
                                                        void* y, const requant_t* rq, int32_t c4, int32_t oc,
                                                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
                                                        int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq,
-                                                       int32_t plane, int32_t out_h, int32_t out_w, size_t gx,
-                                                       size_t gy) {
+                                                       int32_t plane, int32_t out_h, int32_t out_w, int32_t parts,
+                                                       size_t gx, size_t gy) {
   const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
                      (size_t)ph * pw * plane * 4};
-  const int v0 = (int)gy * TILE_VECTORS, vectors = (s.grid + 15) / 16;
-  const int nv = vectors - v0 < TILE_VECTORS ? vectors - v0 : TILE_VECTORS;
-  const uint8_t* xq = x + (size_t)v0 * 64;
   size_t taps[kh * kw];  // where each tap reads, in bytes: its phase plane and its offset in it
   for (int i = 0; i < kh; ++i) {
     for (int j = 0; j < kw; ++j) {
@@ -143,33 +143,40 @@ static inline __attribute__((always_inline)) void conv(const uint8_t* x, const i
   }
   const size_t filter = (size_t)kh * kw * c4 * TILE_CHANNELS * 4;
   const int last = (int)gx * GROUP_BLOCKS + GROUP_BLOCKS < oc8 ? (int)gx * GROUP_BLOCKS + GROUP_BLOCKS : oc8;
-  for (int b = (int)gx * GROUP_BLOCKS; b < last; ++b) {
-    const int8_t* wb = w + (size_t)b * filter;
-    const int32_t* bb = bias + b * TILE_CHANNELS;
-    // each vector count as its own unrolled copy, so the accumulators stay in registers
-    switch (nv) {
-      case 3: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 3); break;
-      case 2: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 2); break;
-      default: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 1); break;
+  const int vectors = (s.grid + 15) / 16, first = (int)gy * vectors / parts, end = ((int)gy + 1) * vectors / parts;
+  const int tiles = (end - first + TILE_VECTORS - 1) / TILE_VECTORS;
+  for (int t = 0, v0 = first; t < tiles; ++t) {
+    const int nv = (end - first) / tiles + (t < (end - first) % tiles);  // 4 = 2 + 2, not 3 + 1
+    const uint8_t* xq = x + (size_t)v0 * 64;
+    for (int b = (int)gx * GROUP_BLOCKS; b < last; ++b) {  // the blocks reuse the tile's input from L1
+      const int8_t* wb = w + (size_t)b * filter;
+      const int32_t* bb = bias + b * TILE_CHANNELS;
+      // each vector count as its own unrolled copy, so the accumulators stay in registers
+      switch (nv) {
+        case 3: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 3); break;
+        case 2: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 2); break;
+        default: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 1); break;
+      }
     }
+    v0 += nv;
   }
 }
 
 void edgeq_conv2d_u8s8(const uint8_t* x, const int8_t* w, const int32_t* bias, int32_t* y, int32_t c4, int32_t oc,
                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,
-                       int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, size_t gx,
-                       size_t gy) {
-  conv(x, w, bias, y, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, gx, gy);
+                       int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
+                       int32_t parts, size_t gx, size_t gy) {
+  conv(x, w, bias, y, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy);
 }
 
 // The conv with its requantization: i8 out, where the i32 sums never reach memory.
 void edgeq_conv2d_u8s8_requant(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, int8_t* y,
                                int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
                                int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
-                               int32_t out_h, int32_t out_w, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
-                               size_t gx, size_t gy) {
+                               int32_t out_h, int32_t out_w, int32_t parts, int32_t shift, int32_t lo, int32_t hi,
+                               int32_t zp, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
-  conv(x, w, bias, y, &rq, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, gx, gy);
+  conv(x, w, bias, y, &rq, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy);
 }
 
 // 16 bytes of an input row, from column col0 in steps of sw (1 or 2); `pad` where a column lies outside [0, w).
@@ -211,15 +218,19 @@ static inline __attribute__((always_inline)) void pack(const int8_t* x, uint8_t*
 // The conv's input in the kernel's layout, one dispatch before it:
 //   out[c4][a][b][i][j][k] = x[4 c4 + k][a + sh i - top][b + sw j - left] + 128
 // for phase plane (a, b), with `value` (the conv's padding) wherever that lies outside x, channels >= c included.
-// x is the unpadded NCHW input [c][h][w] i8; sw is 1 or 2. Workgroup (gx, gy) packs channel group gx, phase plane gy.
+// x is the unpadded NCHW input [c][h][w] i8; sw is 1 or 2. Workgroup (gx, gy) packs the gx-th of `parts` equal
+// parts of the channel groups, phase plane gy.
 void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t w, int32_t top, int32_t left,
-                   int32_t value, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t rows, int32_t wq, size_t gx,
-                   size_t gy) {
-  uint8_t* o = out + ((size_t)gx * ph * pw + gy) * rows * wq * 4;
-  if (sw == 1)  // each stride as its own copy, where the divisions by it are shifts
-    pack(x, o, c, h, w, top, left, value, sh, 1, pw, rows, wq, (int)gx, (int)gy);
-  else
-    pack(x, o, c, h, w, top, left, value, sh, 2, pw, rows, wq, (int)gx, (int)gy);
+                   int32_t value, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t rows, int32_t wq,
+                   int32_t parts, size_t gx, size_t gy) {
+  const int c4 = (c + 3) / 4;
+  for (int g = (int)gx * c4 / parts; g < ((int)gx + 1) * c4 / parts; ++g) {
+    uint8_t* o = out + ((size_t)g * ph * pw + gy) * rows * wq * 4;
+    if (sw == 1)  // each stride as its own copy, where the divisions by it are shifts
+      pack(x, o, c, h, w, top, left, value, sh, 1, pw, rows, wq, g, (int)gy);
+    else
+      pack(x, o, c, h, w, top, left, value, sh, 2, pw, rows, wq, g, (int)gy);
+  }
 }
 
 // A 3x3 depthwise conv with its requantization, straight from the unpadded NCHW input x [c][h][w] i8 (the padding
@@ -228,7 +239,7 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
 //   w    [c][3][4]  s8   each channel's taps, row-major, in groups of 4: (0,0) (0,1) (0,2) (1,0) | (1,1) (1,2)
 //                        (2,0) (2,1) | (2,2) 0 0 0
 //   bias [c]  i32   bias - 128 * sum(w)
-// Workgroup (gx, gy) computes channel gx, output rows [DW_ROWS gy, DW_ROWS gy + DW_ROWS).
+// Workgroup gx computes the gx-th of `parts` equal parts of the channels, DW_ROWS output rows at a time.
 #define DW_ROWS 8
 
 // 4 vectors of 16 i8 taps as the bytes of 16 u8 lanes (+ 128)
@@ -289,15 +300,20 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
 }
 
 void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
-                                  int8_t* y, int32_t h, int32_t wd, int32_t top, int32_t left, int32_t value,
-                                  int32_t sh, int32_t sw, int32_t out_h, int32_t out_w, int32_t shift, int32_t lo,
-                                  int32_t hi, int32_t zp, size_t gx, size_t gy) {
+                                  int8_t* y, int32_t c, int32_t h, int32_t wd, int32_t top, int32_t left,
+                                  int32_t value, int32_t sh, int32_t sw, int32_t out_h, int32_t out_w,
+                                  int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx,
+                                  size_t gy) {
+  (void)gy;
   const requant_t rq = {m, shift, lo, hi, zp};
-  const int c = (int)gx;
-  const int8_t* xc = x + (size_t)c * h * wd;
-  int8_t* yc = y + (size_t)c * out_h * out_w;
-  if (sw == 1)  // each stride as its own copy, where the divisions by it are shifts
-    dwconv3x3(xc, w + 12 * c, bias[c], yc, &rq, c, h, wd, top, left, value, sh, 1, out_h, out_w, (int)gy * DW_ROWS);
-  else
-    dwconv3x3(xc, w + 12 * c, bias[c], yc, &rq, c, h, wd, top, left, value, sh, 2, out_h, out_w, (int)gy * DW_ROWS);
+  for (int k = (int)gx * c / parts; k < ((int)gx + 1) * c / parts; ++k) {
+    const int8_t* xc = x + (size_t)k * h * wd;
+    int8_t* yc = y + (size_t)k * out_h * out_w;
+    for (int oh = 0; oh < out_h; oh += DW_ROWS) {
+      if (sw == 1)  // each stride as its own copy, where the divisions by it are shifts
+        dwconv3x3(xc, w + 12 * k, bias[k], yc, &rq, k, h, wd, top, left, value, sh, 1, out_h, out_w, oh);
+      else
+        dwconv3x3(xc, w + 12 * k, bias[k], yc, &rq, k, h, wd, top, left, value, sh, 2, out_h, out_w, oh);
+    }
+  }
 }
