@@ -399,8 +399,12 @@ def _matches_depthwise(op: ir.Operation) -> bool:
     attr = op.attributes
     strides = [int(s) for s in attr["strides"]] if "strides" in attr else [1, 1]
     dilated = "dilations" in attr and any(int(d) > 1 for d in attr["dilations"])
-    return (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and max(strides) <= 2 and not dilated
-            and w.shape[1:] == [3, 3] and (int_width(x), int_width(w), int_width(init)) == (8, 8, 32))
+    if not (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and max(strides) <= 2 and not dilated
+            and w.shape[1:] == [3, 3] and (int_width(x), int_width(w), int_width(init)) == (8, 8, 32)):
+        return False
+    # the kernel's local copy of 8 output rows' input, on the stack (dwconv3x3 in targets/kernels)
+    width = -(-(max(strides) * -(-init.shape[3] // 16) * 16 + 34) // 64) * 64
+    return (3 + 7 * max(strides)) * width <= 16384
 
 
 def kernel_executable(exports: list[Export]) -> str:

@@ -240,7 +240,7 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
 //                        (2,0) (2,1) | (2,2) 0 0 0
 //   bias [c]  i32   bias - 128 * sum(w)
 // Workgroup gx computes the gx-th of `parts` equal parts of the channels, DW_ROWS output rows at a time.
-#define DW_ROWS 8
+#define DW_ROWS 8  // (the pass keeps the local copy, 3 + 7 sh rows x width bytes, under 16 KiB of stack)
 
 // 4 vectors of 16 i8 taps as the bytes of 16 u8 lanes (+ 128)
 static inline __m512i four_taps(__m128i t0, __m128i t1, __m128i t2, __m128i t3) {
@@ -260,7 +260,7 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
   const int width = (sw * (out_w + 15) / 16 * 16 + 34 + 63) / 64 * 64;
   int8_t in[rows * width] __attribute__((aligned(64)));
   const __m512i fill = _mm512_set1_epi8((char)value);
-  for (int r = 0; r < rows; ++r) {  // in whole aligned 64-byte stores, which the loads below forward from
+  for (int r = 0; r < rows; ++r) {
     const int src = oh0 * sh + r - top;
     const int8_t* from = src >= 0 && src < h ? x + (size_t)src * wd - left : 0;
     for (int k = 0; k < width; k += 64) {
