@@ -1,21 +1,24 @@
-"""Run i8 x i8 -> i32 NCHW convolutions on edgeq's own AVX-512 VNNI kernel (targets/kernels) instead of IREE's
-im2col + matmul: one custom dispatch per conv, a direct conv on vpdpbusd.
+"""Run i8 NCHW convolutions on edgeq's own AVX-512 VNNI kernels (targets/kernels) instead of IREE's im2col +
+matmul and depthwise taps: custom dispatches, direct convs on vpdpbusd.
 
 For the host target on CPUs with AVX-512 VNNI. IREE 3.13 gathers every conv's patch matrix through memory and
 its s8 x s8 ukernel widens both operands to 16 bits (vpdpwssd, 2 MACs per lane); ResNet-18's im2col gathers alone
-took longer than its matmuls (docs/profiling.md). vpdpbusd multiplies u8 by s8, 4 MACs per lane, so the kernel
-reads the activations as x + 128 (an xor of the sign bit) and starts each sum at -128 * sum(w):
+took longer than its matmuls (docs/profiling.md). vpdpbusd multiplies u8 by s8, 4 MACs per lane, so the kernels
+read the activations as x + 128 (an xor of the sign bit) and start each sum at bias - 128 * sum(w):
 sum((x + 128) w) - 128 sum(w) = sum(x w), exact in wrap-around i32 like the reference.
 
-The kernel keeps pixels in its vector lanes, so it reads and writes channel-major data: the graph stays NCHW and
-nothing is transposed. Each conv becomes a call to a private util.func (inlined by IREE) that
-  - packs its input with a second kernel, edgeq_pack_u8: 4-channel groups of u8, [C/4][phase rows][phase cols]
-    [rows][cols][4], one phase plane per stride step so that every tap reads contiguous pixels (the kernel's
-    header explains the grid). The conv's padding is done there too: the pack reads the tensor.pad's source;
+The kernels keep pixels in their vector lanes, so they read and write channel-major data: the graph stays NCHW
+and nothing is transposed. Each dense conv (linalg.conv_2d_nchw_fchw) becomes a call to a private util.func
+(inlined by IREE) that
+  - packs its input with edgeq_pack_u8: 4-channel groups of u8, [C/4][phase rows][phase cols][rows][cols][4],
+    one phase plane per stride step so that every tap reads contiguous pixels (the kernel's header explains the
+    grid). The conv's padding is done there too: the pack reads the tensor.pad's source;
   - packs the constant weights as [OC/8][KH][KW][C/4][8][4] and sums them (IREE evaluates both at compile time);
-  - dispatches the kernel (one workgroup per 48 grid pixels and 64 output channels) into the NCHW i32 result;
-  - adds the conv's init (its bias); the requantization fuses into this.
-All convs share one hal.executable.source that links the compiled kernels.
+  - dispatches the kernel into the NCHW result: when the conv's only use is edgeq's requantization (Requant), the
+    kernel applies it and writes i8; otherwise it writes the i32 sums and the conv's init is added after.
+Each 3x3 depthwise conv with such a requantization becomes one dispatch of edgeq_dwconv3x3_u8s8_requant, which
+reads the unpadded input itself; the others are left to edgeq-depthwise-taps. All share one
+hal.executable.source that links the compiled kernels.
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, and a stride together with a dilation.
 """
@@ -38,6 +41,8 @@ DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 # parts of about WORKGROUP_MACS (4 us on one core), more than IREE's 0.1 us per workgroup.
 WORKGROUP_MACS = 1 << 20
 MIN_WORKGROUPS = 8
+CHANNEL_BLOCK = 8  # output channels per register tile
+CHANNEL_TILE = 64  # a conv workgroup's output channels
 
 
 def _parts(units: int, cost: int, other: int = 1, least: int = 1) -> int:
@@ -45,8 +50,6 @@ def _parts(units: int, cost: int, other: int = 1, least: int = 1) -> int:
     along the dispatch's other dimension; parts of at least `least` units where the threads have enough."""
     enough = -(-MIN_WORKGROUPS // other)
     return max(1, min(units, max(min(-(-units * cost // WORKGROUP_MACS), units // least), enough)))
-CHANNEL_BLOCK = 8  # output channels per register tile
-CHANNEL_TILE = 64  # a conv workgroup's output channels
 
 
 @dataclass(frozen=True)
@@ -383,28 +386,31 @@ def _entry(export: Export, ordinal: int) -> str:
     }}"""
 
 
-def _matches(op: ir.Operation) -> bool:
-    x, w, init = (v.type for v in op.operands)
+def _strides_dilated(op: ir.Operation) -> tuple[int, bool]:
+    """A conv's largest stride, and whether it is dilated."""
     attr = op.attributes
-    strides = [int(s) for s in attr["strides"]] if "strides" in attr else [1, 1]
-    strided = max(strides) > 1
-    dilated = "dilations" in attr and any(int(d) > 1 for d in attr["dilations"])
-    return (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and max(strides) <= 2
-            and not (strided and dilated)
+    stride = max(int(s) for s in attr["strides"]) if "strides" in attr else 1
+    return stride, "dilations" in attr and any(int(d) > 1 for d in attr["dilations"])
+
+
+def _i8_batch1(op: ir.Operation) -> bool:
+    x, w, init = (v.type for v in op.operands)
+    return (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1
             and (int_width(x), int_width(w), int_width(init)) == (8, 8, 32))
 
 
+def _matches(op: ir.Operation) -> bool:
+    stride, dilated = _strides_dilated(op)
+    return _i8_batch1(op) and stride <= 2 and not (stride > 1 and dilated)
+
+
 def _matches_depthwise(op: ir.Operation) -> bool:
-    x, w, init = (v.type for v in op.operands)
-    attr = op.attributes
-    strides = [int(s) for s in attr["strides"]] if "strides" in attr else [1, 1]
-    dilated = "dilations" in attr and any(int(d) > 1 for d in attr["dilations"])
-    if not (all(t.has_static_shape for t in (x, w, init)) and x.shape[0] == 1 and max(strides) <= 2 and not dilated
-            and w.shape[1:] == [3, 3] and (int_width(x), int_width(w), int_width(init)) == (8, 8, 32)):
+    stride, dilated = _strides_dilated(op)
+    if not (_i8_batch1(op) and stride <= 2 and not dilated and op.operands[1].type.shape[1:] == [3, 3]):
         return False
     # the kernel's local copy of 8 output rows' input, on the stack (dwconv3x3 in targets/kernels)
-    width = -(-(max(strides) * -(-init.shape[3] // 16) * 16 + 34) // 64) * 64
-    return (3 + 7 * max(strides)) * width <= 16384
+    width = -(-(stride * -(-op.operands[2].type.shape[3] // 16) * 16 + 34) // 64) * 64
+    return (3 + 7 * stride) * width <= 16384
 
 
 def kernel_executable(exports: list[Export]) -> str:
