@@ -160,3 +160,32 @@ def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp
 def test_depthwise_kernel_requantizes_like_the_reference(c, hw, stride, pad, tmp_path):
     rng, w, bias, x = _operands(c, hw, c, 3, c * 100 + hw[0], depthwise=True)
     _check_requantized(rng, x, w, bias, stride, pad, 1, 39, 0, 255, -128, tmp_path)
+
+
+@pytest.mark.parametrize("c,hw,stride,oc", [(24, (14, 14), 1, 40), (13, (15, 9), 2, 16)])
+def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, tmp_path):
+    """MobileNet's depthwise -> 1x1 pairs: the depthwise kernel writes the 1x1 conv's packed input (4 channels per
+    lane, + 128) and that conv runs without a pack dispatch; bit for bit against torch, through the i8 between."""
+    rng, w, bias, x = _operands(c, hw, c, 3, c * 7 + oc, depthwise=True)
+    m = np.full(c, 1 << 30, np.int32) // (rng.integers(1, 4, c).astype(np.int32))
+    dw = _conv_module(w, bias, hw, stride, 1, 1, -128, (m, 39, 0, 255, -128))
+    w1 = rng.integers(-128, 128, size=(oc, c, 1, 1), dtype=np.int8)
+    b1 = rng.integers(-(1 << 20), 1 << 20, size=(oc,), dtype=np.int32)
+    q = dw[dw.index("util.return %q : tensor<") + len("util.return %q : tensor<"):].split(">")[0]
+    oh, ow = (int(d) for d in q.split("x")[2:4])
+    out = f"1x{oc}x{oh}x{ow}xi32"
+    text = dw.replace(f"-> tensor<{q}> {{", f"-> tensor<{out}> {{").replace(f"util.return %q : tensor<{q}>", f"""\
+%w1f = arith.constant {_dense(w1)}
+  %w1 = tensor.expand_shape %w1f [[0, 1, 2, 3]] output_shape [{oc}, {c}, 1, 1] : tensor<{w1.size}xi8> into tensor<{oc}x{c}x1x1xi8>
+  %b1 = arith.constant {_dense(b1)}
+  %e1 = tensor.empty() : tensor<{out}>
+  %bi1 = linalg.broadcast ins(%b1 : tensor<{oc}xi32>) outs(%e1 : tensor<{out}>) dimensions = [0, 2, 3]
+  %y1 = linalg.conv_2d_nchw_fchw {{dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}} ins(%q, %w1 : tensor<{q}>, tensor<{oc}x{c}x1x1xi8>) outs(%bi1 : tensor<{out}>) -> tensor<{out}>
+  util.return %y1 : tensor<{out}>""")
+    y, after = _run_kernel(text, x, tmp_path)
+    assert "_packed" in after and "@pack_" not in after   # the 1x1 conv's input came packed
+    ref = _reference(x, w, bias, stride, 1, 1, -128)
+    mid = ((((ref * m.astype(np.int64)[None, :, None, None]) + (1 << 38)) >> 39).clip(0, 255) - 128).astype(np.int8)
+    expected = _reference(mid, w1, b1, 1, 0, 1, 0)
+    assert y.dtype == np.int32 and y.shape == expected.shape
+    assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"

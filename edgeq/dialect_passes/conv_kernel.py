@@ -250,19 +250,26 @@ def pack_export(conv: ConvShape, src: Source) -> Export:
     return Export(f"pack_{conv.name}_{src.name}", PACK, ("memref<1xi8>", "memref<1xi8>"), scalars, (parts, ph * pw))
 
 
-def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant) -> Export:
-    parts = _parts(dw.c, 64 * dw.oh * dw.ow)   # an output as 64 MACs
-    scalars = (dw.c, src.h, src.w, src.top, src.left, src.value, dw.sh, dw.sw, dw.oh, dw.ow, parts, rq.shift, rq.lo,
-               rq.hi, rq.zp)
-    return Export(f"{dw.name}_{src.name}_{rq.name}", DEPTHWISE, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>",
-                  "memref<1xi32>", "memref<1xi8>"), scalars, (parts, 1))
+def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvShape | None = None) -> Export:
+    """With `packed`, the 1x1 conv that reads the output: the kernel writes that conv's packed input instead of
+    NCHW, in groups of 4 channels."""
+    plane = packed.rows * packed.wq if packed else 0
+    nc = 4 if packed else 1
+    parts = _parts(-(-dw.c // nc), 64 * nc * dw.oh * dw.ow)   # an output as 64 MACs
+    scalars = (dw.c, src.h, src.w, src.top, src.left, src.value, dw.sh, dw.sw, dw.oh, dw.ow, plane, parts, rq.shift,
+               rq.lo, rq.hi, rq.zp)
+    return Export(f"{dw.name}_{src.name}_{rq.name}" + ("_packed" if packed else ""), DEPTHWISE,
+                  ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>"), scalars,
+                  (parts, 1))
 
 
-def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant) -> str:
+def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvShape | None) -> str:
     """The util.func that computes one depthwise conv and its requantization with the kernel: (x, w, bias,
-    multipliers) -> i8. The taps are packed in groups of 4 per channel, their sums start at bias - 128 * sum(w)."""
-    c, taps, export = dw.c, dw.kh * dw.kw, depthwise_export(dw, src, rq)
-    x_type, out = f"1x{c}x{src.h}x{src.w}xi8", f"1x{c}x{dw.oh}x{dw.ow}xi8"
+    multipliers) -> i8, NCHW or packed for `packed`. The taps are packed in groups of 4 per channel, their sums
+    start at bias - 128 * sum(w)."""
+    c, taps, export = dw.c, dw.kh * dw.kw, depthwise_export(dw, src, rq, packed)
+    x_type = f"1x{c}x{src.h}x{src.w}xi8"
+    out = packed.types()["xk"] if packed else f"1x{c}x{dw.oh}x{dw.ow}xi8"
     w_type = f"{c}x{dw.kh}x{dw.kw}xi8"
     lines = [
         "%zero = arith.constant 0 : i8",
@@ -294,11 +301,11 @@ def _pad(value: str, source: str, shape: str, high: str) -> str:
             f"    }} : tensor<{source}> to tensor<{shape}>")
 
 
-def _function(conv: ConvShape, src: Source, rq: Requant | None) -> str:
+def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False) -> str:
     """The util.func that computes one conv with the kernels (see the module docstring): (x, w, init) -> i32 sums,
-    or with rq, (x, w, bias, multipliers) -> i8."""
+    or with rq, (x, w, bias, multipliers) -> i8; `packed`: x comes packed (from the depthwise kernel before)."""
     t = conv.types()
-    x_type = f"1x{conv.c}x{src.h}x{src.w}xi8"
+    x_type = t["xk"] if packed else f"1x{conv.c}x{src.h}x{src.w}xi8"
     w_src, w_type = "%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
     lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32"]
     if (conv.cp, conv.ocp) != (conv.c, conv.oc):   # zero weights for the padded channels
@@ -313,9 +320,12 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None) -> str:
     start = "%bias" if rq and conv.ocp == conv.oc else "%b0"
     parallel = '"parallel"'
     export = conv_export(conv, rq)
+    x = "%x"
+    if not packed:
+        x = "%xk"
+        lines.append(f"%xk = flow.dispatch @{EXECUTABLE}::@{pack_export(conv, src).name}(%x) : (tensor<{x_type}>) -> "
+                     f"tensor<{t['xk']}>")
     lines += [
-        f"%xk = flow.dispatch @{EXECUTABLE}::@{pack_export(conv, src).name}(%x) : (tensor<{x_type}>) -> "
-        f"tensor<{t['xk']}>",
         f"%we = tensor.empty() : tensor<{t['wk']}>",
         "%wk = linalg.generic {indexing_maps = [affine_map<(o, i, j, c, l, k) -> "
         f"(o * {CHANNEL_BLOCK} + l, c * 4 + k, i, j)>, "
@@ -334,7 +344,7 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None) -> str:
     ]
     if rq is None:
         lines += [
-            f"%yk = flow.dispatch @{EXECUTABLE}::@{export.name}(%xk, %wk, %bk) : (tensor<{t['xk']}>, "
+            f"%yk = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk) : (tensor<{t['xk']}>, "
             f"tensor<{t['wk']}>, tensor<{t['bk']}>) -> tensor<{t['out']}>",
             "%y = linalg.generic {indexing_maps = [affine_map<(n, o, h, w) -> (n, o, h, w)>, "
             "affine_map<(n, o, h, w) -> (n, o, h, w)>], iterator_types = [" + ", ".join([parallel] * 4) + "]} "
@@ -346,17 +356,17 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None) -> str:
     else:
         result = t["out"].replace("xi32", "xi8")
         lines += [
-            f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%xk, %wk, %bk, %mult) : (tensor<{t['xk']}>, "
+            f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk, %mult) : (tensor<{t['xk']}>, "
             f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>) -> tensor<{result}>",
             f"util.return %y : tensor<{result}>"]
         args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>"
     body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @{_callee(conv, src, rq)}(%x: tensor<{x_type}>, %w: tensor<{t['w']}>, {args}) -> "
-            f"tensor<{result}> {{\n{body}\n}}")
+    return (f"util.func private @{_callee(conv, src, rq, packed)}(%x: tensor<{x_type}>, %w: tensor<{t['w']}>, "
+            f"{args}) -> tensor<{result}> {{\n{body}\n}}")
 
 
-def _callee(conv: ConvShape, src: Source, rq: Requant | None) -> str:
-    return f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "")
+def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False) -> str:
+    return f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "") + ("_packed" if packed else "")
 
 
 def _entry(export: Export, ordinal: int) -> str:
@@ -404,13 +414,14 @@ def _matches(op: ir.Operation) -> bool:
     return _i8_batch1(op) and stride <= 2 and not (stride > 1 and dilated)
 
 
-def _matches_depthwise(op: ir.Operation) -> bool:
+def _matches_depthwise(op: ir.Operation, channels: int = 1) -> bool:
+    """With `channels` at a time (4 for a packed output)."""
     stride, dilated = _strides_dilated(op)
     if not (_i8_batch1(op) and stride <= 2 and not dilated and op.operands[1].type.shape[1:] == [3, 3]):
         return False
-    # the kernel's local copy of 8 output rows' input, on the stack (dwconv3x3 in targets/kernels)
+    # the kernel's local copies of 8 output rows' input, on the stack (dwconv3x3 in targets/kernels)
     width = -(-(stride * -(-op.operands[2].type.shape[3] // 16) * 16 + 34) // 64) * 64
-    return (3 + 7 * stride) * width <= 16384
+    return channels * (3 + 7 * stride) * width <= 16384
 
 
 def kernel_executable(exports: list[Export]) -> str:
@@ -471,24 +482,44 @@ def _requantization(conv_op: ir.Operation) -> tuple[ir.Operation, ir.Value, ir.V
     return generic, init.operands[0], m, Requant(shift, lo, hi, zp)
 
 
+def _packed_consumer(generic: ir.Operation, dense: list) -> int | None:
+    """The index in `dense` of the 1x1 conv (stride 1, no padding) that is the only use of a depthwise conv's
+    requantizing generic: that conv can take the depthwise kernel's output packed."""
+    uses = list(generic.results[0].uses)
+    if len(uses) != 1:
+        return None
+    for k, (op, conv, src, _) in enumerate(dense):
+        if (op.operands[0] == generic.results[0] and (conv.kh, conv.kw, conv.sh, conv.sw) == (1, 1, 1, 1)
+                and (src.h, src.w) == (conv.hp, conv.wp) and (src.top, src.left) == (0, 0)):
+            return k
+    return None
+
+
 def run(module: ir.Operation, pass_) -> None:
-    # (op, callee, fused): each conv and what replaces it
-    convs, functions, exports = [], {}, []
-    for op in ops_named(module, "linalg.conv_2d_nchw_fchw"):
-        if _matches(op):
-            conv, src, fused = ConvShape.of(op), Source.of(op.operands[0])[1], _requantization(op)
-            rq = fused and fused[3]
-            convs.append((op, _callee(conv, src, rq), fused))
-            functions.setdefault(convs[-1][1], _function(conv, src, rq))
-            exports += [conv_export(conv, rq), pack_export(conv, src)]
+    dense = [(op, ConvShape.of(op), Source.of(op.operands[0])[1], _requantization(op))
+             for op in ops_named(module, "linalg.conv_2d_nchw_fchw") if _matches(op)]
+    depthwise, packed_input = [], {}   # packed_input: dense conv index -> the depthwise op that packs its input
     for op in ops_named(module, "linalg.depthwise_conv_2d_nchw_chw"):
         # only with their requantization; the others stay for edgeq-depthwise-taps
         if _matches_depthwise(op) and (fused := _requantization(op)):
-            dw, src = DepthwiseShape.of(op), Source.of(op.operands[0])[1]
-            export = depthwise_export(dw, src, fused[3])
-            convs.append((op, f"edgeq_{export.name}", fused))
-            functions.setdefault(convs[-1][1], _depthwise_function(dw, src, fused[3]))
-            exports.append(export)
+            depthwise.append((op, DepthwiseShape.of(op), Source.of(op.operands[0])[1], fused))
+            consumer = _packed_consumer(fused[0], dense)
+            if consumer is not None and _matches_depthwise(op, 4):
+                packed_input[consumer] = op
+    convs, functions, exports = [], {}, []   # convs: (op, callee, fused)
+    for k, (op, conv, src, fused) in enumerate(dense):
+        rq, packed = fused and fused[3], k in packed_input
+        convs.append((op, _callee(conv, src, rq, packed), fused))
+        functions.setdefault(convs[-1][1], _function(conv, src, rq, packed))
+        exports += [conv_export(conv, rq)] + ([] if packed else [pack_export(conv, src)])
+    consumers = {op: dense[k][1] for k, op in packed_input.items()}
+    for op, dw, src, fused in depthwise:
+        packed = consumers.get(op)
+        export = depthwise_export(dw, src, fused[3], packed)
+        # replaced before the convs, whose input it may produce packed
+        convs.insert(0, (op, f"edgeq_{export.name}", fused))
+        functions.setdefault(f"edgeq_{export.name}", _depthwise_function(dw, src, fused[3], packed))
+        exports.append(export)
     if not convs:
         return
     text = kernel_executable(list(dict.fromkeys(exports))) + "\n" + "\n".join(functions.values())
@@ -498,13 +529,16 @@ def run(module: ir.Operation, pass_) -> None:
     for op in list(parsed.body.operations):
         op.detach_from_parent()
         ip.insert(op)
+    symbols = ir.SymbolTable(module)
     for op, callee, fused in convs:
         x = Source.of(op.operands[0])[0]   # now: a producer may have been a fused generic, replaced above
         # the call takes the place of the conv, or with its requantization fused, of the requantizing generic
         replaced, operands = ([op], list(op.operands)[1:]) if fused is None else ([fused[0], op], [op.operands[1],
                                                                                                    *fused[1:3]])
+        fn = symbols[callee]   # its result type: a packed depthwise output's is not the op's
+        result = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]
         with ir.InsertionPoint(replaced[0]), op.location:
-            call = ir.Operation.create("util.call", results=[replaced[0].results[0].type], operands=[x, *operands],
+            call = ir.Operation.create("util.call", results=[result], operands=[x, *operands],
                                        attributes={"callee": ir.FlatSymbolRefAttr.get(callee)})
         replaced[0].results[0].replace_all_uses_with(call.results[0])
         for dead in replaced:

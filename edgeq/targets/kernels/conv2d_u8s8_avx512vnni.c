@@ -239,8 +239,9 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
 //   w    [c][3][4]  s8   each channel's taps, row-major, in groups of 4: (0,0) (0,1) (0,2) (1,0) | (1,1) (1,2)
 //                        (2,0) (2,1) | (2,2) 0 0 0
 //   bias [c]  i32   bias - 128 * sum(w)
-// Workgroup gx computes the gx-th of `parts` equal parts of the channels, DW_ROWS output rows at a time.
-#define DW_ROWS 8  // (the pass keeps the local copy, 3 + 7 sh rows x width bytes, under 16 KiB of stack)
+// Workgroup gx computes the gx-th of `parts` equal parts of the channels (or groups of 4), DW_ROWS output rows at
+// a time.
+#define DW_ROWS 8  // (the pass keeps the local copies, 3 + 7 sh rows x width bytes each, under 16 KiB of stack)
 
 // 4 vectors of 16 i8 taps as the bytes of 16 u8 lanes (+ 128)
 static inline __m512i four_taps(__m128i t0, __m128i t1, __m128i t2, __m128i t3) {
@@ -250,70 +251,91 @@ static inline __m512i four_taps(__m128i t0, __m128i t1, __m128i t2, __m128i t3) 
   return _mm512_xor_si512(lanes, _mm512_slli_epi32(_mm512_cvtepu8_epi32(t3), 24));
 }
 
-static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, const int8_t* w, int32_t bias,
-                                                            int8_t* y, const requant_t* rq, int c, int h, int wd,
-                                                            int top, int left, int value, int sh, const int sw,
-                                                            int out_h, int out_w, int oh0) {
-  // The input rows this workgroup reads, padded (left, right, above, below) into a local copy, so that every
-  // vector of taps is a plain load: 16 columns at stride 1, the even and odd bytes of 32 at stride 2.
+// Channels [k0, k0 + nc), DW_ROWS output rows from oh0: nc = 1 written NCHW, or nc = 4 written interleaved as the
+// packed input of the 1x1 conv that reads them ([C/4][rows][out_w][4] u8, + 128; plane = rows x out_w), which
+// then needs no pack of its own. Channels past c (the last group's) compute channel c - 1 again.
+static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, const int8_t* w, const int32_t* bias,
+                                                            int8_t* y, const requant_t* rq, int c, int k0,
+                                                            const int nc, int h, int wd, int top, int left,
+                                                            int value, int sh, const int sw, int out_h, int out_w,
+                                                            int oh0, int plane) {
+  // The input rows this workgroup reads, padded (left, right, above, below) into a local copy per channel, so that
+  // every vector of taps is a plain load: 16 columns at stride 1, the even and odd bytes of 32 at stride 2.
   const int oh1 = oh0 + DW_ROWS < out_h ? oh0 + DW_ROWS : out_h, rows = (oh1 - oh0 - 1) * sh + 3;
   const int width = (sw * (out_w + 15) / 16 * 16 + 34 + 63) / 64 * 64;
-  int8_t in[rows * width] __attribute__((aligned(64)));
+  int8_t in[nc * rows * width] __attribute__((aligned(64)));
   const __m512i fill = _mm512_set1_epi8((char)value);
-  for (int r = 0; r < rows; ++r) {
-    const int src = oh0 * sh + r - top;
-    const int8_t* from = src >= 0 && src < h ? x + (size_t)src * wd - left : 0;
-    for (int k = 0; k < width; k += 64) {
-      const int lo = left - k > 0 ? left - k : 0, hi = left + wd - k < 64 ? left + wd - k : 64;
-      const __mmask64 inside = hi > lo ? (~0ull << lo) & (~0ull >> (64 - hi)) : 0;
-      _mm512_store_si512(in + (size_t)r * width + k,  // no load at all from a padding row
-                         from && inside ? _mm512_mask_loadu_epi8(fill, inside, (const void*)((intptr_t)from + k))
-                                        : fill);
+  int ch[4];
+  for (int k = 0; k < nc; ++k) {
+    ch[k] = k0 + k < c ? k0 + k : c - 1;
+    for (int r = 0; r < rows; ++r) {
+      const int src = oh0 * sh + r - top;
+      const int8_t* from = src >= 0 && src < h ? x + ((size_t)ch[k] * h + src) * wd - left : 0;
+      for (int j = 0; j < width; j += 64) {
+        const int lo = left - j > 0 ? left - j : 0, hi = left + wd - j < 64 ? left + wd - j : 64;
+        const __mmask64 inside = hi > lo ? (~0ull << lo) & (~0ull >> (64 - hi)) : 0;
+        _mm512_store_si512(in + ((size_t)k * rows + r) * width + j,  // no load at all from a padding row
+                           from && inside ? _mm512_mask_loadu_epi8(fill, inside, (const void*)((intptr_t)from + j))
+                                          : fill);
+      }
     }
   }
-  int32_t w4[3];
-  __builtin_memcpy(w4, w, 12);
   for (int oh = oh0; oh < oh1; ++oh) {
-    const int8_t* r0 = in + (size_t)(oh - oh0) * sh * width;
     for (int ow = 0; ow < out_w; ow += 16) {
-      __m128i t[9];
-      for (int i = 0; i < 3; ++i) {
-        const int8_t* at = r0 + (size_t)i * width + ow * sw;
-        if (sw == 1) {
-          for (int j = 0; j < 3; ++j) t[3 * i + j] = _mm_loadu_si128((const void*)(at + j));
-        } else {  // the even and odd bytes of 32
-          const __m256i a = _mm256_loadu_si256((const void*)at), b = _mm256_loadu_si256((const void*)(at + 2));
-          t[3 * i] = _mm256_cvtepi16_epi8(a);
-          t[3 * i + 1] = _mm256_cvtepi16_epi8(_mm256_srli_epi16(a, 8));
-          t[3 * i + 2] = _mm256_cvtepi16_epi8(b);
+      __m128i out[4];
+      for (int k = 0; k < nc; ++k) {
+        const int8_t* r0 = in + ((size_t)k * rows + (size_t)(oh - oh0) * sh) * width;
+        __m128i t[9];
+        for (int i = 0; i < 3; ++i) {
+          const int8_t* at = r0 + (size_t)i * width + ow * sw;
+          if (sw == 1) {
+            for (int j = 0; j < 3; ++j) t[3 * i + j] = _mm_loadu_si128((const void*)(at + j));
+          } else {  // the even and odd bytes of 32
+            const __m256i a = _mm256_loadu_si256((const void*)at), b = _mm256_loadu_si256((const void*)(at + 2));
+            t[3 * i] = _mm256_cvtepi16_epi8(a);
+            t[3 * i + 1] = _mm256_cvtepi16_epi8(_mm256_srli_epi16(a, 8));
+            t[3 * i + 2] = _mm256_cvtepi16_epi8(b);
+          }
         }
+        int32_t w4[3];
+        __builtin_memcpy(w4, w + 12 * ch[k], 12);
+        const __m128i zero = _mm_setzero_si128();  // against zero weights
+        __m512i acc = _mm512_set1_epi32(bias[ch[k]]);
+        acc = _mm512_dpbusd_epi32(acc, four_taps(t[0], t[1], t[2], t[3]), _mm512_set1_epi32(w4[0]));
+        acc = _mm512_dpbusd_epi32(acc, four_taps(t[4], t[5], t[6], t[7]), _mm512_set1_epi32(w4[1]));
+        acc = _mm512_dpbusd_epi32(acc, four_taps(t[8], zero, zero, zero), _mm512_set1_epi32(w4[2]));
+        out[k] = requantize(acc, rq, ch[k]);
       }
-      const __m128i zero = _mm_setzero_si128();  // against zero weights
-      __m512i acc = _mm512_set1_epi32(bias);
-      acc = _mm512_dpbusd_epi32(acc, four_taps(t[0], t[1], t[2], t[3]), _mm512_set1_epi32(w4[0]));
-      acc = _mm512_dpbusd_epi32(acc, four_taps(t[4], t[5], t[6], t[7]), _mm512_set1_epi32(w4[1]));
-      acc = _mm512_dpbusd_epi32(acc, four_taps(t[8], zero, zero, zero), _mm512_set1_epi32(w4[2]));
       const int n = out_w - ow < 16 ? out_w - ow : 16;
-      _mm_mask_storeu_epi8(y + (size_t)oh * out_w + ow, (__mmask16)((1u << n) - 1), requantize(acc, rq, c));
+      if (nc == 1)
+        _mm_mask_storeu_epi8(y + ((size_t)k0 * out_h + oh) * out_w + ow, (__mmask16)((1u << n) - 1), out[0]);
+      else  // the 4 channels' bytes per lane, + 128: four_taps is that interleave
+        _mm512_mask_storeu_epi32(y + ((size_t)(k0 / 4) * plane + (size_t)oh * out_w + ow) * 4,
+                                 (__mmask16)((1u << n) - 1), four_taps(out[0], out[1], out[2], out[3]));
     }
   }
 }
 
+// plane = 0: NCHW i8 out; plane > 0: the packed input of the next 1x1 conv (see dwconv3x3).
 void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
                                   int8_t* y, int32_t c, int32_t h, int32_t wd, int32_t top, int32_t left,
                                   int32_t value, int32_t sh, int32_t sw, int32_t out_h, int32_t out_w,
-                                  int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx,
-                                  size_t gy) {
+                                  int32_t plane, int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                  size_t gx, size_t gy) {
   (void)gy;
   const requant_t rq = {m, shift, lo, hi, zp};
-  for (int k = (int)gx * c / parts; k < ((int)gx + 1) * c / parts; ++k) {
-    const int8_t* xc = x + (size_t)k * h * wd;
-    int8_t* yc = y + (size_t)k * out_h * out_w;
+  const int nc = plane ? 4 : 1, units = (c + nc - 1) / nc;  // channels, or groups of 4
+  for (int u = (int)gx * units / parts; u < ((int)gx + 1) * units / parts; ++u) {
     for (int oh = 0; oh < out_h; oh += DW_ROWS) {
-      if (sw == 1)  // each stride as its own copy, where the divisions by it are shifts
-        dwconv3x3(xc, w + 12 * k, bias[k], yc, &rq, k, h, wd, top, left, value, sh, 1, out_h, out_w, oh);
+      // each case as its own copy, with constant loops and shifts
+      if (plane && sw == 1)
+        dwconv3x3(x, w, bias, y, &rq, c, 4 * u, 4, h, wd, top, left, value, sh, 1, out_h, out_w, oh, plane);
+      else if (plane)
+        dwconv3x3(x, w, bias, y, &rq, c, 4 * u, 4, h, wd, top, left, value, sh, 2, out_h, out_w, oh, plane);
+      else if (sw == 1)
+        dwconv3x3(x, w, bias, y, &rq, c, u, 1, h, wd, top, left, value, sh, 1, out_h, out_w, oh, 0);
       else
-        dwconv3x3(xc, w + 12 * k, bias[k], yc, &rq, k, h, wd, top, left, value, sh, 2, out_h, out_w, oh);
+        dwconv3x3(x, w, bias, y, &rq, c, u, 1, h, wd, top, left, value, sh, 2, out_h, out_w, oh, 0);
     }
   }
 }
