@@ -17,8 +17,9 @@ and nothing is transposed. Each dense conv (linalg.conv_2d_nchw_fchw) becomes a 
   - dispatches the kernel into the NCHW result: when the conv's only use is edgeq's requantization (Requant), the
     kernel applies it and writes i8; otherwise it writes the i32 sums and the conv's init is added after.
 Each 3x3 depthwise conv with such a requantization becomes one dispatch of edgeq_dwconv3x3_u8s8_requant, which
-reads the unpadded input itself; the others are left to edgeq-depthwise-taps. All share one
-hal.executable.source that links the compiled kernels.
+reads the unpadded input itself; the others are left to edgeq-depthwise-taps. When its output feeds a 1x1 conv
+alone (MobileNet's depthwise -> project pairs), it writes that conv's packed input, and the conv has no pack.
+All share one hal.executable.source that links the compiled kernels.
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, and a stride together with a dilation.
 """
