@@ -98,6 +98,10 @@ def test_vulkan_bit_exact(model, tmp_path):
     _check(im, cal[:1], "vulkan", tmp_path)
 
 
+# edgeq's kernels run on x86-64 with AVX-512 VNNI only; elsewhere the host pipeline leaves them out
+_VNNI = pytest.mark.skipif(not has_avx512_vnni(), reason="edgeq's conv kernels need AVX-512 VNNI")
+
+
 class _Depthwise(nn.Module):
     """Depthwise convs as edgeq-depthwise-taps rewrites them: stride 1, stride 2 over an odd size (padded phase
     planes), a 5x5 kernel with stride 2 and no padding. (Dilation: the integer reference has no dilated int32
@@ -123,7 +127,7 @@ def test_depthwise_taps_bit_exact(target, tmp_path):
     assert "depthwise_conv" not in after and after.count("linalg.transpose") >= 2   # two strided convs: phase planes
 
 
-@pytest.mark.skipif(not has_avx512_vnni(), reason="edgeq's conv kernels need AVX-512 VNNI")
+@_VNNI
 def test_depthwise_kernel_with_taps_bit_exact(tmp_path):
     """The host pipeline: the two 3x3 depthwise convs on edgeq's kernel, the 5x5 one as taps, in one model."""
     cal = torch.randn(8, 8, 15, 15)
@@ -147,9 +151,6 @@ def test_arm64_android_compiles(tmp_path):
     assert art.vmfb.stat().st_size > 0
     assert "--iree-llvmcpu-target-triple=aarch64-linux-android34" in art.manifest.flags
     assert "+dotprod" in art.manifest.target.features and "+i8mm" in art.manifest.target.features
-
-
-_VNNI = pytest.mark.skipif(not has_avx512_vnni(), reason="edgeq's conv kernel needs AVX-512 VNNI")
 
 
 @pytest.mark.parametrize("target,used,absent", [("arm64", "smmla", "vpdpwssd"), ("arm64-dotprod", "sdot", "smmla"),
