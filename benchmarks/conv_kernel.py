@@ -90,12 +90,12 @@ def _kernel_module(conv: ConvShape) -> str:
             "\n".join(body) + f"\n  util.return {', '.join(f'%y{k}' for k in range(CALLS))} : {types}\n}}\n")
 
 
-def _load(vmfb: Path):
+def _load(vmfb: Path, device):
     import iree.runtime as rt
 
-    ctx = rt.SystemContext(config=rt.Config("local-task"))
+    ctx = rt.SystemContext(config=rt.Config(device=device))
     ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, vmfb.read_bytes()))
-    return ctx.config.device, ctx.modules.module["main"]
+    return ctx.modules.module["main"]
 
 
 
@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> dict:
         sys.exit("edgeq's conv kernel needs x86-64 with AVX-512 VNNI; this CPU has not")
     import iree.runtime as rt
 
-    rt.flags.parse_flags(f"--task_topology_group_count={THREADS}")
     m = models.load(args.model)
     layers: dict[ConvShape, list[str]] = {}
     pads: dict[ConvShape, int] = {}
@@ -124,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
         layers.setdefault(conv, []).append(name)
         pads[conv] = ph
     host = HostTarget(THREADS)
+    device = host.device()
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeq-conv-kernel-") as tmp:
         work = Path(tmp)
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
                 source = work / f"{k}.{way}.mlir"
                 source.write_text(run_pipeline(text, passes))
                 compile_input(source, host.spec.compile_flags(), work / f"{k}.{way}.vmfb")
-                device, fn = _load(work / f"{k}.{way}.vmfb")
+                fn = _load(work / f"{k}.{way}.vmfb", device)
                 rng = np.random.default_rng(k)
                 inputs = [rt.asdevicearray(device, rng.integers(-128, 128, (1, conv.c, conv.hp - 2 * pads[conv],
                                                                            conv.wp - 2 * pads[conv]), dtype=np.int8))
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
                 fns[way] = (fn, inputs)
             (work / f"{k}.kernel.mlir").write_text(_kernel_module(conv))
             compile_input(work / f"{k}.kernel.mlir", host.spec.compile_flags(), work / f"{k}.kernel.vmfb")
-            device, fn = _load(work / f"{k}.kernel.vmfb")
+            fn = _load(work / f"{k}.kernel.vmfb", device)
             t = conv.types()
             shapes = [t["xk"]] * CALLS + [t["wk"], t["bk"]]
             fns["kernel alone"] = (fn, [rt.asdevicearray(device, np.zeros(

@@ -1,5 +1,7 @@
 """Compiled modules against the PyTorch integer reference, bit for bit, on every target that runs here."""
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,3 +172,30 @@ def test_dot_product_instructions(target, used, absent, tmp_path):
     assert counts[used] >= 16 and counts[absent] == 0
     r = CliRunner().invoke(app, ["instructions", str(tmp_path)])
     assert r.exit_code == 0 and re.search(rf"{used}\s+│\s+{counts[used]}\b", r.output), r.output
+
+
+def _iree_workers() -> dict[str, str]:
+    """This process's IREE worker threads: thread id -> the CPUs it may run on."""
+    out = {}
+    for task in Path("/proc/self/task").iterdir():
+        if (task / "comm").read_text().startswith("iree-worker"):
+            status = (task / "status").read_text()
+            out[task.name] = re.search(r"Cpus_allowed_list:\s*(\S+)", status).group(1)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads thread affinities from Linux's /proc")
+def test_host_device_pins_one_worker_per_core():
+    """Each thread count gets its own device, whatever device the process made first, and each worker is pinned
+    to its own CPU (unpinned, the scheduler put both workers on one CPU: docs/profiling.md)."""
+    from edgeq.targets import host
+
+    host._device.cache_clear()   # the devices that earlier tests made are not this test's
+    before = _iree_workers()
+    for threads in (1, 2):
+        host.HostTarget(threads).device()
+        new = {t: cpus for t, cpus in _iree_workers().items() if t not in before}
+        assert len(new) == min(threads, os.cpu_count()), new
+        assert all(re.fullmatch(r"\d+", cpus) for cpus in new.values()), new   # one CPU each
+        assert len(set(new.values())) == len(new), new                          # distinct CPUs
+        before |= new

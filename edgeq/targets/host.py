@@ -50,12 +50,14 @@ class HostTarget:
     def check_available(self) -> None:
         import iree.runtime  # noqa: F401  (a dependency of edgeq: always there)
 
+    def device(self):
+        """The IREE device that this target runs modules on: `threads` workers, one per core, pinned."""
+        return _device(self.threads)
+
     def _load(self, vmfb: Path, function: str):
         import iree.runtime as rt
 
-        rt.flags.parse_flags(f"--task_topology_group_count={self.threads}")
-        config = rt.Config("local-task")
-        ctx = rt.SystemContext(config=config)
+        ctx = rt.SystemContext(config=rt.Config(device=self.device()))
         ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, Path(vmfb).read_bytes()))
         return ctx.modules.module[function]
 
@@ -80,4 +82,23 @@ class HostTarget:
             t0 = time.perf_counter()
             call()
             times.append((time.perf_counter() - t0) * 1e3)
-        return Measurement("host", times, note=f"IREE Python runtime, local-task, {self.threads} threads")
+        return Measurement("host", times, note=f"IREE Python runtime, local-task, {self.threads} threads, "
+                                              "one per core, pinned")
+
+
+@functools.cache
+def _device(threads: int):
+    """A local-task device with one worker per core, pinned to it, on at most `threads` cores.
+
+    Why pin: unpinned, the kernel's scheduler often puts both workers of a 2-thread device on one CPU after they
+    slept. On this workplace's VM a MobileNetV2 call then takes the 1-thread 4.0 ms instead of 2.3 ms, and the
+    median over rounds of calls nearly doubles. ONNX Runtime's threads spin rather than sleep, so they keep their
+    CPUs. Measured in docs/profiling.md ("Threads and the scheduler").
+
+    IREE reads the topology flags when a driver is made, and rt.Config caches drivers by name: each thread count
+    gets its own driver here, not whichever one the process made first."""
+    import iree.runtime as rt
+    from iree.runtime._binding import create_hal_driver   # uncached, unlike rt.get_driver
+
+    rt.flags.parse_flags("--task_topology_group_count=0", f"--task_topology_max_group_count={threads}")
+    return create_hal_driver("local-task").create_default_device()
