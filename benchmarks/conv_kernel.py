@@ -33,7 +33,7 @@ from edgeq.dialect_passes._registry import run_pipeline
 from edgeq.dialect_passes.conv_kernel import EXECUTABLE, ConvShape, conv_export, kernel_executable
 from edgeq.pipeline.compile import compile_input, iree_compile_tool
 from edgeq.pipeline.latency import layer_inputs
-from edgeq.targets.host import HostTarget, has_avx512_vnni
+from edgeq.targets.host import HostTarget, runs_edgeq_kernels
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import THREADS, _interleaved  # noqa: E402  (the latency benchmark's interleaved rounds)
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repetitions", type=int, default=20)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    if not has_avx512_vnni():
-        sys.exit("edgeq's conv kernel needs x86-64 with AVX-512 VNNI; this CPU has not")
+    if not runs_edgeq_kernels():
+        sys.exit("edgeq's kernels need x86-64 with AVX-512 VNNI and VBMI; this CPU has not")
     import iree.runtime as rt
 
     m = models.load(args.model)

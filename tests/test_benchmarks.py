@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgeq.targets.host import has_avx512_vnni
+from edgeq.targets.host import runs_edgeq_kernels
 
 
 def _load(name):
@@ -119,7 +119,7 @@ def test_int8_profile_accounts_for_every_layer(tmp_path):
     assert json.loads((tmp_path / "p.json").read_text())["dispatches"] == rows
 
 
-@pytest.mark.skipif(not has_avx512_vnni(), reason="edgeq's conv kernel needs x86-64 with AVX-512 VNNI")
+@pytest.mark.skipif(not runs_edgeq_kernels(), reason="edgeq's kernels need x86-64 with AVX-512 VNNI and VBMI")
 def test_conv_kernel_benchmark_covers_every_dense_conv(tmp_path):
     """Every dense digits conv is timed three ways: IREE's, edgeq's kernel with the pack of its input, the kernel
     alone; the peak comes from vnni_peak.c on every core."""

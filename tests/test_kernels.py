@@ -9,9 +9,9 @@ import torch
 
 from edgeq.dialect_passes._registry import run_pipeline
 from edgeq.pipeline.compile import compile_input, iree_compile_tool
-from edgeq.targets.host import HostTarget, has_avx512_vnni
+from edgeq.targets.host import HostTarget, runs_edgeq_kernels
 
-pytestmark = pytest.mark.skipif(not has_avx512_vnni(), reason="the kernel needs x86-64 with AVX-512 VNNI")
+pytestmark = pytest.mark.skipif(not runs_edgeq_kernels(), reason="the kernels need x86-64 with AVX-512 VNNI and VBMI")
 
 
 def _dense(a: np.ndarray) -> str:
@@ -152,11 +152,11 @@ def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp
 
 
 # (channels, size, stride, padding): MobileNet's strides and paddings, rows narrower and wider than the kernel's
-# 16 lanes and its 64-byte row copies, odd sizes under stride 2, a partial last 8 rows, workgroups of several
-# channels (64 x 9 x 9)
+# 16 lanes and its 64-byte row loads at both strides, odd sizes under stride 2, channels that are not a multiple of
+# its groups of 4, workgroups of several groups (64 x 9 x 9)
 @pytest.mark.parametrize("c,hw,stride,pad", [(16, (9, 13), 1, 1), (24, (14, 14), 2, 1), (8, (23, 70), 1, 1),
                                             (40, (15, 9), 2, 1), (3, (33, 20), 1, 0), (5, (7, 7), 2, 0),
-                                            (64, (9, 9), 1, 1)])
+                                            (64, (9, 9), 1, 1), (6, (9, 133), 2, 1)])
 def test_depthwise_kernel_requantizes_like_the_reference(c, hw, stride, pad, tmp_path):
     rng, w, bias, x = _operands(c, hw, c, 3, c * 100 + hw[0], depthwise=True)
     _check_requantized(rng, x, w, bias, stride, pad, 1, 39, 0, 255, -128, tmp_path)

@@ -13,7 +13,7 @@ from edgeq.dialect_passes import CPU_PIPELINE
 from edgeq.pipeline.compile import compile_model
 from edgeq.quant import Plan, quantize, to_integer
 from edgeq.quant.integer import IntConv2d
-from edgeq.targets.host import has_avx512_vnni
+from edgeq.targets.host import runs_edgeq_kernels
 
 _cache: dict = {}
 
@@ -65,7 +65,7 @@ def test_bit_exact(name, bits, target, tmp_path):
         assert not re.search(r"arith\.(?:muli|addi|shrsi|maxsi|minsi) [^\n]*: i64$", after, re.M)
     else:   # every conv/matmul reads i8: the int8 kernels apply
         assert all(re.findall(r"xi8>", ins) for ins, _ in contractions)
-    if target == "host" and has_avx512_vnni():   # every dense conv runs on edgeq's kernel (targets/kernels)
+    if target == "host" and runs_edgeq_kernels():   # every dense conv runs on edgeq's kernel (targets/kernels)
         dense = [m for m in im.graph_module.modules() if isinstance(m, IntConv2d) and m.groups == 1]
         calls = re.findall(r"util\.call @edgeq_conv_\w+", after)
         assert len(calls) == len(dense) > 0 and "linalg.conv_2d_nchw_fchw" not in after
@@ -100,8 +100,8 @@ def test_vulkan_bit_exact(model, tmp_path):
     _check(im, cal[:1], "vulkan", tmp_path)
 
 
-# edgeq's kernels run on x86-64 with AVX-512 VNNI only; elsewhere the host pipeline leaves them out
-_VNNI = pytest.mark.skipif(not has_avx512_vnni(), reason="edgeq's conv kernels need AVX-512 VNNI")
+# edgeq's kernels run on x86-64 with AVX-512 VNNI and VBMI only; elsewhere the host pipeline leaves them out
+_VNNI = pytest.mark.skipif(not runs_edgeq_kernels(), reason="edgeq's kernels need AVX-512 VNNI and VBMI")
 
 
 class _Depthwise(nn.Module):
@@ -121,7 +121,7 @@ class _Depthwise(nn.Module):
 
 @pytest.mark.parametrize("target", ["host", "arm64"])
 def test_depthwise_taps_bit_exact(target, tmp_path):
-    """On the CPU pipeline (host with AVX-512 VNNI takes 3x3 depthwise convs to edgeq's kernel instead)."""
+    """On the CPU pipeline (host with edgeq's kernels takes 3x3 depthwise convs to edgeq's kernel instead)."""
     cal = torch.randn(8, 8, 15, 15)
     im = to_integer(quantize(_Depthwise().eval(), Plan.uniform("w8a8"), cal), cal[:1])
     art = _check(im, cal[:1], target, tmp_path, passes=CPU_PIPELINE)

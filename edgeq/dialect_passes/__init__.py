@@ -16,17 +16,17 @@ VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requan
                               "edgeq-emulate-i64", "edgeq-isolate-i8-extensions", "edgeq-depthwise-to-nhwc"]
 
 
-# host on a CPU with AVX-512 VNNI: convs on edgeq's own kernels (conv_kernel.py, targets/kernels); depthwise convs
-# they do not take become taps
+# host on a CPU with AVX-512 VNNI and VBMI: convs on edgeq's own kernels (conv_kernel.py, targets/kernels);
+# depthwise convs they do not take become taps
 HOST_VNNI_PIPELINE: list[str] = DEFAULT_PIPELINE + ["edgeq-conv-kernel", "edgeq-depthwise-taps"]
 
 
 def pipeline_for(target: str) -> list[str]:
     """The passes a target compiles with when none are given."""
-    from edgeq.targets.host import has_avx512_vnni
+    from edgeq.targets.host import runs_edgeq_kernels
 
     if target == "vulkan":
         return list(VULKAN_PIPELINE)
-    if target == "host" and has_avx512_vnni():
+    if target == "host" and runs_edgeq_kernels():
         return list(HOST_VNNI_PIPELINE)
     return list(DEFAULT_PIPELINE if target.startswith("accel-sim") else CPU_PIPELINE)

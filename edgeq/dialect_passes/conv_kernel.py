@@ -1,7 +1,7 @@
 """Run i8 NCHW convolutions on edgeq's own AVX-512 VNNI kernels (targets/kernels) instead of IREE's im2col +
 matmul and depthwise taps: custom dispatches, direct convs on vpdpbusd.
 
-For the host target on CPUs with AVX-512 VNNI. IREE 3.13 gathers every conv's patch matrix through memory and
+For the host target on CPUs with AVX-512 VNNI and VBMI. IREE 3.13 gathers every conv's patch matrix through memory and
 its s8 x s8 ukernel widens both operands to 16 bits (vpdpwssd, 2 MACs per lane); ResNet-18's im2col gathers alone
 took longer than its matmuls (docs/profiling.md). vpdpbusd multiplies u8 by s8, 4 MACs per lane, so the kernels
 read the activations as x + 128 (an xor of the sign bit) and start each sum at bias - 128 * sum(w):
@@ -255,8 +255,7 @@ def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvS
     """With `packed`, the 1x1 conv that reads the output: the kernel writes that conv's packed input instead of
     NCHW, in groups of 4 channels."""
     plane = packed.rows * packed.wq if packed else 0
-    nc = 4 if packed else 1
-    parts = _parts(-(-dw.c // nc), 64 * nc * dw.oh * dw.ow)   # an output as 64 MACs
+    parts = _parts(-(-dw.c // 4), 64 * 4 * dw.oh * dw.ow)   # groups of 4 channels; an output as 64 MACs
     scalars = (dw.c, src.h, src.w, src.top, src.left, src.value, dw.sh, dw.sw, dw.oh, dw.ow, plane, parts, rq.shift,
                rq.lo, rq.hi, rq.zp)
     return Export(f"{dw.name}_{src.name}_{rq.name}" + ("_packed" if packed else ""), DEPTHWISE,
@@ -415,14 +414,9 @@ def _matches(op: ir.Operation) -> bool:
     return _i8_batch1(op) and stride <= 2 and not (stride > 1 and dilated)
 
 
-def _matches_depthwise(op: ir.Operation, channels: int = 1) -> bool:
-    """With `channels` at a time (4 for a packed output)."""
+def _matches_depthwise(op: ir.Operation) -> bool:
     stride, dilated = _strides_dilated(op)
-    if not (_i8_batch1(op) and stride <= 2 and not dilated and op.operands[1].type.shape[1:] == [3, 3]):
-        return False
-    # the kernel's local copies of 8 output rows' input, on the stack (dwconv3x3 in targets/kernels)
-    width = -(-(stride * -(-op.operands[2].type.shape[3] // 16) * 16 + 34) // 64) * 64
-    return channels * (3 + 7 * stride) * width <= 16384
+    return _i8_batch1(op) and stride <= 2 and not dilated and op.operands[1].type.shape[1:] == [3, 3]
 
 
 def kernel_executable(exports: list[Export]) -> str:
@@ -505,7 +499,7 @@ def run(module: ir.Operation, pass_) -> None:
         if _matches_depthwise(op) and (fused := _requantization(op)):
             depthwise.append((op, DepthwiseShape.of(op), Source.of(op.operands[0])[1], fused))
             consumer = _packed_consumer(fused[0], dense)
-            if consumer is not None and _matches_depthwise(op, 4):
+            if consumer is not None:
                 packed_input[consumer] = op
     convs, functions, exports = [], {}, []   # convs: (op, callee, fused)
     for k, (op, conv, src, fused) in enumerate(dense):

@@ -1,4 +1,5 @@
-"""host: llvm-cpu for this machine's CPU (AVX-512 VNNI where it has it), run through the IREE Python runtime."""
+"""host: llvm-cpu for this machine's CPU (edgeq's kernels where it has AVX-512 VNNI and VBMI), run through the IREE
+Python runtime."""
 from __future__ import annotations
 
 import functools
@@ -31,13 +32,14 @@ CPU_VARIANTS = {
 
 
 @functools.cache
-def has_avx512_vnni() -> bool:
-    """Whether this machine's CPU runs edgeq's int8 conv kernel (targets/kernels): x86-64 with AVX-512 VNNI."""
+def runs_edgeq_kernels() -> bool:
+    """Whether this machine's CPU runs edgeq's int8 kernels (targets/kernels): x86-64 with AVX-512 VNNI (vpdpbusd)
+    and VBMI (the depthwise kernel's vpermt2b): Ice Lake and later, Zen 4 and later."""
     try:
         flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), "")
     except OSError:
         return False
-    return {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= set(flags.split())
+    return {"avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi"} <= set(flags.split())
 
 
 class HostTarget:

@@ -15,8 +15,8 @@ from edgeq._cache import cache_dir
 from edgeq.errors import EdgeqError
 
 SOURCE = Path(__file__).with_name("conv2d_u8s8_avx512vnni.c")
-# x86-64 v4 (AVX-512 F/BW/CD/DQ/VL) plus VNNI, freestanding: what IREE's embedded ELF loader accepts.
-FLAGS = ("-target", "x86_64-freestanding-none", "-mcpu=x86_64_v4+avx512vnni", "-O2", "-g0", "-fPIC",
+# x86-64 v4 (AVX-512 F/BW/CD/DQ/VL) plus VNNI and VBMI, freestanding: what IREE's embedded ELF loader accepts.
+FLAGS = ("-target", "x86_64-freestanding-none", "-mcpu=x86_64_v4+avx512vnni+avx512vbmi", "-O2", "-g0", "-fPIC",
          "-ffreestanding", "-fno-sanitize=all", "-fno-stack-protector")
 TARGET = '#hal.executable.target<"llvm-cpu", "embedded-elf-x86_64", {}>'
 
@@ -32,7 +32,7 @@ def _zig_version() -> str:
 
 
 def kernel_object() -> Path:
-    """The kernels (conv, pack, depthwise) compiled for x86-64 with AVX-512 VNNI, in the cache."""
+    """The kernels (conv, pack, depthwise) compiled for x86-64 with AVX-512 VNNI and VBMI, in the cache."""
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _zig_version().encode()).hexdigest()[:24]
     path = cache_dir("kernels") / f"{SOURCE.stem}-{key}.o"
     if not path.exists():

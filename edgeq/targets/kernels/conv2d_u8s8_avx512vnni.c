@@ -1,4 +1,4 @@
-// edgeq's int8 convolution for x86-64 with AVX-512 VNNI: a direct conv on vpdpbusd (u8 x s8, 4 MACs per 32-bit
+// edgeq's int8 convolution for x86-64 with AVX-512 VNNI (and VBMI): a direct conv on vpdpbusd (u8 x s8, 4 MACs per
 // lane) with pixels in the lanes, so that it reads and writes NCHW-ordered data and needs no transposes.
 //
 // Output pixels are computed on a grid as wide as the (phase-split) padded input, wq columns: output (oh, ow) is
@@ -55,12 +55,12 @@ typedef struct {
   int32_t shift, lo, hi, zp;
 } requant_t;
 
-// 16 sums of one output channel requantized to i8. vpmuldq multiplies the even i32 lanes, sign-extended, into i64;
-// the odd ones are shifted down first. Shifts of 33 and more (edgeq's usual) need only the products' high halves:
+// 16 sums of one output channel requantized (m: its multiplier in each i64 lane), as i32 whose saturation to i8
+// is the result. vpmuldq multiplies the even i32 lanes, sign-extended, into i64; the odd ones are shifted down
+// first. Shifts of 33 and more (edgeq's usual) need only the products' high halves:
 // (p + 2^(s-1)) >> s = (hi(p) + 2^(s-33)) >> (s - 32), as the low half cannot carry into the rounding bit's sum.
-// Clamping to the i8 range after the zero point is vpmovsdb's saturation.
-static inline __m128i requantize(__m512i acc, const requant_t* rq, int oc) {
-  const __m512i m = _mm512_set1_epi64(rq->m[oc]);
+// Clamping to the i8 range after the zero point is the saturation (vpmovsdb, or vpackssdw + vpacksswb).
+static inline __m512i requantize32(__m512i acc, const requant_t* rq, __m512i m) {
   const __m512i even = _mm512_mul_epi32(acc, m), odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m);
   __m512i y;
   if (rq->shift >= 33) {
@@ -79,7 +79,11 @@ static inline __m128i requantize(__m512i acc, const requant_t* rq, int oc) {
   }
   if (rq->lo + rq->zp != -128 || rq->hi + rq->zp != 127)
     y = _mm512_min_epi32(_mm512_max_epi32(y, _mm512_set1_epi32(rq->lo)), _mm512_set1_epi32(rq->hi));
-  return _mm512_cvtsepi32_epi8(_mm512_add_epi32(y, _mm512_set1_epi32(rq->zp)));
+  return _mm512_add_epi32(y, _mm512_set1_epi32(rq->zp));
+}
+
+static inline __m128i requantize(__m512i acc, const requant_t* rq, int oc) {
+  return _mm512_cvtsepi32_epi8(requantize32(acc, rq, _mm512_set1_epi64(rq->m[oc])));
 }
 
 // One register tile: TILE_CHANNELS output channels from oc0 x nv vectors of grid positions from q. Stores i32 sums
@@ -239,79 +243,81 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
 //   w    [c][3][4]  s8   each channel's taps, row-major, in groups of 4: (0,0) (0,1) (0,2) (1,0) | (1,1) (1,2)
 //                        (2,0) (2,1) | (2,2) 0 0 0
 //   bias [c]  i32   bias - 128 * sum(w)
-// Workgroup gx computes the gx-th of `parts` equal parts of the channels (or groups of 4), DW_ROWS output rows at
-// a time.
-#define DW_ROWS 8  // (the pass keeps the local copies, 3 + 7 sh rows x width bytes each, under 16 KiB of stack)
+// For 16 output pixels, each of the 3 input rows is one 64-byte load (masked: the padding columns take `value`),
+// and one vpermt2b (AVX-512 VBMI) gathers a group's lanes from two rows, for stride 1 and 2 alike: only the byte
+// indices differ. Workgroup gx computes the gx-th of `parts` equal parts of the channels (or groups of 4).
 
-// 4 vectors of 16 i8 taps as the bytes of 16 u8 lanes (+ 128)
-static inline __m512i four_taps(__m128i t0, __m128i t1, __m128i t2, __m128i t3) {
-  __m512i lanes = _mm512_xor_si512(_mm512_set1_epi8((char)0x80), _mm512_cvtepu8_epi32(t0));
-  lanes = _mm512_xor_si512(lanes, _mm512_slli_epi32(_mm512_cvtepu8_epi32(t1), 8));
-  lanes = _mm512_xor_si512(lanes, _mm512_slli_epi32(_mm512_cvtepu8_epi32(t2), 16));
-  return _mm512_xor_si512(lanes, _mm512_slli_epi32(_mm512_cvtepu8_epi32(t3), 24));
+// 4 channels' requantized i32 as the bytes of 16 u8 lanes (+ 128), saturated: the handoff's channel interleave.
+// The packs leave each 128-bit lane holding 4 pixels of y0, then of y1, y2, y3; vpshufb transposes those 4 x 4.
+static inline __m512i four_channels(__m512i y0, __m512i y1, __m512i y2, __m512i y3) {
+  const __m512i bytes = _mm512_packs_epi16(_mm512_packs_epi32(y0, y1), _mm512_packs_epi32(y2, y3));
+  const __m512i transpose = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  return _mm512_xor_si512(_mm512_shuffle_epi8(bytes, transpose), _mm512_set1_epi8((char)0x80));
 }
 
-// Channels [k0, k0 + nc), DW_ROWS output rows from oh0: nc = 1 written NCHW, or nc = 4 written interleaved as the
-// packed input of the 1x1 conv that reads them ([C/4][rows][out_w][4] u8, + 128; plane = rows x out_w), which
-// then needs no pack of its own. Channels past c (the last group's) compute channel c - 1 again.
+// vpermt2b indices that give lane l the bytes sw * l + t[k] of the first row (t[k] < 64), or of the second
+// (64 + column)
+static inline __m512i tap_indices(int sw, int t0, int t1, int t2, int t3) {
+  const int t[4] = {t0, t1, t2, t3};
+  uint8_t idx[64];
+  for (int l = 0; l < 16; ++l)
+    for (int k = 0; k < 4; ++k) idx[4 * l + k] = (uint8_t)((t[k] & 64) | (sw * l + (t[k] & 63)));
+  return _mm512_loadu_si512((const void*)idx);
+}
+
+// Channels [k0, k0 + 4), written NCHW (plane = 0), or interleaved as the packed input of the 1x1 conv that reads
+// them ([C/4][out_h][out_w][4] u8, + 128; plane = out_h x out_w), which then needs no pack of its own. Channels
+// past c (the last group's) compute channel c - 1 again.
 static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, const int8_t* w, const int32_t* bias,
-                                                            int8_t* y, const requant_t* rq, int c, int k0,
-                                                            const int nc, int h, int wd, int top, int left,
-                                                            int value, int sh, const int sw, int out_h, int out_w,
-                                                            int oh0, int plane) {
-  // The input rows this workgroup reads, padded (left, right, above, below) into a local copy per channel, so that
-  // every vector of taps is a plain load: 16 columns at stride 1, the even and odd bytes of 32 at stride 2.
-  const int oh1 = oh0 + DW_ROWS < out_h ? oh0 + DW_ROWS : out_h, rows = (oh1 - oh0 - 1) * sh + 3;
-  const int width = (sw * (out_w + 15) / 16 * 16 + 34 + 63) / 64 * 64;
-  int8_t in[nc * rows * width] __attribute__((aligned(64)));
-  const __m512i fill = _mm512_set1_epi8((char)value);
-  int ch[4];
-  for (int k = 0; k < nc; ++k) {
-    ch[k] = k0 + k < c ? k0 + k : c - 1;
-    for (int r = 0; r < rows; ++r) {
-      const int src = oh0 * sh + r - top;
-      const int8_t* from = src >= 0 && src < h ? x + ((size_t)ch[k] * h + src) * wd - left : 0;
-      for (int j = 0; j < width; j += 64) {
-        const int lo = left - j > 0 ? left - j : 0, hi = left + wd - j < 64 ? left + wd - j : 64;
-        const __mmask64 inside = hi > lo ? (~0ull << lo) & (~0ull >> (64 - hi)) : 0;
-        _mm512_store_si512(in + ((size_t)k * rows + r) * width + j,  // no load at all from a padding row
-                           from && inside ? _mm512_mask_loadu_epi8(fill, inside, (const void*)((intptr_t)from + j))
-                                          : fill);
-      }
-    }
+                                                            int8_t* y, const requant_t* rq, int c, int k0, int h,
+                                                            int wd, int top, int left, int value, int sh,
+                                                            const int sw, int out_h, int out_w, const int plane) {
+  const __m512i sign = _mm512_set1_epi8((char)0x80), pad = _mm512_set1_epi8((char)value);
+  // taps (0,0) (0,1) (0,2) of row 0 and (1,0) of row 1; (1,1) (1,2) of row 1 and (2,0) (2,1) of row 2; (2,2) of
+  // row 2 (the group's other weights are 0)
+  const __m512i g0 = tap_indices(sw, 0, 1, 2, 64), g1 = tap_indices(sw, 1, 2, 64, 65), g2 = tap_indices(sw, 2, 2, 2, 2);
+  const int8_t* at[4];
+  __m512i wv[4][3], b[4], m[4];
+  for (int k = 0; k < 4; ++k) {
+    const int ch = k0 + k < c ? k0 + k : c - 1;
+    at[k] = x + (size_t)ch * h * wd;
+    int32_t w4[3];
+    __builtin_memcpy(w4, w + 12 * ch, 12);
+    for (int g = 0; g < 3; ++g) wv[k][g] = _mm512_set1_epi32(w4[g]);
+    b[k] = _mm512_set1_epi32(bias[ch]);
+    m[k] = _mm512_set1_epi64(rq->m[ch]);
   }
-  for (int oh = oh0; oh < oh1; ++oh) {
+  for (int oh = 0; oh < out_h; ++oh) {
+    // a padding row loads nothing (its mask is 0) from row 0, a valid address
+    size_t row[3];
+    int valid[3];
+    for (int i = 0; i < 3; ++i) {
+      const int r = oh * sh - top + i;
+      valid[i] = r >= 0 && r < h;
+      row[i] = valid[i] ? (size_t)r * wd : 0;
+    }
     for (int ow = 0; ow < out_w; ow += 16) {
-      __m128i out[4];
-      for (int k = 0; k < nc; ++k) {
-        const int8_t* r0 = in + ((size_t)k * rows + (size_t)(oh - oh0) * sh) * width;
-        __m128i t[9];
-        for (int i = 0; i < 3; ++i) {
-          const int8_t* at = r0 + (size_t)i * width + ow * sw;
-          if (sw == 1) {
-            for (int j = 0; j < 3; ++j) t[3 * i + j] = _mm_loadu_si128((const void*)(at + j));
-          } else {  // the even and odd bytes of 32
-            const __m256i a = _mm256_loadu_si256((const void*)at), b = _mm256_loadu_si256((const void*)(at + 2));
-            t[3 * i] = _mm256_cvtepi16_epi8(a);
-            t[3 * i + 1] = _mm256_cvtepi16_epi8(_mm256_srli_epi16(a, 8));
-            t[3 * i + 2] = _mm256_cvtepi16_epi8(b);
-          }
-        }
-        int32_t w4[3];
-        __builtin_memcpy(w4, w + 12 * ch[k], 12);
-        const __m128i zero = _mm_setzero_si128();  // against zero weights
-        __m512i acc = _mm512_set1_epi32(bias[ch[k]]);
-        acc = _mm512_dpbusd_epi32(acc, four_taps(t[0], t[1], t[2], t[3]), _mm512_set1_epi32(w4[0]));
-        acc = _mm512_dpbusd_epi32(acc, four_taps(t[4], t[5], t[6], t[7]), _mm512_set1_epi32(w4[1]));
-        acc = _mm512_dpbusd_epi32(acc, four_taps(t[8], zero, zero, zero), _mm512_set1_epi32(w4[2]));
-        out[k] = requantize(acc, rq, ch[k]);
+      const int col = sw * ow - left;  // the input column of the windows' first byte
+      const int lo = col < 0 ? -col : 0, hi = wd - col < 64 ? wd - col : 64;
+      const __mmask64 inside = (~0ull << lo) & (~0ull >> (64 - hi));  // the window's bytes within the row
+      __m512i out[4];
+      for (int k = 0; k < 4; ++k) {
+        __m512i r[3];
+        for (int i = 0; i < 3; ++i)  // + 128
+          r[i] = _mm512_xor_si512(sign, _mm512_mask_loadu_epi8(pad, valid[i] ? inside : 0,
+                                                                (const void*)((intptr_t)at[k] + row[i] + col)));
+        __m512i acc = _mm512_dpbusd_epi32(b[k], _mm512_permutex2var_epi8(r[0], g0, r[1]), wv[k][0]);
+        acc = _mm512_dpbusd_epi32(acc, _mm512_permutex2var_epi8(r[1], g1, r[2]), wv[k][1]);
+        acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(g2, r[2]), wv[k][2]);
+        out[k] = requantize32(acc, rq, m[k]);
       }
-      const int n = out_w - ow < 16 ? out_w - ow : 16;
-      if (nc == 1)
-        _mm_mask_storeu_epi8(y + ((size_t)k0 * out_h + oh) * out_w + ow, (__mmask16)((1u << n) - 1), out[0]);
-      else  // the 4 channels' bytes per lane, + 128: four_taps is that interleave
-        _mm512_mask_storeu_epi32(y + ((size_t)(k0 / 4) * plane + (size_t)oh * out_w + ow) * 4,
-                                 (__mmask16)((1u << n) - 1), four_taps(out[0], out[1], out[2], out[3]));
+      const __mmask16 n = (__mmask16)((1u << (out_w - ow < 16 ? out_w - ow : 16)) - 1);
+      if (plane)
+        _mm512_mask_storeu_epi32(y + ((size_t)(k0 / 4) * plane + (size_t)oh * out_w + ow) * 4, n,
+                                 four_channels(out[0], out[1], out[2], out[3]));
+      else
+        for (int k = 0; k < 4 && k0 + k < c; ++k)
+          _mm_mask_storeu_epi8(y + ((size_t)(k0 + k) * out_h + oh) * out_w + ow, n, _mm512_cvtsepi32_epi8(out[k]));
     }
   }
 }
@@ -324,18 +330,16 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
                                   size_t gx, size_t gy) {
   (void)gy;
   const requant_t rq = {m, shift, lo, hi, zp};
-  const int nc = plane ? 4 : 1, units = (c + nc - 1) / nc;  // channels, or groups of 4
-  for (int u = (int)gx * units / parts; u < ((int)gx + 1) * units / parts; ++u) {
-    for (int oh = 0; oh < out_h; oh += DW_ROWS) {
-      // each case as its own copy, with constant loops and shifts
-      if (plane && sw == 1)
-        dwconv3x3(x, w, bias, y, &rq, c, 4 * u, 4, h, wd, top, left, value, sh, 1, out_h, out_w, oh, plane);
-      else if (plane)
-        dwconv3x3(x, w, bias, y, &rq, c, 4 * u, 4, h, wd, top, left, value, sh, 2, out_h, out_w, oh, plane);
-      else if (sw == 1)
-        dwconv3x3(x, w, bias, y, &rq, c, u, 1, h, wd, top, left, value, sh, 1, out_h, out_w, oh, 0);
-      else
-        dwconv3x3(x, w, bias, y, &rq, c, u, 1, h, wd, top, left, value, sh, 2, out_h, out_w, oh, 0);
-    }
+  const int groups = (c + 3) / 4;
+  for (int g = (int)gx * groups / parts; g < ((int)gx + 1) * groups / parts; ++g) {
+    // each case as its own copy, with constant loops and shifts
+    if (plane && sw == 1)
+      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, sh, 1, out_h, out_w, plane);
+    else if (plane)
+      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, sh, 2, out_h, out_w, plane);
+    else if (sw == 1)
+      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, sh, 1, out_h, out_w, 0);
+    else
+      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, sh, 2, out_h, out_w, 0);
   }
 }
