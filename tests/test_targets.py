@@ -199,12 +199,12 @@ def test_host_device_pins_one_worker_per_core():
     to its own CPU (unpinned, the scheduler put both workers on one CPU: docs/profiling.md)."""
     from edgeq.targets import host
 
-    host._device.cache_clear()   # the devices that earlier tests made are not this test's
-    before = _iree_workers()
-    for threads in (1, 2):
-        host.HostTarget(threads).device()
+    devices = []   # kept alive: a destroyed device's worker ids could be reused
+    for threads in (2, 1, 2):
+        before = _iree_workers()
+        devices.append(host._device.__wrapped__(threads))   # a new device, as the first call for `threads` makes
         new = {t: cpus for t, cpus in _iree_workers().items() if t not in before}
         assert len(new) == min(threads, os.cpu_count()), new
         assert all(re.fullmatch(r"\d+", cpus) for cpus in new.values()), new   # one CPU each
         assert len(set(new.values())) == len(new), new                          # distinct CPUs
-        before |= new
+    assert host.HostTarget(2).device() is host.HostTarget(2).device()
