@@ -2,6 +2,7 @@
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -203,8 +204,28 @@ def test_host_device_pins_one_worker_per_core():
     for threads in (2, 1, 2):
         before = _iree_workers()
         devices.append(host._device.__wrapped__(threads))   # a new device, as the first call for `threads` makes
-        new = {t: cpus for t, cpus in _iree_workers().items() if t not in before}
+        for _ in range(100):   # each worker names and pins itself once it runs
+            new = {t: cpus for t, cpus in _iree_workers().items() if t not in before}
+            if len(new) >= min(threads, os.cpu_count()) and all(re.fullmatch(r"\d+", c) for c in new.values()):
+                break
+            time.sleep(0.01)
         assert len(new) == min(threads, os.cpu_count()), new
         assert all(re.fullmatch(r"\d+", cpus) for cpus in new.values()), new   # one CPU each
         assert len(set(new.values())) == len(new), new                          # distinct CPUs
     assert host.HostTarget(2).device() is host.HostTarget(2).device()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+def test_host_calls_run_as_a_batch_thread():
+    """The caller waits for the workers as a SCHED_BATCH thread (so that, woken, it does not preempt them: IREE's
+    wait spins until they finish, docs/profiling.md), during the call only."""
+    from edgeq.targets.host import _yielding_to_workers
+
+    seen = []
+    call = _yielding_to_workers(lambda *args: seen.append((os.sched_getscheduler(0), args)) or "out")
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    assert call(1, 2) == "out" and seen == [(os.SCHED_BATCH, (1, 2))]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    with pytest.raises(ZeroDivisionError):   # restored when the call fails too
+        _yielding_to_workers(lambda: 1 / 0)()
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
