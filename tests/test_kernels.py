@@ -1,6 +1,7 @@
 """edgeq's own int8 conv kernel (targets/kernels, dialect_passes/conv_kernel.py) against torch's float64 conv, bit for
 bit, over the shapes its tiling and packing have edges on, with and without its fused requantization; the host
 pipeline's whole models (tests/test_targets.py) check it too."""
+import re
 import subprocess
 
 import numpy as np
@@ -109,26 +110,30 @@ def _operands(c, hw, oc, k, seed, depthwise=False):
 # 20 -> 24, 50 -> 56), 64-channel groups with a partial last one (80, 72), grids that end in 1, 2 and 3 of the
 # 3-vector tiles and in a partial vector, no padding, odd sizes under stride 2, dilation 2, ResNet's 7x7 stem,
 # 1x1 convs with all lanes valid (no padding) and strided, workgroups of several tiles and packs of several
-# channel groups (64 x 40 x 40)
-_SHAPES = [(3, (23, 23), 64, 7, 2, 3, 1), (16, (10, 10), 80, 3, 1, 1, 1), (24, (9, 13), 24, 3, 1, 0, 1),
-           (8, (13, 11), 40, 3, 1, 2, 2), (64, (14, 14), 128, 3, 2, 1, 1), (20, (7, 7), 16, 3, 1, 1, 1),
-           (8, (15, 9), 50, 5, 2, 2, 1), (32, (16, 16), 24, 1, 1, 0, 1), (40, (13, 13), 72, 1, 2, 0, 1),
-           (64, (40, 40), 16, 1, 1, 0, 1)]
+# channel groups (64 x 40 x 40); convs with few channels whose horizontal taps run as channels (unfolded, the
+# last column: 3 x 7 at stride 2 and 1, 1 x 3, 2 x 5 at stride 2), and one that is not, being dilated
+_SHAPES = [(3, (23, 23), 64, 7, 2, 3, 1, 7), (16, (10, 10), 80, 3, 1, 1, 1, 1), (24, (9, 13), 24, 3, 1, 0, 1, 1),
+           (8, (13, 11), 40, 3, 1, 2, 2, 1), (64, (14, 14), 128, 3, 2, 1, 1, 1), (20, (7, 7), 16, 3, 1, 1, 1, 1),
+           (8, (15, 9), 50, 5, 2, 2, 1, 1), (32, (16, 16), 24, 1, 1, 0, 1, 1), (40, (13, 13), 72, 1, 2, 0, 1, 1),
+           (64, (40, 40), 16, 1, 1, 0, 1, 1), (3, (20, 19), 16, 7, 1, 3, 1, 7), (1, (12, 17), 8, 3, 1, 1, 1, 3),
+           (2, (11, 20), 24, 5, 2, 2, 1, 5), (3, (12, 12), 8, 3, 1, 2, 2, 1)]
 
 
-@pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", _SHAPES)
-def test_conv_kernel_matches_torch(c, hw, oc, k, stride, pad, dilation, tmp_path):
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation,unfold", _SHAPES)
+def test_conv_kernel_matches_torch(c, hw, oc, k, stride, pad, dilation, unfold, tmp_path):
     _, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc)
     y, after = _run_kernel(_conv_module(w, bias, hw, stride, pad, dilation, pad_value=-5), x, tmp_path)
     ref = _reference(x, w, bias, stride, pad, dilation, -5)
     assert y.dtype == np.int32 and y.shape == ref.shape
     assert np.array_equal(y, ref), f"{int((y != ref).sum())} values differ"
+    assert {int(u) for u in re.findall(r"_d\d+x\d+_u(\d+)", after)} == ({unfold} if unfold > 1 else set())
 
 
 # (shift, lo, hi, zero point): ReLU into u8 stored as i8 (edgeq's activations after ReLU), a signed output with a
 # shift under 33 (the kernel's i64 path), and a clamp narrower than i8 (explicit, not vpmovsdb's saturation)
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
-@pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", [_SHAPES[0], _SHAPES[1], _SHAPES[6], _SHAPES[8]])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", [s[:7] for s in (_SHAPES[0], _SHAPES[1], _SHAPES[6],
+                                                                        _SHAPES[8])])
 def test_conv_kernel_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
     """The conv with its requantization fused into the kernel: i8 out, the i64 arithmetic of the reference."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)

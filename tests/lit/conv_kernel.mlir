@@ -1,39 +1,42 @@
 // RUN: edgeq-opt %s --edgeq-conv-kernel | filecheck %s
+// RUN: edgeq-opt %s --edgeq-conv-kernel | filecheck %s --check-prefix=UNFOLD
 
 // One executable links the kernels: a conv export per conv shape (workgroups: 64 output channels x 48 grid
 // pixels), a pack export per conv and input padding (workgroups: 4 channels x phase planes), a depthwise export,
 // each a shim that passes the shape to the C function.
 // CHECK:       hal.executable.source private @edgeq_kernels <objects = <{#{{.*}} = [#hal.executable.object<{path = "{{.*}}/kernels/conv2d_u8s8_avx512vnni-{{[0-9a-f]+}}.o"}>]}>>
-// CHECK:         hal.executable.export public @conv_3x10x10_24x3x3_s2x2_d1x1 ordinal(0)
-// CHECK:         hal.executable.export public @pack_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128 ordinal(1)
-// CHECK-DAG:       %[[GX:.*]] = arith.constant 1 : index
+// CHECK:         hal.executable.export public @conv_11x10x10_24x3x3_s2x2_d1x1 ordinal(0)
+// CHECK:         hal.executable.export public @pack_conv_11x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128 ordinal(1)
+// CHECK-DAG:       %[[GX:.*]] = arith.constant 2 : index
 // CHECK-DAG:       %[[GY:.*]] = arith.constant 4 : index
 // CHECK:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
 // CHECK:         hal.executable.export public @conv_16x6x6_32x1x1_s1x1_d1x1_rq39_0_255_m128 ordinal(2)
 // CHECK:         hal.executable.export public @pack_conv_16x6x6_32x1x1_s1x1_d1x1_6x6_t0l0_v0 ordinal(3)
-// CHECK:         hal.executable.export public @dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128 ordinal(4)
+// CHECK:         hal.executable.export public @conv_9x10x4_8x3x1_s2x1_d1x1_u3 ordinal(4)
+// CHECK:         hal.executable.export public @pack_conv_9x10x4_8x3x1_s2x1_d1x1_u3_8x8_t1l1_v128 ordinal(5)
+// CHECK:         hal.executable.export public @dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128 ordinal(6)
 // CHECK-NOT:     hal.executable.export
 // CHECK-DAG:     func.func private @edgeq_conv2d_u8s8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
 // CHECK-DAG:     func.func private @edgeq_conv2d_u8s8_requant({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
 // CHECK-DAG:     func.func private @edgeq_pack_u8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
 // CHECK-DAG:     func.func private @edgeq_dwconv3x3_u8s8_requant({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
-// CHECK:         func.func @conv_3x10x10_24x3x3_s2x2_d1x1()
+// CHECK:         func.func @conv_11x10x10_24x3x3_s2x2_d1x1()
 // CHECK:           call @edgeq_conv2d_u8s8(
-// The pack's scalars: 3 channels of 8 x 8, padded by 1 row and column with -128; stride 2 in 2 x 2 phase planes
-// of 8 rows x 5 columns.
-// CHECK:         func.func @pack_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128()
-// CHECK:           call @edgeq_pack_u8(%{{.*}}, %{{.*}}, %c3_i32, %c8_i32, %c8_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c2_i32, %c2_i32_2, %c2_i32_3, %c2_i32_4, %c8_i32_5, %c5_i32,
+// The pack's scalars: 11 channels of 8 x 8, padded by 1 row and column with -128; stride 2 in 2 x 2 phase planes
+// of 8 rows x 5 columns; 2 parts of the 3 channel groups; no unfolding (11 channels x 3 taps are too many).
+// CHECK:         func.func @pack_conv_11x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128()
+// CHECK:           call @edgeq_pack_u8(%{{.*}}, %{{.*}}, %c11_i32, %c8_i32, %c8_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c2_i32, %c2_i32_2, %c2_i32_3, %c2_i32_4, %c8_i32_5, %c5_i32, %c2_i32_6, %c1_i32_7,
 
-// The pack reads the padding's source, the weights are padded 3 -> 4 input channels (zeros) and packed 8 output
+// The pack reads the padding's source, the weights are padded 11 -> 12 input channels (zeros) and packed 8 output
 // channels x 4 inputs, the sums start at -128 * sum(w), and the conv's init (its bias) is added after.
-// CHECK-LABEL: util.func private @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(
-// CHECK-SAME:      %[[XS:.*]]: tensor<1x3x8x8xi8>, %{{.*}}: tensor<24x3x3x3xi8>, %[[INIT:.*]]: tensor<1x24x4x4xi32>)
+// CHECK-LABEL: util.func private @edgeq_conv_11x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(
+// CHECK-SAME:      %[[XS:.*]]: tensor<1x11x8x8xi8>, %{{.*}}: tensor<24x11x3x3xi8>, %[[INIT:.*]]: tensor<1x24x4x4xi32>)
 // CHECK:         %[[WP:.*]] = tensor.pad %{{.*}} low[0, 0, 0, 0] high[0, 1, 0, 0]
-// CHECK:         %[[X:.*]] = flow.dispatch @edgeq_kernels::@pack_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%[[XS]]) : (tensor<1x3x8x8xi8>) -> tensor<1x2x2x8x5x4xi8>
-// CHECK:         %[[W:.*]] = linalg.generic {{.*}} ins(%[[WP]] : tensor<24x4x3x3xi8>) outs(%{{.*}} : tensor<3x3x3x1x8x4xi8>)
+// CHECK:         %[[X:.*]] = flow.dispatch @edgeq_kernels::@pack_conv_11x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%[[XS]]) : (tensor<1x11x8x8xi8>) -> tensor<3x2x2x8x5x4xi8>
+// CHECK:         %[[W:.*]] = linalg.generic {{.*}} ins(%[[WP]] : tensor<24x12x3x3xi8>) outs(%{{.*}} : tensor<3x3x3x3x8x4xi8>)
 // CHECK:         %[[B:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "reduction", "reduction"]{{.*}} ins(%[[WP]]
 // CHECK:           arith.muli %{{.*}}, %c-128_i32 : i32
-// CHECK:         %[[Y:.*]] = flow.dispatch @edgeq_kernels::@conv_3x10x10_24x3x3_s2x2_d1x1(%[[X]], %[[W]], %[[B]]) : {{.*}} -> tensor<1x24x4x4xi32>
+// CHECK:         %[[Y:.*]] = flow.dispatch @edgeq_kernels::@conv_11x10x10_24x3x3_s2x2_d1x1(%[[X]], %[[W]], %[[B]]) : {{.*}} -> tensor<1x24x4x4xi32>
 // CHECK:         linalg.generic {{.*}} ins(%[[Y]] : tensor<1x24x4x4xi32>) outs(%[[INIT]] : tensor<1x24x4x4xi32>)
 // CHECK:           arith.addi %in, %out : i32
 
@@ -57,16 +60,16 @@
 // Two convs of one shape and padding share one function.
 // CHECK-LABEL: util.func public @two_convs
 // CHECK-NOT:     linalg.conv_2d_nchw_fchw
-// CHECK:         util.call @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%arg0, %arg1, %arg2)
-// CHECK:         util.call @edgeq_conv_3x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%arg0, %arg1, %arg2)
-util.func public @two_convs(%x: tensor<1x3x8x8xi8>, %w: tensor<24x3x3x3xi8>, %acc: tensor<1x24x4x4xi32>) -> (tensor<1x24x4x4xi32>, tensor<1x24x4x4xi32>) {
+// CHECK:         util.call @edgeq_conv_11x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%arg0, %arg1, %arg2)
+// CHECK:         util.call @edgeq_conv_11x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128(%arg0, %arg1, %arg2)
+util.func public @two_convs(%x: tensor<1x11x8x8xi8>, %w: tensor<24x11x3x3xi8>, %acc: tensor<1x24x4x4xi32>) -> (tensor<1x24x4x4xi32>, tensor<1x24x4x4xi32>) {
   %c-128 = arith.constant -128 : i8
   %xp = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
   ^bb0(%i: index, %j: index, %k: index, %l: index):
     tensor.yield %c-128 : i8
-  } : tensor<1x3x8x8xi8> to tensor<1x3x10x10xi8>
-  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%xp, %w : tensor<1x3x10x10xi8>, tensor<24x3x3x3xi8>) outs(%acc : tensor<1x24x4x4xi32>) -> tensor<1x24x4x4xi32>
-  %z = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%xp, %w : tensor<1x3x10x10xi8>, tensor<24x3x3x3xi8>) outs(%acc : tensor<1x24x4x4xi32>) -> tensor<1x24x4x4xi32>
+  } : tensor<1x11x8x8xi8> to tensor<1x11x10x10xi8>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%xp, %w : tensor<1x11x10x10xi8>, tensor<24x11x3x3xi8>) outs(%acc : tensor<1x24x4x4xi32>) -> tensor<1x24x4x4xi32>
+  %z = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%xp, %w : tensor<1x11x10x10xi8>, tensor<24x11x3x3xi8>) outs(%acc : tensor<1x24x4x4xi32>) -> tensor<1x24x4x4xi32>
   util.return %y, %z : tensor<1x24x4x4xi32>, tensor<1x24x4x4xi32>
 }
 
@@ -157,4 +160,29 @@ util.func public @depthwise(%x: tensor<1x8x8x8xi8>, %w: tensor<8x3x3xi8>, %b: te
   } -> tensor<1x8x4x4xi8>
   %z = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : tensor<2xi64>, strides = dense<2> : tensor<2xi64>} ins(%xp, %w : tensor<1x8x10x10xi8>, tensor<8x3x3xi8>) outs(%bi : tensor<1x8x4x4xi32>) -> tensor<1x8x4x4xi32>
   util.return %q, %z : tensor<1x8x4x4xi8>, tensor<1x8x4x4xi32>
+}
+
+// A conv with 3 channels runs unfolded: its 3 horizontal taps become 9 channels (12 lanes, as 3 took 4) of a 3x1
+// conv with no horizontal stride, the pack reading the input at stride 2 (its scalars: 9 channels of 8 x 8,
+// padding, row stride 2, column stride 2 read, 2 x 1 phase planes of 5 rows x 4 columns, 3 parts, unfold 3), the
+// weights [o][q][i][t] -> [o][3 q + t][i][0].
+// UNFOLD:         func.func @pack_conv_9x10x4_8x3x1_s2x1_d1x1_u3_8x8_t1l1_v128()
+// UNFOLD:           call @edgeq_pack_u8(%{{.*}}, %{{.*}}, %c9_i32, %c8_i32, %c8_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c2_i32, %c2_i32_2, %c2_i32_3, %c1_i32_4, %c5_i32, %c4_i32, %c3_i32, %c3_i32_5,
+// UNFOLD-LABEL: util.func private @edgeq_conv_9x10x4_8x3x1_s2x1_d1x1_u3_8x8_t1l1_v128(
+// UNFOLD-SAME:      %[[XS:.*]]: tensor<1x3x8x8xi8>, %[[W:.*]]: tensor<8x3x3x3xi8>,
+// UNFOLD:         %[[WT:.*]] = linalg.transpose ins(%[[W]] : tensor<8x3x3x3xi8>) outs(%{{.*}} : tensor<8x3x3x3xi8>) permutation = [0, 1, 3, 2]
+// UNFOLD:         %[[WU:.*]] = tensor.expand_shape %[[WT]] {{\[\[}}0], [1], [2], [3, 4]] output_shape [8, 3, 3, 3, 1]
+// UNFOLD:         %[[WV:.*]] = tensor.collapse_shape %[[WU]] {{\[\[}}0], [1, 2], [3], [4]] : tensor<8x3x3x3x1xi8> into tensor<8x9x3x1xi8>
+// UNFOLD:         tensor.pad %[[WV]] low[0, 0, 0, 0] high[0, 3, 0, 0]
+// UNFOLD:         flow.dispatch @edgeq_kernels::@pack_conv_9x10x4_8x3x1_s2x1_d1x1_u3_8x8_t1l1_v128(%[[XS]]) : (tensor<1x3x8x8xi8>) -> tensor<3x2x1x{{[0-9]+}}x4x4xi8>
+// CHECK-LABEL: util.func public @stem
+// CHECK:         util.call @edgeq_conv_9x10x4_8x3x1_s2x1_d1x1_u3_8x8_t1l1_v128(%arg0, %arg1, %arg2)
+util.func public @stem(%x: tensor<1x3x8x8xi8>, %w: tensor<8x3x3x3xi8>, %acc: tensor<1x8x4x4xi32>) -> tensor<1x8x4x4xi32> {
+  %c-128 = arith.constant -128 : i8
+  %xp = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %c-128 : i8
+  } : tensor<1x3x8x8xi8> to tensor<1x3x10x10xi8>
+  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%xp, %w : tensor<1x3x10x10xi8>, tensor<8x3x3x3xi8>) outs(%acc : tensor<1x8x4x4xi32>) -> tensor<1x8x4x4xi32>
+  util.return %y : tensor<1x8x4x4xi32>
 }

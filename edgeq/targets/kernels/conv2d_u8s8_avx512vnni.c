@@ -219,18 +219,57 @@ static inline __attribute__((always_inline)) void pack(const int8_t* x, uint8_t*
   }
 }
 
+// The unfolded pack (unfold >= 2, kw = 1, so pw = 1): a group's 4 channels are taps of at most two input channels
+// (q0 and the next), so each row of 16 lanes is one vpermt2b of two 64-byte loads of those channels' rows.
+static inline __attribute__((always_inline)) void pack_unfolded(const int8_t* x, uint8_t* out, int c, int h, int w,
+                                                                int top, int left, int value, int sh, const int sw,
+                                                                int rows, int wq, int unfold, int c4, int a) {
+  const int q0 = 4 * c4 / unfold, channels = c / unfold;
+  uint8_t idx[64];
+  for (int l = 0; l < 16; ++l)
+    for (int k = 0; k < 4; ++k) {
+      const int v = 4 * c4 + k < c ? 4 * c4 + k : 4 * c4;   // channels past c: any bytes (their weights are 0)
+      idx[4 * l + k] = (uint8_t)((v / unfold - q0) * 64 + sw * l + v % unfold);
+    }
+  const __m512i gather = _mm512_loadu_si512((const void*)idx), sign = _mm512_set1_epi8((char)0x80);
+  const __m512i pad = _mm512_set1_epi8((char)value);
+  for (int i = 0; i < rows; ++i) {
+    const int r = a + sh * i - top;
+    const int valid = r >= 0 && r < h;
+    const int8_t* row0 = x + ((size_t)q0 * h + (valid ? r : 0)) * w;   // a padding row loads nothing from it
+    const int second = valid && q0 + 1 < channels;
+    for (int j = 0; j < wq; j += 16) {
+      const int col = sw * j - left;
+      const int lo = col < 0 ? -col : 0, hi = w - col < 64 ? w - col : 64;
+      const __mmask64 inside = hi > lo ? (~0ull << lo) & (~0ull >> (64 - hi)) : 0;
+      const __m512i x0 = _mm512_mask_loadu_epi8(pad, valid ? inside : 0, (const void*)((intptr_t)row0 + col));
+      const __m512i x1 = _mm512_mask_loadu_epi8(pad, second ? inside : 0,
+                                                (const void*)((intptr_t)row0 + (second ? (size_t)h * w : 0) + col));
+      const int n = wq - j < 16 ? wq - j : 16;
+      _mm512_mask_storeu_epi32(out + ((size_t)i * wq + j) * 4, (__mmask16)((1u << n) - 1),
+                               _mm512_xor_si512(sign, _mm512_permutex2var_epi8(x0, gather, x1)));
+    }
+  }
+}
+
 // The conv's input in the kernel's layout, one dispatch before it:
 //   out[c4][a][b][i][j][k] = x[4 c4 + k][a + sh i - top][b + sw j - left] + 128
 // for phase plane (a, b), with `value` (the conv's padding) wherever that lies outside x, channels >= c included.
-// x is the unpadded NCHW input [c][h][w] i8; sw is 1 or 2. Workgroup (gx, gy) packs the gx-th of `parts` equal
-// parts of the channel groups, phase plane gy.
+// x is the unpadded NCHW input [c / unfold][h][w] i8; sw is 1 or 2. With unfold > 1, channel u * q + t is x's
+// channel q shifted left by t columns: a conv with few channels (the stem's 3) runs as one with its horizontal
+// taps (unfold of them) as channels, kw = 1, sw = 1, and its input read at its own stride sw here.
+// Workgroup (gx, gy) packs the gx-th of `parts` equal parts of the channel groups, phase plane gy.
 void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t w, int32_t top, int32_t left,
                    int32_t value, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t rows, int32_t wq,
-                   int32_t parts, size_t gx, size_t gy) {
+                   int32_t parts, int32_t unfold, size_t gx, size_t gy) {
   const int c4 = (c + 3) / 4;
   for (int g = (int)gx * c4 / parts; g < ((int)gx + 1) * c4 / parts; ++g) {
     uint8_t* o = out + ((size_t)g * ph * pw + gy) * rows * wq * 4;
-    if (sw == 1)  // each stride as its own copy, where the divisions by it are shifts
+    if (unfold > 1 && sw == 1)  // each stride as its own copy, where the divisions by it are shifts
+      pack_unfolded(x, o, c, h, w, top, left, value, sh, 1, rows, wq, unfold, g, (int)gy);
+    else if (unfold > 1)
+      pack_unfolded(x, o, c, h, w, top, left, value, sh, 2, rows, wq, unfold, g, (int)gy);
+    else if (sw == 1)
       pack(x, o, c, h, w, top, left, value, sh, 1, pw, rows, wq, g, (int)gy);
     else
       pack(x, o, c, h, w, top, left, value, sh, 2, pw, rows, wq, g, (int)gy);
