@@ -270,8 +270,9 @@ def conv_export(conv: ConvShape, rq: Requant | None = None) -> Export:
 def pack_export(conv: ConvShape, src: Source) -> Export:
     ph, pw = conv.phases
     parts = _parts(conv.c4, 16 * conv.rows * conv.wq * 4, ph * pw)   # a byte packed as 16 MACs
-    scalars = (conv.c, src.h, src.w, src.top, src.left, src.value, conv.sh, max(conv.sw, conv.unfold_stride), ph, pw,
-               conv.rows, conv.wq, parts, conv.unfold)
+    read_sw = conv.unfold_stride if conv.unfold > 1 else conv.sw   # the column stride the pack reads at
+    scalars = (conv.c, src.h, src.w, src.top, src.left, src.value, conv.sh, read_sw, ph, pw, conv.rows, conv.wq,
+               parts, conv.unfold)
     return Export(f"pack_{conv.name}_{src.name}", PACK, ("memref<1xi8>", "memref<1xi8>"), scalars, (parts, ph * pw))
 
 
