@@ -6,8 +6,7 @@ peak as measured by benchmarks/vnni_peak.c on every core at once.
 
 Each conv is timed as the model runs it, but for the requantization: padded NCHW i8 in, i32 with its bias out
 (edgeq's includes the pack of its input). The kernel's dispatch is also timed alone, on inputs already in its
-layouts; its times swing between its best and about twice that (IREE's second thread, docs/profiling.md), so the
-table gives its best. A call runs the conv on CALLS
+layouts, as the pass runs it (stems unfolded); the table gives its best. A call runs the conv on CALLS
 different inputs, so the per-call overhead (about 30 us) is spread; the ways are timed in the latency benchmark's
 interleaved rounds.
 Prints a table of medians (GMAC/s from the medians) and writes JSON.
@@ -90,14 +89,6 @@ def _kernel_module(conv: ConvShape) -> str:
             "\n".join(body) + f"\n  util.return {', '.join(f'%y{k}' for k in range(CALLS))} : {types}\n}}\n")
 
 
-def _load(vmfb: Path, device):
-    import iree.runtime as rt
-
-    ctx = rt.SystemContext(config=rt.Config(device=device))
-    ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, vmfb.read_bytes()))
-    return ctx.modules.module["main"]
-
-
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -138,16 +129,16 @@ def main(argv: list[str] | None = None) -> dict:
                 source = work / f"{k}.{way}.mlir"
                 source.write_text(run_pipeline(text, passes))
                 compile_input(source, host.spec.compile_flags(), work / f"{k}.{way}.vmfb")
-                fn = _load(work / f"{k}.{way}.vmfb", device)
+                fn = host.load(work / f"{k}.{way}.vmfb")
                 rng = np.random.default_rng(k)
                 inputs = [rt.asdevicearray(device, rng.integers(-128, 128, (1, conv.c, conv.hp - 2 * pads[conv],
                                                                            conv.wp - 2 * pads[conv]), dtype=np.int8))
                           for _ in range(CALLS)]
                 fns[way] = (fn, inputs)
-            (work / f"{k}.kernel.mlir").write_text(_kernel_module(conv))
+            (work / f"{k}.kernel.mlir").write_text(_kernel_module(conv.unfolded()))   # as the pass runs it
             compile_input(work / f"{k}.kernel.mlir", host.spec.compile_flags(), work / f"{k}.kernel.vmfb")
-            fn = _load(work / f"{k}.kernel.vmfb", device)
-            t = conv.types()
+            fn = host.load(work / f"{k}.kernel.vmfb")
+            t = conv.unfolded().types()
             shapes = [t["xk"]] * CALLS + [t["wk"], t["bk"]]
             fns["kernel alone"] = (fn, [rt.asdevicearray(device, np.zeros(
                 [int(d) for d in s.split("x")[:-1]], np.int32 if s.endswith("i32") else np.int8)) for s in shapes])

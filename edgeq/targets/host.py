@@ -57,7 +57,9 @@ class HostTarget:
         """The IREE device that this target runs modules on: `threads` workers, one per core, pinned."""
         return _device(self.threads)
 
-    def _load(self, vmfb: Path, function: str):
+    def load(self, vmfb: Path, function: str = "main") -> Callable:
+        """The module's `function` on this target's device, called as the host target calls it (see
+        _yielding_to_workers); it takes numpy arrays or device arrays."""
         import iree.runtime as rt
 
         ctx = rt.SystemContext(config=rt.Config(device=self.device()))
@@ -65,14 +67,14 @@ class HostTarget:
         return _yielding_to_workers(ctx.modules.module[function])
 
     def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main", n_outputs: int = 1) -> list[np.ndarray]:
-        out = self._load(vmfb, function)(*inputs)
+        out = self.load(vmfb, function)(*inputs)
         outs = out if isinstance(out, (tuple, list)) else [out]
         return [np.asarray(o.to_host()) for o in outs]
 
     def runner(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main") -> Callable[[], None]:
         """One call of `function` on `inputs`, returning when its result is on the host: what measure times, for
         benchmarks that time several runtimes in interleaved rounds."""
-        fn = self._load(vmfb, function)
+        fn = self.load(vmfb, function)
         return lambda: np.asarray(fn(*inputs).to_host())  # to_host waits for the result
 
     def measure(self, vmfb: Path, inputs: list[np.ndarray], repetitions: int = 20,
