@@ -154,6 +154,23 @@ def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp
     expected = (wide.clip(lo, hi) + zp).astype(np.int8)   # i32 + zp, truncated to i8 (wraps past 127)
     assert y.dtype == np.int8 and y.shape == expected.shape
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+    return after
+
+
+# (in channels, size, out channels, kernel, stride, padding, channels in lanes): output rows of 8 pixels or fewer,
+# which the kernel with output channels in its lanes takes: ResNet's layer4 (7 x 7) with a partial last 16
+# channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3 wide; a 1x1 conv on 7 x 7 stays
+# on the grid
+_SMALL_MAPS = [(64, (7, 7), 80, 3, 1, 1, True), (32, (13, 13), 40, 3, 2, 1, True), (16, (5, 3), 16, 5, 1, 2, True),
+               (48, (7, 7), 24, 1, 1, 0, False)]
+
+
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,rows", _SMALL_MAPS)
+def test_small_maps_run_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows, shift, lo, hi, zp, tmp_path):
+    rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
+    after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path)
+    assert ("_rows" in after) == rows
 
 
 # (channels, size, stride, padding): MobileNet's strides and paddings, rows narrower and wider than the kernel's

@@ -25,6 +25,7 @@
 #define TILE_CHANNELS 8  // 8 output channels x 3 vectors of 16 pixels: 24 accumulators, 3 inputs, 1 broadcast
 #define TILE_VECTORS 3
 #define GROUP_BLOCKS 8   // 8 blocks of 8 output channels per workgroup, which reuse its input from L1
+#define CHANNEL_TILE (GROUP_BLOCKS * TILE_CHANNELS)  // a workgroup's output channels
 
 typedef struct {
   int32_t c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, grid;
@@ -55,13 +56,13 @@ typedef struct {
   int32_t shift, lo, hi, zp;
 } requant_t;
 
-// 16 sums of one output channel requantized (m: its multiplier in each i64 lane), as i32 whose saturation to i8
-// is the result. vpmuldq multiplies the even i32 lanes, sign-extended, into i64; the odd ones are shifted down
+// 16 sums requantized, as i32 whose saturation to i8 is the result; m holds the even lanes' multipliers in its
+// i64 lanes, m_odd the odd lanes' (the same for 16 sums of one output channel). vpmuldq multiplies the even i32 lanes, sign-extended, into i64; the odd ones are shifted down
 // first. Shifts of 33 and more (edgeq's usual) need only the products' high halves:
 // (p + 2^(s-1)) >> s = (hi(p) + 2^(s-33)) >> (s - 32), as the low half cannot carry into the rounding bit's sum.
 // Clamping to the i8 range after the zero point is the saturation (vpmovsdb, or vpackssdw + vpacksswb).
-static inline __m512i requantize32(__m512i acc, const requant_t* rq, __m512i m) {
-  const __m512i even = _mm512_mul_epi32(acc, m), odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m);
+static inline __m512i requantize32(__m512i acc, const requant_t* rq, __m512i m, __m512i m_odd) {
+  const __m512i even = _mm512_mul_epi32(acc, m), odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), m_odd);
   __m512i y;
   if (rq->shift >= 33) {
     const __m512i hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
@@ -83,7 +84,8 @@ static inline __m512i requantize32(__m512i acc, const requant_t* rq, __m512i m) 
 }
 
 static inline __m128i requantize(__m512i acc, const requant_t* rq, int oc) {
-  return _mm512_cvtsepi32_epi8(requantize32(acc, rq, _mm512_set1_epi64(rq->m[oc])));
+  const __m512i m = _mm512_set1_epi64(rq->m[oc]);
+  return _mm512_cvtsepi32_epi8(requantize32(acc, rq, m, m));
 }
 
 // One register tile: TILE_CHANNELS output channels from oc0 x nv vectors of grid positions from q. Stores i32 sums
@@ -181,6 +183,95 @@ void edgeq_conv2d_u8s8_requant(const uint8_t* x, const int8_t* w, const int32_t*
                                int32_t zp, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   conv(x, w, bias, y, &rq, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy);
+}
+
+// Small maps, output channels in the lanes. On a 7-wide map the grid above computes 9 columns per row (the
+// padded width) and rounds 49 pixels up to 64 lanes: a quarter of its MACs are thrown away. Here a lane is an
+// output channel and each output pixel of a row has its own accumulators: a register tile is 2 vectors of 16
+// output channels x one output row of up to 8 pixels, each step loading 2 weight vectors and broadcasting each
+// pixel's 4 input channels. Same packed input, weights and scalars as edgeq_conv2d_u8s8_requant (a weight vector
+// is two consecutive 8-channel blocks); workgroup (gx, gy): output channels [64 gx, 64 gx + 64), the gy-th of
+// `parts` equal parts of the output rows. Requantized, i8 NCHW out.
+#define ROW_VECTORS 2
+
+static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, const size_t* taps, const int8_t* w,
+                                                           const int32_t* bias, int8_t* y, const requant_t* rq,
+                                                           const shape_t* s, int oc8, int oc0, int oh, const int np) {
+  const size_t filter = (size_t)s->kh * s->kw * s->c4 * TILE_CHANNELS * 4;  // one 8-channel block's weights
+  __m512i acc[ROW_VECTORS][8];
+  __mmask16 live[ROW_VECTORS];  // the lanes that are output channels
+  for (int v = 0; v < ROW_VECTORS; ++v) {
+    const int n = s->oc - oc0 - 16 * v;
+    live[v] = n >= 16 ? 0xFFFF : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+    const __m512i b = _mm512_maskz_loadu_epi32(live[v], bias + oc0 + 16 * v);
+    for (int p = 0; p < np; ++p) acc[v][p] = b;
+  }
+  const int b0 = oc0 / TILE_CHANNELS;
+  for (int t = 0; t < s->kh * s->kw; ++t) {
+    const uint8_t* xt = x + taps[t] + (size_t)oh * s->wq * 4;
+    for (int c = 0; c < s->c4; ++c) {
+      __m512i wv[ROW_VECTORS];
+      for (int v = 0; v < ROW_VECTORS; ++v) {  // blocks 2v and 2v + 1 of the tile, or zeros past the last
+        const size_t at = ((size_t)t * s->c4 + c) * TILE_CHANNELS * 4;
+        const int lo = b0 + 2 * v, hi = lo + 1;
+        const __m256i wl = lo < oc8 ? _mm256_loadu_si256((const void*)(w + lo * filter + at)) : _mm256_setzero_si256();
+        const __m256i wh = hi < oc8 ? _mm256_loadu_si256((const void*)(w + hi * filter + at)) : _mm256_setzero_si256();
+        wv[v] = _mm512_inserti64x4(_mm512_castsi256_si512(wl), wh, 1);
+      }
+      const uint8_t* xc = xt + c * s->cstride;
+      for (int p = 0; p < np; ++p) {
+        int32_t four;
+        __builtin_memcpy(&four, xc + 4 * p, 4);
+        const __m512i xb = _mm512_set1_epi32(four);
+        for (int v = 0; v < ROW_VECTORS; ++v) acc[v][p] = _mm512_dpbusd_epi32(acc[v][p], xb, wv[v]);
+      }
+    }
+  }
+  const size_t out_plane = (size_t)(s->grid / s->wq) * s->out_w;
+  for (int v = 0; v < ROW_VECTORS; ++v) {
+    if (!live[v]) break;
+    const __m512i m = _mm512_maskz_loadu_epi32(live[v], rq->m + oc0 + 16 * v);
+    const __m512i m_odd = _mm512_srli_epi64(m, 32);
+    uint8_t bytes[8][16];  // [pixel][output channel]
+    for (int p = 0; p < np; ++p)
+      _mm_storeu_si128((void*)bytes[p], _mm512_cvtsepi32_epi8(requantize32(acc[v][p], rq, m, m_odd)));
+    for (int l = 0; l < 16 && (live[v] >> l & 1); ++l) {
+      int8_t* out = y + (size_t)(oc0 + 16 * v + l) * out_plane + (size_t)oh * s->out_w;
+      for (int p = 0; p < np; ++p) out[p] = (int8_t)bytes[p][l];
+    }
+  }
+}
+
+void edgeq_conv2d_u8s8_rows_requant(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                    int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw,
+                                    int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph, int32_t pw,
+                                    int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, int32_t parts,
+                                    int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
+                     (size_t)ph * pw * plane * 4};
+  size_t taps[kh * kw];
+  for (int i = 0; i < kh; ++i) {
+    for (int j = 0; j < kw; ++j) {
+      const int rh = i * dh, rw = j * dw;
+      taps[i * kw + j] = ((size_t)((rh % sh) * pw + rw % sw) * plane + (size_t)(rh / sh) * wq + rw / sw) * 4;
+    }
+  }
+  const int last = (int)gx * CHANNEL_TILE + CHANNEL_TILE < oc ? (int)gx * CHANNEL_TILE + CHANNEL_TILE : oc;
+  for (int oh = (int)gy * out_h / parts; oh < ((int)gy + 1) * out_h / parts; ++oh) {
+    for (int oc0 = (int)gx * CHANNEL_TILE; oc0 < last; oc0 += 16 * ROW_VECTORS) {
+      switch (out_w) {  // each width as its own unrolled copy, so the accumulators stay in registers
+        case 8: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 8); break;
+        case 7: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 7); break;
+        case 6: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 6); break;
+        case 5: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 5); break;
+        case 4: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 4); break;
+        case 3: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 3); break;
+        case 2: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 2); break;
+        default: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 1); break;
+      }
+    }
+  }
 }
 
 // 16 bytes of an input row, from column col0 in steps of sw (1 or 2); `pad` where a column lies outside [0, w).
@@ -348,7 +439,7 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
         __m512i acc = _mm512_dpbusd_epi32(b[k], _mm512_permutex2var_epi8(r[0], g0, r[1]), wv[k][0]);
         acc = _mm512_dpbusd_epi32(acc, _mm512_permutex2var_epi8(r[1], g1, r[2]), wv[k][1]);
         acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(g2, r[2]), wv[k][2]);
-        out[k] = requantize32(acc, rq, m[k]);
+        out[k] = requantize32(acc, rq, m[k], m[k]);
       }
       const __mmask16 n = (__mmask16)((1u << (out_w - ow < 16 ? out_w - ow : 16)) - 1);
       if (plane)
