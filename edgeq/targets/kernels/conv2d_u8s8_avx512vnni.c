@@ -346,7 +346,7 @@ static inline __attribute__((always_inline)) void pack_unfolded(const int8_t* x,
 // The conv's input in the kernel's layout, one dispatch before it:
 //   out[c4][a][b][i][j][k] = x[4 c4 + k][a + sh i - top][b + sw j - left] + 128
 // for phase plane (a, b), with `value` (the conv's padding) wherever that lies outside x, channels >= c included.
-// x is the unpadded NCHW input [c / unfold][h][w] i8; sw is 1 or 2. With unfold > 1, channel u * q + t is x's
+// x is the unpadded NCHW input [c / unfold][h][w] i8; sw is 1 or 2. With unfold > 1, channel unfold q + t is x's
 // channel q shifted left by t columns: a conv with few channels (the stem's 3) runs as one with its horizontal
 // taps (unfold of them) as channels, kw = 1, sw = 1, and its input read at its own stride sw here.
 // Workgroup (gx, gy) packs the gx-th of `parts` equal parts of the channel groups, phase plane gy.
@@ -375,7 +375,7 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
 //   bias [c]  i32   bias - 128 * sum(w)
 // For 16 output pixels, each of the 3 input rows is one 64-byte load (masked: the padding columns take `value`),
 // and one vpermt2b (AVX-512 VBMI) gathers a group's lanes from two rows, for stride 1 and 2 alike: only the byte
-// indices differ. Workgroup gx computes the gx-th of `parts` equal parts of the channels (or groups of 4).
+// indices differ. Workgroup gx computes the gx-th of `parts` equal parts of the groups of 4 channels.
 
 // 4 channels' requantized i32 as the bytes of 16 u8 lanes (+ 128), saturated: the handoff's channel interleave.
 // The packs leave each 128-bit lane holding 4 pixels of y0, then of y1, y2, y3; vpshufb transposes those 4 x 4.
