@@ -6,9 +6,9 @@ peak as measured by benchmarks/vnni_peak.c on every core at once.
 
 Each conv is timed as the model runs it, but for the requantization: padded NCHW i8 in, i32 with its bias out
 (edgeq's includes the pack of its input). The kernel's dispatch is also timed alone, on inputs already in its
-layouts, as the pass runs it (stems unfolded); the table gives its best. A call runs the conv on CALLS
-different inputs, so the per-call overhead (about 30 us) is spread; the ways are timed in the latency benchmark's
-interleaved rounds.
+layouts, as the pass runs it (stems unfolded); the table gives its best. A call runs the conv on CALLS different
+inputs, so the per-call overhead (about 30 us) is spread; the ways are timed in the latency benchmark's interleaved
+rounds.
 Prints a table of medians (GMAC/s from the medians) and writes JSON.
 """
 from __future__ import annotations
@@ -87,8 +87,6 @@ def _kernel_module(conv: ConvShape) -> str:
     types = ", ".join([f"tensor<{t['out']}>"] * CALLS)
     return (kernel_executable([conv_export(conv)]) + f"\nutil.func public @main({args}) -> ({types}) {{\n" +
             "\n".join(body) + f"\n  util.return {', '.join(f'%y{k}' for k in range(CALLS))} : {types}\n}}\n")
-
-
 
 
 def main(argv: list[str] | None = None) -> dict:
