@@ -132,6 +132,18 @@ static inline __attribute__((always_inline)) void tile(const uint8_t* x, const s
   }
 }
 
+// Where each tap (i, j) reads in the packed input, in bytes from a grid position's: its phase plane and its offset
+// in it.
+static inline void tap_offsets(const shape_t* s, size_t* taps) {
+  for (int i = 0; i < s->kh; ++i) {
+    for (int j = 0; j < s->kw; ++j) {
+      const int rh = i * s->dh, rw = j * s->dw;
+      taps[i * s->kw + j] = (((size_t)(rh % s->sh) * s->pw + rw % s->sw) * s->plane + (size_t)(rh / s->sh) * s->wq +
+                             rw / s->sw) * 4;
+    }
+  }
+}
+
 static inline __attribute__((always_inline)) void conv(const uint8_t* x, const int8_t* w, const int32_t* bias,
                                                        void* y, const requant_t* rq, int32_t c4, int32_t oc,
                                                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
@@ -140,13 +152,8 @@ static inline __attribute__((always_inline)) void conv(const uint8_t* x, const i
                                                        size_t gx, size_t gy) {
   const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
                      (size_t)ph * pw * plane * 4};
-  size_t taps[kh * kw];  // where each tap reads, in bytes: its phase plane and its offset in it
-  for (int i = 0; i < kh; ++i) {
-    for (int j = 0; j < kw; ++j) {
-      const int rh = i * dh, rw = j * dw;
-      taps[i * kw + j] = ((size_t)((rh % sh) * pw + rw % sw) * plane + (size_t)(rh / sh) * wq + rw / sw) * 4;
-    }
-  }
+  size_t taps[kh * kw];
+  tap_offsets(&s, taps);
   const size_t filter = (size_t)kh * kw * c4 * TILE_CHANNELS * 4;
   const int last = (int)gx * GROUP_BLOCKS + GROUP_BLOCKS < oc8 ? (int)gx * GROUP_BLOCKS + GROUP_BLOCKS : oc8;
   const int vectors = (s.grid + 15) / 16, first = (int)gy * vectors / parts, end = ((int)gy + 1) * vectors / parts;
@@ -251,12 +258,7 @@ void edgeq_conv2d_u8s8_rows_requant(const uint8_t* x, const int8_t* w, const int
   const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
                      (size_t)ph * pw * plane * 4};
   size_t taps[kh * kw];
-  for (int i = 0; i < kh; ++i) {
-    for (int j = 0; j < kw; ++j) {
-      const int rh = i * dh, rw = j * dw;
-      taps[i * kw + j] = ((size_t)((rh % sh) * pw + rw % sw) * plane + (size_t)(rh / sh) * wq + rw / sw) * 4;
-    }
-  }
+  tap_offsets(&s, taps);
   const int last = (int)gx * CHANNEL_TILE + CHANNEL_TILE < oc ? (int)gx * CHANNEL_TILE + CHANNEL_TILE : oc;
   for (int oh = (int)gy * out_h / parts; oh < ((int)gy + 1) * out_h / parts; ++oh) {
     for (int oc0 = (int)gx * CHANNEL_TILE; oc0 < last; oc0 += 16 * ROW_VECTORS) {
@@ -310,6 +312,12 @@ static inline __attribute__((always_inline)) void pack(const int8_t* x, uint8_t*
   }
 }
 
+// Which bytes of a 64-byte load from column col of a w-byte row lie within the row.
+static inline __mmask64 window(int col, int w) {
+  const int lo = col < 0 ? -col : 0, hi = w - col < 64 ? w - col : 64;
+  return hi > lo ? (~0ull << lo) & (~0ull >> (64 - hi)) : 0;
+}
+
 // The unfolded pack (unfold >= 2, kw = 1, so pw = 1): a group's 4 channels are taps of at most two input channels
 // (q0 and the next), so each row of 16 lanes is one vpermt2b of two 64-byte loads of those channels' rows.
 static inline __attribute__((always_inline)) void pack_unfolded(const int8_t* x, uint8_t* out, int c, int h, int w,
@@ -331,8 +339,7 @@ static inline __attribute__((always_inline)) void pack_unfolded(const int8_t* x,
     const int second = valid && q0 + 1 < channels;
     for (int j = 0; j < wq; j += 16) {
       const int col = sw * j - left;
-      const int lo = col < 0 ? -col : 0, hi = w - col < 64 ? w - col : 64;
-      const __mmask64 inside = hi > lo ? (~0ull << lo) & (~0ull >> (64 - hi)) : 0;
+      const __mmask64 inside = window(col, w);
       const __m512i x0 = _mm512_mask_loadu_epi8(pad, valid ? inside : 0, (const void*)((intptr_t)row0 + col));
       const __m512i x1 = _mm512_mask_loadu_epi8(pad, second ? inside : 0,
                                                 (const void*)((intptr_t)row0 + (second ? (size_t)h * w : 0) + col));
@@ -428,8 +435,7 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
     }
     for (int ow = 0; ow < out_w; ow += 16) {
       const int col = sw * ow - left;  // the input column of the windows' first byte
-      const int lo = col < 0 ? -col : 0, hi = wd - col < 64 ? wd - col : 64;
-      const __mmask64 inside = (~0ull << lo) & (~0ull >> (64 - hi));  // the window's bytes within the row
+      const __mmask64 inside = window(col, wd);
       __m512i out[4];
       for (int k = 0; k < 4; ++k) {
         __m512i r[3];
