@@ -21,7 +21,8 @@ reads the unpadded input itself; the others are left to edgeq-depthwise-taps. Wh
 alone (MobileNet's depthwise -> project pairs), it writes that conv's packed input, and the conv has no pack.
 All share one hal.executable.source that links the compiled kernels.
 
-Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, and a stride together with a dilation.
+Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, a stride together with a dilation, and
+depthwise convs whose two strides differ.
 """
 from __future__ import annotations
 
@@ -463,8 +464,11 @@ def _matches(op: ir.Operation) -> bool:
 
 
 def _matches_depthwise(op: ir.Operation) -> bool:
+    """3x3 taps, stride 1 or 2 the same in both dimensions (the kernel's copies), no dilation."""
     stride, dilated = _strides_dilated(op)
-    return _i8_batch1(op) and stride <= 2 and not dilated and op.operands[1].type.shape[1:] == [3, 3]
+    square = "strides" not in op.attributes or len({int(s) for s in op.attributes["strides"]}) == 1
+    return (_i8_batch1(op) and stride <= 2 and square and not dilated
+            and op.operands[1].type.shape[1:] == [3, 3])
 
 
 def kernel_executable(exports: list[Export]) -> str:

@@ -382,7 +382,8 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
 //   bias [c]  i32   bias - 128 * sum(w)
 // For 16 output pixels, each of the 3 input rows is one 64-byte load (masked: the padding columns take `value`),
 // and one vpermt2b (AVX-512 VBMI) gathers a group's lanes from two rows, for stride 1 and 2 alike: only the byte
-// indices differ. Workgroup gx computes the gx-th of `parts` equal parts of the groups of 4 channels.
+// indices differ. The strides are the same in both dimensions (sh = sw, 1 or 2). Workgroup gx computes the gx-th
+// of `parts` equal parts of the groups of 4 channels.
 
 // 4 channels' requantized i32 as the bytes of 16 u8 lanes (+ 128), saturated: the handoff's channel interleave.
 // The packs leave each 128-bit lane holding 4 pixels of y0, then of y1, y2, y3; vpshufb transposes those 4 x 4.
@@ -402,52 +403,66 @@ static inline __m512i tap_indices(int sw, int t0, int t1, int t2, int t3) {
   return _mm512_loadu_si512((const void*)idx);
 }
 
+// Row r of a channel's input at columns [col, col + 64), + 128 (the padding `value` outside the input): a padding
+// row loads nothing (its mask is 0) from row 0, a valid address.
+static inline __attribute__((always_inline)) __m512i input_row(const int8_t* at, int r, int h, int wd, int col,
+                                                               __mmask64 inside, __m512i pad) {
+  const int valid = r >= 0 && r < h;
+  const __m512i bytes = _mm512_mask_loadu_epi8(pad, valid ? inside : 0, at + (valid ? (size_t)r * wd : 0) + col);
+  return _mm512_xor_si512(bytes, _mm512_set1_epi8((char)0x80));
+}
+
 // Channels [k0, k0 + 4), written NCHW (plane = 0), or interleaved as the packed input of the 1x1 conv that reads
 // them ([C/4][out_h][out_w][4] u8, + 128; plane = out_h x out_w), which then needs no pack of its own. Channels
-// past c (the last group's) compute channel c - 1 again.
+// past c (the last group's) compute channel c - 1 again. Down each 16-pixel column of the output, the 4 channels'
+// 3 input rows stay in registers: an output row loads only its new input rows, one at stride 1 (MobileNetV2's
+// depthwise convs took 28% less time than with 3 loads per row). The loops over the 4 channels are unrolled so
+// that their rows are registers, not stack arrays.
 static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, const int8_t* w, const int32_t* bias,
                                                             int8_t* y, const requant_t* rq, int c, int k0, int h,
-                                                            int wd, int top, int left, int value, int sh,
+                                                            int wd, int top, int left, int value, const int sh,
                                                             const int sw, int out_h, int out_w, const int plane) {
-  const __m512i sign = _mm512_set1_epi8((char)0x80), pad = _mm512_set1_epi8((char)value);
+  const __m512i pad = _mm512_set1_epi8((char)value);
   // taps (0,0) (0,1) (0,2) of row 0 and (1,0) of row 1; (1,1) (1,2) of row 1 and (2,0) (2,1) of row 2; (2,2) of
   // row 2 (the group's other weights are 0)
   const __m512i g0 = tap_indices(sw, 0, 1, 2, 64), g1 = tap_indices(sw, 1, 2, 64, 65), g2 = tap_indices(sw, 2, 2, 2, 2);
   const int8_t* at[4];
-  __m512i wv[4][3], b[4], m[4];
+  int ch[4];
   for (int k = 0; k < 4; ++k) {
-    const int ch = k0 + k < c ? k0 + k : c - 1;
-    at[k] = x + (size_t)ch * h * wd;
-    int32_t w4[3];
-    __builtin_memcpy(w4, w + 12 * ch, 12);
-    for (int g = 0; g < 3; ++g) wv[k][g] = _mm512_set1_epi32(w4[g]);
-    b[k] = _mm512_set1_epi32(bias[ch]);
-    m[k] = _mm512_set1_epi64(rq->m[ch]);
+    ch[k] = k0 + k < c ? k0 + k : c - 1;
+    at[k] = x + (size_t)ch[k] * h * wd;
   }
-  for (int oh = 0; oh < out_h; ++oh) {
-    // a padding row loads nothing (its mask is 0) from row 0, a valid address
-    size_t row[3];
-    int valid[3];
-    for (int i = 0; i < 3; ++i) {
-      const int r = oh * sh - top + i;
-      valid[i] = r >= 0 && r < h;
-      row[i] = valid[i] ? (size_t)r * wd : 0;
+  for (int ow = 0; ow < out_w; ow += 16) {
+    const int col = sw * ow - left;  // the input column of the windows' first byte
+    const __mmask64 inside = window(col, wd);
+    const __mmask16 n = (__mmask16)((1u << (out_w - ow < 16 ? out_w - ow : 16)) - 1);
+    __m512i r0[4], r1[4], r2[4];   // output row oh's input rows oh sh - top + 0, 1, 2
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 4; ++k) {   // those of row -1 that row 0 reuses
+      r1[k] = input_row(at[k], -top, h, wd, col, inside, pad);
+      r2[k] = input_row(at[k], 1 - top, h, wd, col, inside, pad);
     }
-    for (int ow = 0; ow < out_w; ow += 16) {
-      const int col = sw * ow - left;  // the input column of the windows' first byte
-      const __mmask64 inside = window(col, wd);
+    for (int oh = 0; oh < out_h; ++oh) {
+      const int last = oh * sh - top + 2;
       __m512i out[4];
+#pragma clang loop unroll(full)
       for (int k = 0; k < 4; ++k) {
-        __m512i r[3];
-        for (int i = 0; i < 3; ++i)  // + 128
-          r[i] = _mm512_xor_si512(sign, _mm512_mask_loadu_epi8(pad, valid[i] ? inside : 0,
-                                                                (const void*)((intptr_t)at[k] + row[i] + col)));
-        __m512i acc = _mm512_dpbusd_epi32(b[k], _mm512_permutex2var_epi8(r[0], g0, r[1]), wv[k][0]);
-        acc = _mm512_dpbusd_epi32(acc, _mm512_permutex2var_epi8(r[1], g1, r[2]), wv[k][1]);
-        acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(g2, r[2]), wv[k][2]);
-        out[k] = requantize32(acc, rq, m[k], m[k]);
+        if (sh == 1 || oh == 0) {
+          r0[k] = r1[k];
+          r1[k] = r2[k];
+        } else {   // stride 2: two new rows
+          r0[k] = r2[k];
+          r1[k] = input_row(at[k], last - 1, h, wd, col, inside, pad);
+        }
+        r2[k] = input_row(at[k], last, h, wd, col, inside, pad);
+        const int32_t* wk = (const int32_t*)(w + 12 * ch[k]);
+        __m512i acc = _mm512_dpbusd_epi32(_mm512_set1_epi32(bias[ch[k]]),
+                                          _mm512_permutex2var_epi8(r0[k], g0, r1[k]), _mm512_set1_epi32(wk[0]));
+        acc = _mm512_dpbusd_epi32(acc, _mm512_permutex2var_epi8(r1[k], g1, r2[k]), _mm512_set1_epi32(wk[1]));
+        acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(g2, r2[k]), _mm512_set1_epi32(wk[2]));
+        const __m512i m = _mm512_set1_epi64(rq->m[ch[k]]);
+        out[k] = requantize32(acc, rq, m, m);
       }
-      const __mmask16 n = (__mmask16)((1u << (out_w - ow < 16 ? out_w - ow : 16)) - 1);
       if (plane)
         _mm512_mask_storeu_epi32(y + ((size_t)(k0 / 4) * plane + (size_t)oh * out_w + ow) * 4, n,
                                  four_channels(out[0], out[1], out[2], out[3]));
@@ -470,12 +485,12 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
   for (int g = (int)gx * groups / parts; g < ((int)gx + 1) * groups / parts; ++g) {
     // each case as its own copy, with constant loops and shifts
     if (plane && sw == 1)
-      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, sh, 1, out_h, out_w, plane);
+      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, 1, 1, out_h, out_w, plane);
     else if (plane)
-      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, sh, 2, out_h, out_w, plane);
+      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, 2, 2, out_h, out_w, plane);
     else if (sw == 1)
-      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, sh, 1, out_h, out_w, 0);
+      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, 1, 1, out_h, out_w, 0);
     else
-      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, sh, 2, out_h, out_w, 0);
+      dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, 2, 2, out_h, out_w, 0);
   }
 }
