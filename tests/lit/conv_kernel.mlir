@@ -162,6 +162,43 @@ util.func public @depthwise(%x: tensor<1x8x8x8xi8>, %w: tensor<8x3x3xi8>, %b: te
   util.return %q, %z : tensor<1x8x4x4xi8>, tensor<1x8x4x4xi32>
 }
 
+// A requantized depthwise conv whose two strides differ stays: the kernel's copies have one stride for both.
+// CHECK-LABEL: util.func public @depthwise_unequal_strides
+// CHECK-NOT:     util.call
+// CHECK:         linalg.depthwise_conv_2d_nchw_chw
+// CHECK-SAME:      strides = dense<[1, 2]>
+util.func public @depthwise_unequal_strides(%x: tensor<1x8x8x8xi8>, %w: tensor<8x3x3xi8>, %b: tensor<8xi32>, %m: tensor<8x1x1xi32>) -> tensor<1x8x8x4xi8> {
+  %c-128 = arith.constant -128 : i8
+  %xp = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {
+  ^bb0(%i: index, %j: index, %k: index, %l: index):
+    tensor.yield %c-128 : i8
+  } : tensor<1x8x8x8xi8> to tensor<1x8x10x10xi8>
+  %e = tensor.empty() : tensor<1x8x8x4xi32>
+  %bi = linalg.broadcast ins(%b : tensor<8xi32>) outs(%e : tensor<1x8x8x4xi32>) dimensions = [0, 2, 3]
+  %y = linalg.depthwise_conv_2d_nchw_chw {dilations = dense<1> : tensor<2xi64>, strides = dense<[1, 2]> : tensor<2xi64>} ins(%xp, %w : tensor<1x8x10x10xi8>, tensor<8x3x3xi8>) outs(%bi : tensor<1x8x8x4xi32>) -> tensor<1x8x8x4xi32>
+  %qe = tensor.empty() : tensor<1x8x8x4xi8>
+  %q = linalg.generic {indexing_maps = [affine_map<(n, c, h, w) -> (n, c, h, w)>, affine_map<(n, c, h, w) -> (c, 0, 0)>, affine_map<(n, c, h, w) -> (n, c, h, w)>], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%y, %m : tensor<1x8x8x4xi32>, tensor<8x1x1xi32>) outs(%qe : tensor<1x8x8x4xi8>) {
+  ^bb0(%a: i32, %s: i32, %o: i8):
+    %a64 = arith.extsi %a : i32 to i64
+    %s64 = arith.extsi %s : i32 to i64
+    %p = arith.muli %a64, %s64 : i64
+    %round = arith.constant 274877906944 : i64
+    %r = arith.addi %p, %round : i64
+    %shift = arith.constant 39 : i64
+    %t = arith.shrsi %r, %shift : i64
+    %lo = arith.constant 0 : i64
+    %c1 = arith.maxsi %t, %lo : i64
+    %hi = arith.constant 255 : i64
+    %c2 = arith.minsi %c1, %hi : i64
+    %n32 = arith.trunci %c2 : i64 to i32
+    %zp = arith.constant -128 : i32
+    %sum = arith.addi %n32, %zp : i32
+    %n8 = arith.trunci %sum : i32 to i8
+    linalg.yield %n8 : i8
+  } -> tensor<1x8x8x4xi8>
+  util.return %q : tensor<1x8x8x4xi8>
+}
+
 // A conv with 3 channels runs unfolded: its 3 horizontal taps become 9 channels (12 lanes, as 3 took 4) of a 3x1
 // conv with no horizontal stride, the pack reading the input at stride 2 (its scalars: 9 channels of 8 x 8,
 // padding, row stride 2, column stride 2 read, 2 x 1 phase planes of 5 rows x 4 columns, 3 parts, unfold 3), the
