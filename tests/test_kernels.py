@@ -129,9 +129,11 @@ def test_conv_kernel_matches_torch(c, hw, oc, k, stride, pad, dilation, unfold, 
     assert {int(u) for u in re.findall(r"_d\d+x\d+_u(\d+)", after)} == ({unfold} if unfold > 1 else set())
 
 
-# (shift, lo, hi, zero point): ReLU into u8 stored as i8 (edgeq's activations after ReLU), a signed output with a
+# (shift, lo, hi, zero point): ReLU into u8 stored as i8 (edgeq's activations after ReLU), the same usual form
+# with another zero point and shift (the kernel adds the zero point before its shift), a signed output with a
 # shift under 33 (the kernel's i64 path), and a clamp narrower than i8 (explicit, not vpmovsdb's saturation)
-@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (44, -120, 135, -8), (31, -128, 127, 0),
+                                            (35, -100, 90, 3)])
 @pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation", [s[:7] for s in (_SHAPES[0], _SHAPES[1], _SHAPES[6],
                                                                         _SHAPES[8])])
 def test_conv_kernel_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
@@ -184,13 +186,15 @@ def test_depthwise_kernel_requantizes_like_the_reference(c, hw, stride, pad, tmp
     _check_requantized(rng, x, w, bias, stride, pad, 1, 39, 0, 255, -128, tmp_path)
 
 
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
 @pytest.mark.parametrize("c,hw,stride,oc", [(24, (14, 14), 1, 40), (13, (15, 9), 2, 16)])
-def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, tmp_path):
+def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shift, lo, hi, zp, tmp_path):
     """MobileNet's depthwise -> 1x1 pairs: the depthwise kernel writes the 1x1 conv's packed input (4 channels per
-    lane, + 128) and that conv runs without a pack dispatch; bit for bit against torch, through the i8 between."""
+    lane, + 128) and that conv runs without a pack dispatch; bit for bit against torch, through the i8 between.
+    With edgeq's usual requantization (the kernel's copy for it) and a clamp."""
     rng, w, bias, x = _operands(c, hw, c, 3, c * 7 + oc, depthwise=True)
-    m = np.full(c, 1 << 30, np.int32) // (rng.integers(1, 4, c).astype(np.int32))
-    dw = _conv_module(w, bias, hw, stride, 1, 1, -128, (m, 39, 0, 255, -128))
+    m = np.full(c, 1 << (shift - 9), np.int32) // (rng.integers(1, 4, c).astype(np.int32))
+    dw = _conv_module(w, bias, hw, stride, 1, 1, -128, (m, shift, lo, hi, zp))
     w1 = rng.integers(-128, 128, size=(oc, c, 1, 1), dtype=np.int8)
     b1 = rng.integers(-(1 << 20), 1 << 20, size=(oc,), dtype=np.int32)
     q = dw[dw.index("util.return %q : tensor<") + len("util.return %q : tensor<"):].split(">")[0]
@@ -207,7 +211,8 @@ def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, tmp_
     y, after = _run_kernel(text, x, tmp_path)
     assert "_packed" in after and "@pack_" not in after   # the 1x1 conv's input came packed
     ref = _reference(x, w, bias, stride, 1, 1, -128)
-    mid = ((((ref * m.astype(np.int64)[None, :, None, None]) + (1 << 38)) >> 39).clip(0, 255) - 128).astype(np.int8)
+    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (shift - 1))) >> shift
+    mid = (wide.clip(lo, hi) + zp).astype(np.int8)
     expected = _reference(mid, w1, b1, 1, 0, 1, 0)
     assert y.dtype == np.int32 and y.shape == expected.shape
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
