@@ -159,6 +159,78 @@ def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp
     return after
 
 
+def _residual_added(q: str, zc: int, mc: int, zr: int, mr: int, shift: int, zp: int, lo: int, hi: int) -> str:
+    """%q plus the i8 input %res as edgeq's integer add (IntAdd) is imported: one op per generic, the zero points'
+    subi and the output's addi only where they are not 0."""
+    i32 = q.replace("xi8", "xi32")
+    lines, k = [f"%ae = tensor.empty() : tensor<{i32}>", f"%a8 = tensor.empty() : tensor<{q}>"], [0]
+
+    def generic(inputs: list[str], body: str, result: str = i32) -> str:
+        k[0] += 1
+        args = ", ".join(f"%i{j}: {'i8' if v in ('%q', '%res') else 'i32'}" for j, v in enumerate(inputs))
+        maps = ", ".join(["affine_map<(n, c, h, w) -> (n, c, h, w)>"] * (len(inputs) + 1))
+        types = ", ".join(f"tensor<{q if v in ('%q', '%res') else i32}>" for v in inputs)
+        lines.append(f"%g{k[0]} = linalg.generic {{indexing_maps = [{maps}], iterator_types = [\"parallel\", "
+                     f"\"parallel\", \"parallel\", \"parallel\"]}} ins({', '.join(inputs)} : {types}) "
+                     f"outs({'%a8' if result == q else '%ae'} : tensor<{result}>) {{\n  ^bb0({args}, %o: "
+                     f"{'i8' if result == q else 'i32'}):\n{body}\n  }} -> tensor<{result}>")
+        return f"%g{k[0]}"
+
+    def unary(v: str, op: str, const: int | None = None) -> str:
+        if const is None:
+            return generic([v], f"    %v = arith.{op} %i0 : i8 to i32\n    linalg.yield %v : i32")
+        return generic([v], f"    %k = arith.constant {const} : i32\n    %v = arith.{op} %i0, %k : i32\n"
+                            "    linalg.yield %v : i32")
+
+    branches = []
+    for v, z, m in (("%q", zc, mc), ("%res", zr, mr)):
+        x = unary(v, "extsi")
+        branches.append(unary(unary(x, "subi", z) if z else x, "muli", m))
+    t = generic(branches, "    %v = arith.addi %i0, %i1 : i32\n    linalg.yield %v : i32")
+    t = unary(unary(t, "addi", 1 << (shift - 1)), "shrsi", shift)
+    t = unary(t, "addi", zp) if zp else t
+    t = generic([t], f"    %lo = arith.constant {lo} : i32\n    %hi = arith.constant {hi} : i32\n"
+                     "    %mx = arith.maxsi %i0, %lo : i32\n    %mn = arith.minsi %mx, %hi : i32\n    linalg.yield %mn : i32")
+    t = generic([t], "    %v = arith.trunci %i0 : i32 to i8\n    linalg.yield %v : i8", q)
+    return "\n".join("  " + ln for ln in lines) + f"\n  util.return {t} : tensor<{q}>"
+
+
+# (zero points of the conv's output, the residual and the add's output, its clamp, shift): ResNet's adds (inputs
+# after ReLU, zero point -128, subtracted), MobileNet's (zero points 0: no subi, no addi), a narrower clamp
+@pytest.mark.parametrize("zc,zr,zp,lo,hi,shift", [(-128, -128, -128, -128, 127, 20), (0, 0, 0, -128, 127, 21),
+                                                  (-128, 5, 3, -100, 90, 19)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(16, (14, 14), 40, 3, 1, 1), (24, (13, 13), 16, 1, 2, 0),
+                                                  (32, (10, 10), 24, 1, 1, 0)])
+def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, zc, zr, zp, lo, hi, shift, tmp_path):
+    """A requantized conv followed by a residual add with another i8 tensor: one kernel call, whose epilogue adds
+    the residual (edgeq_conv2d_u8s8_requant_add), bit for bit against the reference's i32 arithmetic."""
+    rng, w, bias, x = _operands(c, hw, oc, k, c * 31 + oc + shift)
+    ref = _reference(x, w, bias, stride, pad, 1, -128)
+    m = (np.float64(1 << 39) * 255 / (np.abs(ref).max() + 1) * rng.uniform(0.5, 4, size=oc)).astype(np.int32)
+    mc, mr = (int(v) for v in rng.integers(1 << 19, 1 << 21, size=2))
+    module = _conv_module(w, bias, hw, stride, pad, 1, -128, (m, 39, 0, 255, -128))
+    q = module.split("util.return %q : tensor<")[1].split(">")[0]
+    module = (module.replace("util.func public @main(%x: ", f"util.func public @main(%res: tensor<{q}>, %x: ")
+              .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, zc, mc, zr, mr, shift, zp, lo, hi)))
+    (tmp_path / "conv.mlir").write_text(module)
+    subprocess.run([iree_compile_tool(), "conv.mlir", "--compile-to=input", "-o", "input.mlir"], cwd=tmp_path,
+                   check=True)
+    after = run_pipeline((tmp_path / "input.mlir").read_text(), ["edgeq-conv-kernel"])
+    assert "_add" in after and "linalg.generic" not in after.split("util.func public @main")[1]
+    (tmp_path / "after.mlir").write_text(after)
+    host = HostTarget()
+    compile_input(tmp_path / "after.mlir", host.spec.compile_flags(), tmp_path / "conv.vmfb")
+    r = rng.integers(-128, 128, size=tuple(int(d) for d in q.split("x")[:4]), dtype=np.int8)
+    r.flat[:2] = [-128, 127]
+    y = host.run(tmp_path / "conv.vmfb", [r, x])[0]
+    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << 38)) >> 39
+    conv = (wide.clip(0, 255) - 128).astype(np.int8)
+    acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
+    expected = ((((acc + (1 << (shift - 1))) >> shift) + zp).clip(lo, hi)).astype(np.int8)
+    assert y.dtype == np.int8 and y.shape == expected.shape
+    assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+
+
 # (in channels, size, out channels, kernel, stride, padding, channels in lanes): output rows of 8 pixels or fewer,
 # which the kernel with output channels in its lanes takes: ResNet's layer4 (7 x 7) with a partial last 16
 # channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3 wide; a 1x1 conv on 7 x 7 stays

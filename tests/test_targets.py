@@ -14,7 +14,7 @@ from edgeq import models
 from edgeq.dialect_passes import CPU_PIPELINE
 from edgeq.pipeline.compile import compile_model
 from edgeq.quant import Plan, quantize, to_integer
-from edgeq.quant.integer import IntConv2d
+from edgeq.quant.integer import IntAdd, IntConv2d
 from edgeq.targets.base import runtime_tool
 from edgeq.targets.host import runs_edgeq_kernels
 
@@ -73,6 +73,11 @@ def test_bit_exact(name, bits, target, tmp_path):
         calls = re.findall(r"util\.call @edgeq_conv_\w+", after)
         assert len(calls) == len(dense) > 0 and "linalg.conv_2d_nchw_fchw" not in after
         assert any("_rq" in c for c in calls)   # with their requantization fused
+        # and residual adds after it, where the conv runs on the grid kernel (all of MobileNetV2's, 7 of
+        # ResNet-18's 8: the last block's conv2 runs on the small-map kernel, its input is no conv)
+        adds = [m for m in im.graph_module.modules() if isinstance(m, IntAdd)]
+        fused = [c for c in calls if "_add" in c]
+        assert len(fused) == {"resnet18": 7, "mobilenet_v2": 10, "digits": 1}[name] <= len(adds)
         depthwise = [m for m in im.graph_module.modules() if isinstance(m, IntConv2d) and m.groups > 1]
         assert len(re.findall(r"util\.call @edgeq_dw_", after)) == len(depthwise)   # 3x3, requantized
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from iree.compiler import ir
 
-from edgeq.dialect_passes._match import body_ops, defining_op, int_width, ops_named
+from edgeq.dialect_passes._match import body_ops, defining_op, erase_if_dead, identity_maps, int_width, ops_named
 
 ARGUMENT = "edgeq-conv-kernel"
 
@@ -38,6 +38,7 @@ EXECUTABLE = "edgeq_kernels"
 # the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # small maps, output channels in the lanes
+CONV_ADD = "edgeq_conv2d_u8s8_requant_add"     # with a residual add after the requantization
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 # How the kernels split a dispatch into workgroups: into equal parts (IREE hands each thread a run of workgroups,
 # so a larger part holds them all up), at least MIN_WORKGROUPS for the threads to share, and for large layers
@@ -262,7 +263,30 @@ class Requant:
         return "rq" + "_".join(str(v).replace("-", "m") for v in (self.shift, self.lo, self.hi, self.zp))
 
 
-def conv_export(conv: ConvShape, rq: Requant | None = None) -> Export:
+@dataclass(frozen=True)
+class ResidualAdd:
+    """A residual add of edgeq's integer models after a conv's requantization, fused into the kernel's epilogue:
+    y = i8(clamp(((c - zc) mc + (r - zr) mr + 2^(shift - 1)) >> shift + zp, lo, hi)) in wrap-around i32, c the conv's
+    i8 output, r the add's other i8 input; k = 2^(shift - 1) - zc mc - zr mr, the same modulo 2^32."""
+
+    mc: int
+    mr: int
+    k: int
+    shift: int
+    zp: int
+    lo: int
+    hi: int
+
+    @property
+    def scalars(self) -> tuple[int, ...]:
+        return self.mc, self.mr, self.k, self.shift, self.zp, self.lo, self.hi
+
+    @property
+    def name(self) -> str:
+        return "add" + "_".join(str(v).replace("-", "m") for v in self.scalars)
+
+
+def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | None = None) -> Export:
     blocks = -(-conv.ocp // CHANNEL_TILE)
     # a vector's MACs, and an output's requantization and store as about 32 more
     # (parts of 3 vectors at least: a tile of 1 vector loads as many weights as it computes with)
@@ -278,6 +302,9 @@ def conv_export(conv: ConvShape, rq: Requant | None = None) -> Export:
         rows = _parts(conv.oh, min(CHANNEL_TILE, conv.ocp) * conv.ow * (conv.cp * conv.kh * conv.kw + 32), blocks)
         return Export(f"{conv.name}_{rq.name}_rows", CONV_ROWS, pointers, scalars[:-1] + (rows, rq.shift, rq.lo,
                       rq.hi, rq.zp), (blocks, rows))
+    if add is not None:
+        return Export(f"{conv.name}_{rq.name}_{add.name}", CONV_ADD, pointers[:4] + ("memref<1xi8>",) + pointers[4:],
+                      scalars + (rq.shift, rq.lo, rq.hi, rq.zp) + add.scalars, groups)
     return Export(f"{conv.name}_{rq.name}", CONV_REQUANT, pointers, scalars + (rq.shift, rq.lo, rq.hi, rq.zp), groups)
 
 
@@ -340,9 +367,11 @@ def _pad(value: str, source: str, shape: str, high: str) -> str:
             f"    }} : tensor<{source}> to tensor<{shape}>")
 
 
-def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False) -> str:
+def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
+              add: ResidualAdd | None = None) -> str:
     """The util.func that computes one conv with the kernels (see the module docstring): (x, w, init) -> i32 sums,
-    or with rq, (x, w, bias, multipliers) -> i8; `packed`: x comes packed (from the depthwise kernel before)."""
+    or with rq, (x, w, bias, multipliers) -> i8, and with add, (..., residual) -> i8 after the add; `packed`: x
+    comes packed (from the depthwise kernel before)."""
     t = conv.types()
     x_type = t["xk"] if packed else f"1x{conv.c // conv.unfold}x{src.h}x{src.w}xi8"
     w_src, w_type = "%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
@@ -368,7 +397,7 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
                      f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{conv.oc}xi32> to tensor<{t['bk']}>")
     start = "%bias" if rq and conv.ocp == conv.oc else "%b0"
     parallel = '"parallel"'
-    export = conv_export(conv, rq)
+    export = conv_export(conv, rq, add)
     x = "%x"
     if not packed:
         x = "%xk"
@@ -404,18 +433,22 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
         args, result = f"%init: tensor<{t['out']}>", t["out"]
     else:
         result = t["out"].replace("xi32", "xi8")
+        res, res_type = (", %res", f", tensor<{result}>") if add else ("", "")
         lines += [
-            f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk, %mult) : (tensor<{t['xk']}>, "
-            f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>) -> tensor<{result}>",
+            f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk, %mult{res}) : (tensor<{t['xk']}>, "
+            f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>{res_type}) -> tensor<{result}>",
             f"util.return %y : tensor<{result}>"]
-        args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>"
+        args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>" + (f", %res: tensor<{result}>"
+                                                                                    if add else "")
     body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @{_callee(conv, src, rq, packed)}(%x: tensor<{x_type}>, "
+    return (f"util.func private @{_callee(conv, src, rq, packed, add)}(%x: tensor<{x_type}>, "
             f"%w: tensor<{conv.source_weights}>, {args}) -> tensor<{result}> {{\n{body}\n}}")
 
 
-def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False) -> str:
-    return f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "") + ("_packed" if packed else "")
+def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
+            add: ResidualAdd | None = None) -> str:
+    return (f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "") + ("_packed" if packed else "")
+            + (f"_{add.name}" if add else ""))
 
 
 def _entry(export: Export, ordinal: int) -> str:
@@ -529,6 +562,98 @@ def _requantization(conv_op: ir.Operation) -> tuple[ir.Operation, ir.Value, ir.V
     return generic, init.operands[0], m, Requant(shift, lo, hi, zp)
 
 
+def _elementwise(generic: ir.Operation | None, name: str) -> tuple[list[ir.Value], int | None] | None:
+    """(its inputs, the constant operand if any) when `generic` is an identity-mapped elementwise generic of one
+    `name` op on its inputs (and a constant): the form of edgeq's integer adds after import, one op per generic."""
+    if generic is None or generic.name != "linalg.generic" or not identity_maps(generic):
+        return None
+    ops = [op for op in body_ops(generic) if op.name != "arith.constant"]
+    if len(ops) != 2 or ops[0].name != name or ops[1].operands[0] != ops[0].results[0]:
+        return None
+    args, inputs = list(generic.regions[0].blocks[0].arguments), list(generic.operands)[:-1]
+    used, const = [], None
+    for k, v in enumerate(ops[0].operands):
+        if k < len(inputs) and v == args[k]:
+            used.append(inputs[k])
+        elif (const := _constant(v)) is None or k == 0:
+            return None
+    return used, const
+
+
+def _only_user(value: ir.Value) -> ir.Operation | None:
+    uses = list(value.uses)
+    owner = uses[0].owner if len(uses) == 1 else None
+    return owner.operation if hasattr(owner, "operation") else owner
+
+
+def _add_input(value: ir.Value) -> tuple[ir.Value, int, int] | None:
+    """(the i8 source, its zero point, its multiplier) of one input of an integer add:
+    muli(subi(extsi(source), zero point), multiplier), the subi absent for a zero point of 0."""
+    mul = _elementwise(defining_op(value), "arith.muli")
+    if mul is None or mul[1] is None:
+        return None
+    x, z = mul[0][0], 0
+    if (sub := _elementwise(defining_op(x), "arith.subi")) is not None and sub[1] is not None:
+        x, z = sub[0][0], sub[1]
+    ext = _elementwise(defining_op(x), "arith.extsi")
+    if ext is None or int_width(ext[0][0].type) != 8:
+        return None
+    return ext[0][0], z, mul[1]
+
+
+def _i32(v: int) -> int:
+    return (v + 2 ** 31) % 2 ** 32 - 2 ** 31
+
+
+def _residual_add(requant: ir.Operation) -> tuple[ir.Operation, ir.Value, ResidualAdd] | None:
+    """(the add's last generic, its other i8 input, the constants) when the only use of a conv's requantized i8 is a
+    residual add of edgeq's integer models (ResidualAdd) with another i8 tensor of its shape: extsi, subi of the
+    zero point, muli, on each input; addi, addi of the rounding, shrsi, addi of the zero point (either optional),
+    maxsi/minsi, trunci to i8."""
+    c, op = requant.results[0], requant
+    for _ in range(4):   # extsi, subi, muli: up to the add
+        op = _only_user(op.results[0])
+        if op is None or op.name != "linalg.generic" or _elementwise(op, "arith.addi") is not None:
+            break
+    add = _elementwise(op, "arith.addi")
+    if add is None or len(add[0]) != 2:
+        return None
+    inputs = [_add_input(v) for v in add[0]]
+    if None in inputs or [i[0] == c for i in inputs].count(True) != 1:
+        return None
+    (_, zc, mc), (r, zr, mr) = sorted(inputs, key=lambda i: i[0] != c)
+    if r.type != c.type:
+        return None
+    steps = {}
+    for name in ("round", "arith.shrsi", "zp", "clamp", "arith.trunci"):
+        nxt = _only_user(op.results[0])
+        if nxt is None or nxt.name != "linalg.generic":
+            return None
+        if name in ("round", "zp"):
+            found = _elementwise(nxt, "arith.addi")
+            if found is None or found[1] is None:
+                if name == "round":
+                    return None
+                continue
+        elif name == "clamp":
+            ops = [o for o in body_ops(nxt) if o.name != "arith.constant"]
+            if ([o.name for o in ops] != ["arith.maxsi", "arith.minsi", "linalg.yield"] or not identity_maps(nxt)
+                    or ops[0].operands[0] != nxt.regions[0].blocks[0].arguments[0]
+                    or ops[1].operands[0] != ops[0].results[0]):
+                return None
+            found = ([], (_constant(ops[0].operands[1]), _constant(ops[1].operands[1])))
+        else:
+            found = _elementwise(nxt, name)
+            if found is None:
+                return None
+        steps[name], op = found[1], nxt
+    shift, zp, (lo, hi) = steps["arith.shrsi"], steps.get("zp", 0), steps["clamp"]
+    if (None in (shift, lo, hi) or not 0 < shift < 32 or steps["round"] != 1 << (shift - 1)
+            or int_width(op.results[0].type) != 8):
+        return None
+    return op, r, ResidualAdd(mc, mr, _i32(steps["round"] - zc * mc - zr * mr), shift, zp, lo, hi)
+
+
 def _packed_consumer(generic: ir.Operation, dense: list) -> int | None:
     """The index in `dense` of the 1x1 conv (stride 1, no padding) that is the only use of a depthwise conv's
     requantizing generic: that conv can take the depthwise kernel's output packed."""
@@ -553,18 +678,23 @@ def run(module: ir.Operation, pass_) -> None:
             consumer = _packed_consumer(fused[0], dense)
             if consumer is not None:
                 packed_input[consumer] = op
-    convs, functions, exports = [], {}, []   # convs: (op, callee, fused)
+    convs, functions, exports, claimed = [], {}, [], []   # convs: (op, callee, fused, with a residual add)
     for k, (op, conv, src, fused) in enumerate(dense):
         rq, packed = fused and fused[3], k in packed_input
-        convs.append((op, _callee(conv, src, rq, packed), fused))
-        functions.setdefault(convs[-1][1], _function(conv, src, rq, packed))
-        exports += [conv_export(conv, rq)] + ([] if packed else [pack_export(conv, src)])
+        # a residual add after the requantization, on the grid kernel, unless the add's other conv took it
+        found = _residual_add(fused[0]) if fused and not conv.small_map else None
+        add = found[2] if found and not any(found[0] == c for c in claimed) else None
+        if add:
+            claimed.append(found[0])
+        convs.append((op, _callee(conv, src, rq, packed, add), fused, add is not None))
+        functions.setdefault(convs[-1][1], _function(conv, src, rq, packed, add))
+        exports += [conv_export(conv, rq, add)] + ([] if packed else [pack_export(conv, src)])
     consumers = {op: dense[k][1] for k, op in packed_input.items()}
     for op, dw, src, fused in depthwise:
         packed = consumers.get(op)
         export = depthwise_export(dw, src, fused[3], packed)
         # replaced before the convs, whose input it may produce packed
-        convs.insert(0, (op, f"edgeq_{export.name}", fused))
+        convs.insert(0, (op, f"edgeq_{export.name}", fused, False))
         functions.setdefault(f"edgeq_{export.name}", _depthwise_function(dw, src, fused[3], packed))
         exports.append(export)
     if not convs:
@@ -577,16 +707,25 @@ def run(module: ir.Operation, pass_) -> None:
         op.detach_from_parent()
         ip.insert(op)
     symbols = ir.SymbolTable(module)
-    for op, callee, fused in convs:
-        x = Source.of(op.operands[0])[0]   # now: a producer may have been a fused generic, replaced above
-        # the call takes the place of the conv, or with its requantization fused, of the requantizing generic
+    for op, callee, fused, added in convs:
+        # now, not before: a producer may have been a fused generic, replaced above
+        x = Source.of(op.operands[0])[0]
+        # the call takes the place of the conv, or with its requantization fused, of the requantizing generic, or
+        # with the residual add too, of the add's last generic (after both inputs)
         replaced, operands = ([op], list(op.operands)[1:]) if fused is None else ([fused[0], op], [op.operands[1],
                                                                                                    *fused[1:3]])
+        if added:
+            last, residual, _ = _residual_add(fused[0])
+            replaced, operands = [last], operands + [residual]
         fn = symbols[callee]   # its result type: a packed depthwise output's is not the op's
         result = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]
         with ir.InsertionPoint(replaced[0]), op.location:
             call = ir.Operation.create("util.call", results=[result], operands=[x, *operands],
                                        attributes={"callee": ir.FlatSymbolRefAttr.get(callee)})
         replaced[0].results[0].replace_all_uses_with(call.results[0])
-        for dead in replaced:
-            dead.erase()
+        if added:   # the add's generics, the requantization's, then the conv
+            erase_if_dead(last)
+            op.erase()
+        else:
+            for dead in replaced:
+                dead.erase()

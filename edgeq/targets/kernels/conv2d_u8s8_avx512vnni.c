@@ -57,8 +57,9 @@ typedef struct {
 } requant_t;
 
 // 16 sums requantized, as i32 whose saturation to i8 is the result; m holds the even lanes' multipliers in its
-// i64 lanes, m_odd the odd lanes' (the same for 16 sums of one output channel). vpmuldq multiplies the even i32 lanes, sign-extended, into i64; the odd ones are shifted down
-// first. Shifts of 33 and more (edgeq's usual) need only the products' high halves:
+// i64 lanes, m_odd the odd lanes' (the same for 16 sums of one output channel). vpmuldq multiplies the even i32
+// lanes, sign-extended, into i64; the odd ones are shifted down first. Shifts of 33 and more (edgeq's usual) need
+// only the products' high halves:
 // (p + 2^(s-1)) >> s = (hi(p) + 2^(s-33)) >> (s - 32), as the low half cannot carry into the rounding bit's sum.
 // Clamping to the i8 range after the zero point is the saturation (vpmovsdb, or vpackssdw + vpacksswb).
 // `usual` (a constant where the caller has a copy for it): see usual_requant.
@@ -104,11 +105,34 @@ static inline __attribute__((always_inline)) __m128i requantize(__m512i acc, con
   return _mm512_cvtsepi32_epi8(requantize32(acc, rq, m, m, usual));
 }
 
+// A residual add of edgeq's integer models after the requantization, fused into the epilogue:
+//   y = i8(clamp(((c mc + r mr + k) >> shift) + zp, lo, hi))   in wrap-around i32 and truncated, like the reference
+// where c is the conv's requantized i8 and r the add's other i8 input at the same place; k holds the rounding and
+// both inputs' zero points (the reference's (c - zc) mc + (r - zr) mr + 2^(shift-1), the same modulo 2^32).
+typedef struct {
+  const int8_t* r;
+  int32_t mc, mr, k, shift, zp, lo, hi;
+} residual_t;
+
+// y: 16 requantized sums (requantize32); r: the n valid lanes' residual bytes
+static inline __m128i add_residual(__m512i y, const residual_t* a, const int8_t* r, __mmask16 n) {
+  const __m512i c = _mm512_max_epi32(_mm512_min_epi32(y, _mm512_set1_epi32(127)), _mm512_set1_epi32(-128));
+  const __m512i rv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(n, r));
+  const __m512i t = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(c, _mm512_set1_epi32(a->mc)),
+                                                      _mm512_mullo_epi32(rv, _mm512_set1_epi32(a->mr))),
+                                     _mm512_set1_epi32(a->k));
+  const __m512i v = _mm512_add_epi32(_mm512_sra_epi32(t, _mm_cvtsi32_si128(a->shift)), _mm512_set1_epi32(a->zp));
+  if (a->lo == -128 && a->hi == 127) return _mm512_cvtsepi32_epi8(v);
+  return _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(a->lo)),
+                                               _mm512_set1_epi32(a->hi)));
+}
+
 // One register tile: TILE_CHANNELS output channels from oc0 x nv vectors of grid positions from q. Stores i32 sums
-// to y, or with rq, requantized i8.
+// to y, or with rq, requantized i8, and with add, that plus the residual.
 static inline __attribute__((always_inline)) void tile(const uint8_t* x, const size_t* taps, const int8_t* w,
                                                        const int32_t* bias, void* y, const requant_t* rq,
-                                                       const shape_t* s, int oc0, int q, int nv, const int usual) {
+                                                       const residual_t* add, const shape_t* s, int oc0, int q,
+                                                       int nv, const int usual) {
   __m512i acc[TILE_CHANNELS][TILE_VECTORS];
   for (int o = 0; o < TILE_CHANNELS; ++o) {
     const __m512i b = _mm512_set1_epi32(bias[o]);
@@ -140,7 +164,11 @@ static inline __attribute__((always_inline)) void tile(const uint8_t* x, const s
       // compress in registers, then store: vpcompressd to memory is microcoded and slow on Zen 4
       const __mmask16 n = (__mmask16)((1u << __builtin_popcount(mask[v])) - 1);
       const __m512i lanes = mask[v] == 0xFFFF ? acc[o][v] : _mm512_maskz_compress_epi32(mask[v], acc[o][v]);
-      if (rq)
+      if (add) {
+        const __m512i m = _mm512_set1_epi64(rq->m[oc0 + o]);
+        _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n,
+                             add_residual(requantize32(lanes, rq, m, m, usual), add, add->r + at + first[v], n));
+      } else if (rq)
         _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n, requantize(lanes, rq, oc0 + o, usual));
       else
         _mm512_mask_storeu_epi32((int32_t*)y + at + first[v], n, lanes);
@@ -161,7 +189,8 @@ static inline void tap_offsets(const shape_t* s, size_t* taps) {
 }
 
 static inline __attribute__((always_inline)) void conv(const uint8_t* x, const int8_t* w, const int32_t* bias,
-                                                       void* y, const requant_t* rq, int32_t c4, int32_t oc,
+                                                       void* y, const requant_t* rq, const residual_t* add,
+                                                       int32_t c4, int32_t oc,
                                                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
                                                        int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq,
                                                        int32_t plane, int32_t out_h, int32_t out_w, int32_t parts,
@@ -182,9 +211,9 @@ static inline __attribute__((always_inline)) void conv(const uint8_t* x, const i
       const int32_t* bb = bias + b * TILE_CHANNELS;
       // each vector count as its own unrolled copy, so the accumulators stay in registers
       switch (nv) {
-        case 3: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 3, usual); break;
-        case 2: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 2, usual); break;
-        default: tile(xq, taps, wb, bb, y, rq, &s, b * TILE_CHANNELS, v0 * 16, 1, usual); break;
+        case 3: tile(xq, taps, wb, bb, y, rq, add, &s, b * TILE_CHANNELS, v0 * 16, 3, usual); break;
+        case 2: tile(xq, taps, wb, bb, y, rq, add, &s, b * TILE_CHANNELS, v0 * 16, 2, usual); break;
+        default: tile(xq, taps, wb, bb, y, rq, add, &s, b * TILE_CHANNELS, v0 * 16, 1, usual); break;
       }
     }
     v0 += nv;
@@ -195,7 +224,7 @@ void edgeq_conv2d_u8s8(const uint8_t* x, const int8_t* w, const int32_t* bias, i
                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,
                        int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
                        int32_t parts, size_t gx, size_t gy) {
-  conv(x, w, bias, y, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 0);
+  conv(x, w, bias, y, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 0);
 }
 
 // The conv with its requantization: i8 out, where the i32 sums never reach memory.
@@ -206,9 +235,27 @@ void edgeq_conv2d_u8s8_requant(const uint8_t* x, const int8_t* w, const int32_t*
                                int32_t zp, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   if (usual_requant(&rq))
-    conv(x, w, bias, y, &rq, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 1);
+    conv(x, w, bias, y, &rq, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 1);
   else
-    conv(x, w, bias, y, &rq, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 0);
+    conv(x, w, bias, y, &rq, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 0);
+}
+
+// The requantized conv with a residual add after it (residual_t): r is the add's other input, NCHW like y.
+void edgeq_conv2d_u8s8_requant_add(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                   const int8_t* r, int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
+                                   int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
+                                   int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
+                                   int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp, int32_t mc,
+                                   int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp, int32_t add_lo,
+                                   int32_t add_hi, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
+  if (usual_requant(&rq))
+    conv(x, w, bias, y, &rq, &add, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx,
+         gy, 1);
+  else
+    conv(x, w, bias, y, &rq, &add, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx,
+         gy, 0);
 }
 
 // Small maps, output channels in the lanes. On a 7-wide map the grid above computes 9 columns per row (the
