@@ -195,20 +195,22 @@ def _residual_added(q: str, zc: int, mc: int, zr: int, mr: int, shift: int, zp: 
     return "\n".join("  " + ln for ln in lines) + f"\n  util.return {t} : tensor<{q}>"
 
 
-# (zero points of the conv's output, the residual and the add's output, its clamp, shift): ResNet's adds (inputs
-# after ReLU, zero point -128, subtracted), MobileNet's (zero points 0: no subi, no addi), a narrower clamp
-@pytest.mark.parametrize("zc,zr,zp,lo,hi,shift", [(-128, -128, -128, -128, 127, 20), (0, 0, 0, -128, 127, 21),
-                                                  (-128, 5, 3, -100, 90, 19)])
+# (the conv's requantization; zero points of the conv's output, the residual and the add's output, its clamp,
+# shift): ResNet's adds (inputs after ReLU, zero point -128, subtracted), MobileNet's (zero points 0: no subi, no
+# addi), and a conv requantized with a clamp (the kernel's other copy) before an add with a narrower clamp
+@pytest.mark.parametrize("crq,zc,zr,zp,lo,hi,shift", [((39, 0, 255, -128), -128, -128, -128, -128, 127, 20),
+                                                      ((39, 0, 255, -128), 0, 0, 0, -128, 127, 21),
+                                                      ((35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])
 @pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(16, (14, 14), 40, 3, 1, 1), (24, (13, 13), 16, 1, 2, 0),
                                                   (32, (10, 10), 24, 1, 1, 0)])
-def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, zc, zr, zp, lo, hi, shift, tmp_path):
+def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, crq, zc, zr, zp, lo, hi, shift, tmp_path):
     """A requantized conv followed by a residual add with another i8 tensor: one kernel call, whose epilogue adds
     the residual (edgeq_conv2d_u8s8_requant_add), bit for bit against the reference's i32 arithmetic."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 31 + oc + shift)
     ref = _reference(x, w, bias, stride, pad, 1, -128)
-    m = (np.float64(1 << 39) * 255 / (np.abs(ref).max() + 1) * rng.uniform(0.5, 4, size=oc)).astype(np.int32)
+    m = (np.float64(1 << crq[0]) * 255 / (np.abs(ref).max() + 1) * rng.uniform(0.5, 4, size=oc)).astype(np.int32)
     mc, mr = (int(v) for v in rng.integers(1 << 19, 1 << 21, size=2))
-    module = _conv_module(w, bias, hw, stride, pad, 1, -128, (m, 39, 0, 255, -128))
+    module = _conv_module(w, bias, hw, stride, pad, 1, -128, (m, *crq))
     q = module.split("util.return %q : tensor<")[1].split(">")[0]
     module = (module.replace("util.func public @main(%x: ", f"util.func public @main(%res: tensor<{q}>, %x: ")
               .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, zc, mc, zr, mr, shift, zp, lo, hi)))
@@ -223,8 +225,8 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, zc, zr, zp
     r = rng.integers(-128, 128, size=tuple(int(d) for d in q.split("x")[:4]), dtype=np.int8)
     r.flat[:2] = [-128, 127]
     y = host.run(tmp_path / "conv.vmfb", [r, x])[0]
-    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << 38)) >> 39
-    conv = (wide.clip(0, 255) - 128).astype(np.int8)
+    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (crq[0] - 1))) >> crq[0]
+    conv = (wide.clip(crq[1], crq[2]) + crq[3]).astype(np.int8)
     acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
     expected = ((((acc + (1 << (shift - 1))) >> shift) + zp).clip(lo, hi)).astype(np.int8)
     assert y.dtype == np.int8 and y.shape == expected.shape

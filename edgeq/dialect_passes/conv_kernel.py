@@ -299,6 +299,7 @@ def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | N
                       groups)
     pointers = ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>")
     if conv.small_map:   # the same scalars; its parts are parts of the output rows
+        assert add is None, "the small-map kernel has no residual add"
         rows = _parts(conv.oh, min(CHANNEL_TILE, conv.ocp) * conv.ow * (conv.cp * conv.kh * conv.kw + 32), blocks)
         return Export(f"{conv.name}_{rq.name}_rows", CONV_ROWS, pointers, scalars[:-1] + (rows, rq.shift, rq.lo,
                       rq.hi, rq.zp), (blocks, rows))
