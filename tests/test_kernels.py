@@ -251,17 +251,19 @@ def test_small_maps_run_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows, 
 
 # (channels, size, stride, padding): MobileNet's strides and paddings, rows narrower and wider than the kernel's
 # 16 lanes and its 64-byte row loads at both strides, odd sizes under stride 2, channels that are not a multiple of
-# its groups of 4, workgroups of several groups (64 x 9 x 9)
+# its groups of 4, workgroups of several groups (64 x 9 x 9); output rows of 8 pixels or fewer, two to a vector
+# (24 x 14 x 14 and 40 x 15 x 9 at stride 2, 5 x 7 x 7 unpadded, MobileNet's 7 x 7, 8-pixel rows of an odd count)
 @pytest.mark.parametrize("c,hw,stride,pad", [(16, (9, 13), 1, 1), (24, (14, 14), 2, 1), (8, (23, 70), 1, 1),
                                             (40, (15, 9), 2, 1), (3, (33, 20), 1, 0), (5, (7, 7), 2, 0),
-                                            (64, (9, 9), 1, 1), (6, (9, 133), 2, 1)])
+                                            (64, (9, 9), 1, 1), (6, (9, 133), 2, 1), (12, (7, 7), 1, 1),
+                                            (6, (5, 8), 1, 1)])
 def test_depthwise_kernel_requantizes_like_the_reference(c, hw, stride, pad, tmp_path):
     rng, w, bias, x = _operands(c, hw, c, 3, c * 100 + hw[0], depthwise=True)
     _check_requantized(rng, x, w, bias, stride, pad, 1, 39, 0, 255, -128, tmp_path)
 
 
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
-@pytest.mark.parametrize("c,hw,stride,oc", [(24, (14, 14), 1, 40), (13, (15, 9), 2, 16)])
+@pytest.mark.parametrize("c,hw,stride,oc", [(24, (14, 14), 1, 40), (13, (15, 9), 2, 16), (20, (7, 7), 1, 24)])
 def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shift, lo, hi, zp, tmp_path):
     """MobileNet's depthwise -> 1x1 pairs: the depthwise kernel writes the 1x1 conv's packed input (4 channels per
     lane, + 128) and that conv runs without a pack dispatch; bit for bit against torch, through the i8 between.

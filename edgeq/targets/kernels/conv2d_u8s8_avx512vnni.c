@@ -478,6 +478,82 @@ static inline __attribute__((always_inline)) __m512i input_row(const int8_t* at,
   return _mm512_xor_si512(bytes, _mm512_set1_epi8((char)0x80));
 }
 
+// Output rows of at most 8 pixels (MobileNetV2's 7 x 7 maps), two to a vector: lanes 0-7 are output row oh,
+// lanes 8-15 row oh + 1, where one row per vector would leave 9 of its 16 lanes empty. Each input row is one
+// 32-byte load, and a register holds two rows, [row a | row b], one per 256-bit half: one vpermt2b of two such
+// registers gathers a group's taps for both output rows. Same arguments as dwconv3x3.
+static inline __attribute__((always_inline)) __m512i two_rows(__m256i a, __m256i b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+static inline __attribute__((always_inline)) __m256i input_row32(const int8_t* at, int r, int h, int wd, int col,
+                                                                  __mmask32 inside, __m256i pad) {
+  const int valid = r >= 0 && r < h;
+  const __m256i bytes = _mm256_mask_loadu_epi8(pad, valid ? inside : 0, at + (valid ? (size_t)r * wd : 0) + col);
+  return _mm256_xor_si256(bytes, _mm256_set1_epi8((char)0x80));
+}
+
+// Indices that give lane l the bytes sw (l mod 8) + t[k] of the register's first row (t[k] < 32) or its second
+// (32 + column), from the first register for lanes 0-7 and from `second` on (64: the other register) for 8-15.
+static inline __m512i two_row_indices(int sw, int t0, int t1, int t2, int t3, int second) {
+  const int t[4] = {t0, t1, t2, t3};
+  uint8_t idx[64];
+  for (int l = 0; l < 16; ++l)
+    for (int k = 0; k < 4; ++k)
+      idx[4 * l + k] = (uint8_t)((l >= 8 ? second : 0) + (t[k] & 32) + sw * (l & 7) + (t[k] & 31));
+  return _mm512_loadu_si512((const void*)idx);
+}
+
+static inline __attribute__((always_inline)) void dwconv3x3_two_rows(const int8_t* const* at, const int* ch,
+                                                                     const int8_t* w, const int32_t* bias,
+                                                                     int8_t* y, const requant_t* rq, int c, int k0,
+                                                                     int h, int wd, int top, int left, int value,
+                                                                     const int sh, const int sw, int out_h,
+                                                                     int out_w, const int plane, const int usual) {
+  const __m256i pad = _mm256_set1_epi8((char)value);
+  // the groups of dwconv3x3: rows a, a + 1 of the first pair; rows a + 1, a + 2; row a + 2 of both output rows
+  const __m512i g0 = two_row_indices(sw, 0, 1, 2, 32, 64), g1 = two_row_indices(sw, 1, 2, 32, 33, 64);
+  const __m512i g2 = two_row_indices(sw, 2, 2, 2, 2, 32);
+  const __mmask32 inside = (__mmask32)window(-left, wd);
+  const __mmask16 n = (__mmask16)((1u << out_w) - 1);
+  for (int oh = 0; oh < out_h; oh += 2) {
+    const int r = oh * sh - top, second = oh + 1 < out_h;
+    __m512i out[4];
+#pragma clang loop unroll(full)
+    for (int k = 0; k < 4; ++k) {
+      // input rows r .. r + 2 for output row oh, r + sh .. r + sh + 2 for oh + 1
+      const __m256i r0 = input_row32(at[k], r, h, wd, -left, inside, pad);
+      const __m256i r1 = input_row32(at[k], r + 1, h, wd, -left, inside, pad);
+      const __m256i r2 = input_row32(at[k], r + 2, h, wd, -left, inside, pad);
+      const __m256i r3 = input_row32(at[k], r + 3, h, wd, -left, inside, pad);
+      const __m256i r4 = sh == 2 ? input_row32(at[k], r + 4, h, wd, -left, inside, pad) : r3;
+      const __m256i u0 = sh == 1 ? r1 : r2, u1 = sh == 1 ? r2 : r3, u2 = sh == 1 ? r3 : r4;
+      const int32_t* wk = (const int32_t*)(w + 12 * ch[k]);
+      __m512i acc = _mm512_dpbusd_epi32(_mm512_set1_epi32(bias[ch[k]]),
+                                        _mm512_permutex2var_epi8(two_rows(r0, r1), g0, two_rows(u0, u1)),
+                                        _mm512_set1_epi32(wk[0]));
+      acc = _mm512_dpbusd_epi32(acc, _mm512_permutex2var_epi8(two_rows(r1, r2), g1, two_rows(u1, u2)),
+                                _mm512_set1_epi32(wk[1]));
+      acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(g2, two_rows(r2, u2)), _mm512_set1_epi32(wk[2]));
+      const __m512i m = _mm512_set1_epi64(rq->m[ch[k]]);
+      out[k] = requantize32(acc, rq, m, m, usual);
+    }
+    if (plane) {
+      int8_t* at_row = y + ((size_t)(k0 / 4) * plane + (size_t)oh * out_w) * 4;
+      const __m512i v = four_channels(out[0], out[1], out[2], out[3]);
+      _mm512_mask_storeu_epi32(at_row, n, v);
+      if (second) _mm512_mask_storeu_epi32(at_row + out_w * 4, n, _mm512_shuffle_i64x2(v, v, 0xEE));
+    } else {
+      for (int k = 0; k < 4 && k0 + k < c; ++k) {
+        int8_t* at_row = y + ((size_t)(k0 + k) * out_h + oh) * out_w;
+        const __m128i b = _mm512_cvtsepi32_epi8(out[k]);
+        _mm_mask_storeu_epi8(at_row, n, b);
+        if (second) _mm_mask_storeu_epi8(at_row + out_w, n, _mm_srli_si128(b, 8));
+      }
+    }
+  }
+}
+
 // Channels [k0, k0 + 4), written NCHW (plane = 0), or interleaved as the packed input of the 1x1 conv that reads
 // them ([C/4][out_h][out_w][4] u8, + 128; plane = out_h x out_w), which then needs no pack of its own. Channels
 // past c (the last group's) compute channel c - 1 again. Down each 16-pixel column of the output, the 4 channels'
@@ -498,6 +574,10 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
   for (int k = 0; k < 4; ++k) {
     ch[k] = k0 + k < c ? k0 + k : c - 1;
     at[k] = x + (size_t)ch[k] * h * wd;
+  }
+  if (out_w <= 8) {
+    dwconv3x3_two_rows(at, ch, w, bias, y, rq, c, k0, h, wd, top, left, value, sh, sw, out_h, out_w, plane, usual);
+    return;
   }
   for (int ow = 0; ow < out_w; ow += 16) {
     const int col = sw * ow - left;  // the input column of the windows' first byte
