@@ -76,8 +76,9 @@ def _requantized(oc: int, out: str, m: np.ndarray, shift: int, lo: int, hi: int,
   util.return %q : tensor<{q}>"""
 
 
-def _run_kernel(text: str, x: np.ndarray, tmp_path) -> tuple[np.ndarray, str]:
-    """The module through edgeq-conv-kernel, compiled for host and run on x; and the IR after the pass."""
+def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path) -> tuple[np.ndarray, str]:
+    """The module through edgeq-conv-kernel, compiled for host and run on x (or these inputs); and the IR after
+    the pass."""
     (tmp_path / "conv.mlir").write_text(text)
     subprocess.run([iree_compile_tool(), "conv.mlir", "--compile-to=input", "-o", "input.mlir"], cwd=tmp_path,
                    check=True)
@@ -86,7 +87,7 @@ def _run_kernel(text: str, x: np.ndarray, tmp_path) -> tuple[np.ndarray, str]:
     (tmp_path / "after.mlir").write_text(after)
     host = HostTarget()
     compile_input(tmp_path / "after.mlir", host.spec.compile_flags(), tmp_path / "conv.vmfb")
-    return host.run(tmp_path / "conv.vmfb", [x])[0], after
+    return host.run(tmp_path / "conv.vmfb", x if isinstance(x, list) else [x])[0], after
 
 
 def _reference(x, w, bias, stride, pad, dilation, pad_value) -> np.ndarray:
@@ -142,18 +143,27 @@ def test_conv_kernel_requantizes_like_the_reference(c, hw, oc, k, stride, pad, d
     _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path)
 
 
+def _requantized_ref(ref: np.ndarray, m: np.ndarray, shift: int, lo: int, hi: int, zp: int) -> np.ndarray:
+    """edgeq's requantization of the sums `ref`: i64, then i32 + zp truncated to i8 (wraps past 127)."""
+    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (shift - 1))) >> shift
+    return (wide.clip(lo, hi) + zp).astype(np.int8)
+
+
+def _multipliers(rng, ref: np.ndarray, shift: int) -> np.ndarray:
+    """Multipliers per output channel that spread the sums `ref` over the whole output range."""
+    return (np.float64(1 << shift) * 255 / (np.abs(ref).max() + 1)
+            * rng.uniform(0.5, 4, size=ref.shape[1])).astype(np.int64)
+
+
 def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
     ref = _reference(x, w, bias, stride, pad, dilation, -128)
-    oc = ref.shape[1]
-    # multipliers that spread the sums over the whole output range, and the int32 extremes
-    m = (np.float64(1 << shift) * 255 / (np.abs(ref).max() + 1) * rng.uniform(0.5, 4, size=oc)).astype(np.int64)
+    m = _multipliers(rng, ref, shift)   # and the int32 extremes
     m[:2] = [2 ** 31 - 1, -2 ** 31]
     m = m.clip(-2 ** 31, 2 ** 31 - 1).astype(np.int32)
     module = _conv_module(w, bias, x.shape[2:], stride, pad, dilation, -128, (m, shift, lo, hi, zp))
     y, after = _run_kernel(module, x, tmp_path)
     assert "_rq" in after and "linalg.generic" not in after.split("util.func public @main")[1]
-    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (shift - 1))) >> shift
-    expected = (wide.clip(lo, hi) + zp).astype(np.int8)   # i32 + zp, truncated to i8 (wraps past 127)
+    expected = _requantized_ref(ref, m, shift, lo, hi, zp)
     assert y.dtype == np.int8 and y.shape == expected.shape
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
     return after
@@ -208,25 +218,17 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, crq, zc, z
     the residual (edgeq_conv2d_u8s8_requant_add), bit for bit against the reference's i32 arithmetic."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 31 + oc + shift)
     ref = _reference(x, w, bias, stride, pad, 1, -128)
-    m = (np.float64(1 << crq[0]) * 255 / (np.abs(ref).max() + 1) * rng.uniform(0.5, 4, size=oc)).astype(np.int32)
+    m = _multipliers(rng, ref, crq[0]).astype(np.int32)
     mc, mr = (int(v) for v in rng.integers(1 << 19, 1 << 21, size=2))
     module = _conv_module(w, bias, hw, stride, pad, 1, -128, (m, *crq))
     q = module.split("util.return %q : tensor<")[1].split(">")[0]
     module = (module.replace("util.func public @main(%x: ", f"util.func public @main(%res: tensor<{q}>, %x: ")
               .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, zc, mc, zr, mr, shift, zp, lo, hi)))
-    (tmp_path / "conv.mlir").write_text(module)
-    subprocess.run([iree_compile_tool(), "conv.mlir", "--compile-to=input", "-o", "input.mlir"], cwd=tmp_path,
-                   check=True)
-    after = run_pipeline((tmp_path / "input.mlir").read_text(), ["edgeq-conv-kernel"])
-    assert "_add" in after and "linalg.generic" not in after.split("util.func public @main")[1]
-    (tmp_path / "after.mlir").write_text(after)
-    host = HostTarget()
-    compile_input(tmp_path / "after.mlir", host.spec.compile_flags(), tmp_path / "conv.vmfb")
     r = rng.integers(-128, 128, size=tuple(int(d) for d in q.split("x")[:4]), dtype=np.int8)
     r.flat[:2] = [-128, 127]
-    y = host.run(tmp_path / "conv.vmfb", [r, x])[0]
-    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (crq[0] - 1))) >> crq[0]
-    conv = (wide.clip(crq[1], crq[2]) + crq[3]).astype(np.int8)
+    y, after = _run_kernel(module, [r, x], tmp_path)
+    assert "_add" in after and "linalg.generic" not in after.split("util.func public @main")[1]
+    conv = _requantized_ref(ref, m, *crq)
     acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
     expected = ((((acc + (1 << (shift - 1))) >> shift) + zp).clip(lo, hi)).astype(np.int8)
     assert y.dtype == np.int8 and y.shape == expected.shape
@@ -287,8 +289,7 @@ def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shif
     y, after = _run_kernel(text, x, tmp_path)
     assert "_packed" in after and "@pack_" not in after   # the 1x1 conv's input came packed
     ref = _reference(x, w, bias, stride, 1, 1, -128)
-    wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (shift - 1))) >> shift
-    mid = (wide.clip(lo, hi) + zp).astype(np.int8)
+    mid = _requantized_ref(ref, m, shift, lo, hi, zp)
     expected = _reference(mid, w1, b1, 1, 0, 1, 0)
     assert y.dtype == np.int32 and y.shape == expected.shape
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"

@@ -120,7 +120,7 @@ def _device(threads: int):
     Why pin: unpinned, the kernel's scheduler often puts both workers of a 2-thread device on one CPU after they
     slept. On this workplace's VM a MobileNetV2 call then takes the 1-thread 4.0 ms instead of 2.3 ms, and the
     median over rounds of calls nearly doubles. ONNX Runtime's threads spin rather than sleep, so they keep their
-    CPUs. Measured in docs/profiling.md ("Threads and the scheduler").
+    CPUs. Measured in docs/profiling.md ("Two threads: the scheduler and IREE's wait").
 
     IREE reads the topology flags when a driver is made, and rt.Config caches drivers by name: each thread count
     gets its own driver here, not whichever one the process made first."""

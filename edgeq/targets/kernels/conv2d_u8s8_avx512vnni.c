@@ -565,10 +565,6 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
                                                             int wd, int top, int left, int value, const int sh,
                                                             const int sw, int out_h, int out_w, const int plane,
                                                             const int usual) {
-  const __m512i pad = _mm512_set1_epi8((char)value);
-  // taps (0,0) (0,1) (0,2) of row 0 and (1,0) of row 1; (1,1) (1,2) of row 1 and (2,0) (2,1) of row 2; (2,2) of
-  // row 2 (the group's other weights are 0)
-  const __m512i g0 = tap_indices(sw, 0, 1, 2, 64), g1 = tap_indices(sw, 1, 2, 64, 65), g2 = tap_indices(sw, 2, 2, 2, 2);
   const int8_t* at[4];
   int ch[4];
   for (int k = 0; k < 4; ++k) {
@@ -579,6 +575,10 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
     dwconv3x3_two_rows(at, ch, w, bias, y, rq, c, k0, h, wd, top, left, value, sh, sw, out_h, out_w, plane, usual);
     return;
   }
+  const __m512i pad = _mm512_set1_epi8((char)value);
+  // taps (0,0) (0,1) (0,2) of row 0 and (1,0) of row 1; (1,1) (1,2) of row 1 and (2,0) (2,1) of row 2; (2,2) of
+  // row 2 (the group's other weights are 0)
+  const __m512i g0 = tap_indices(sw, 0, 1, 2, 64), g1 = tap_indices(sw, 1, 2, 64, 65), g2 = tap_indices(sw, 2, 2, 2, 2);
   for (int ow = 0; ow < out_w; ow += 16) {
     const int col = sw * ow - left;  // the input column of the windows' first byte
     const __mmask64 inside = window(col, wd);
