@@ -76,9 +76,9 @@ def _requantized(oc: int, out: str, m: np.ndarray, shift: int, lo: int, hi: int,
   util.return %q : tensor<{q}>"""
 
 
-def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path) -> tuple[np.ndarray, str]:
+def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path, outputs: int = 1) -> tuple[np.ndarray, str]:
     """The module through edgeq-conv-kernel, compiled for host and run on x (or these inputs); and the IR after
-    the pass."""
+    the pass. With several outputs, the list of them."""
     (tmp_path / "conv.mlir").write_text(text)
     subprocess.run([iree_compile_tool(), "conv.mlir", "--compile-to=input", "-o", "input.mlir"], cwd=tmp_path,
                    check=True)
@@ -87,7 +87,8 @@ def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path) -> tuple[
     (tmp_path / "after.mlir").write_text(after)
     host = HostTarget()
     compile_input(tmp_path / "after.mlir", host.spec.compile_flags(), tmp_path / "conv.vmfb")
-    return host.run(tmp_path / "conv.vmfb", x if isinstance(x, list) else [x])[0], after
+    ys = host.run(tmp_path / "conv.vmfb", x if isinstance(x, list) else [x], n_outputs=outputs)
+    return (ys if outputs > 1 else ys[0]), after
 
 
 def _reference(x, w, bias, stride, pad, dilation, pad_value) -> np.ndarray:
@@ -205,6 +206,24 @@ def _residual_added(q: str, zc: int, mc: int, zr: int, mr: int, shift: int, zp: 
     return "\n".join("  " + ln for ln in lines) + f"\n  util.return {t} : tensor<{q}>"
 
 
+def _read_by_1x1(module: str, w1: np.ndarray, b1: np.ndarray, keep: bool) -> str:
+    """The module with a 1x1 conv (i32, its bias as the init) that reads the i8 value main returns, and returns
+    that conv's result, after the i8 value if `keep`."""
+    value, q = re.findall(r"util\.return (%\w+) : tensor<(\w+)>", module)[-1]
+    oc, c = w1.shape[:2]
+    oh, ow = (int(d) for d in q.split("x")[2:4])
+    out = f"1x{oc}x{oh}x{ow}xi32"
+    results = f"tensor<{q}>, tensor<{out}>" if keep else f"tensor<{out}>"
+    return module.replace(f"-> tensor<{q}> {{", f"-> ({results}) {{").replace(f"util.return {value} : tensor<{q}>", f"""\
+%w1f = arith.constant {_dense(w1)}
+  %w1 = tensor.expand_shape %w1f [[0, 1, 2, 3]] output_shape [{oc}, {c}, 1, 1] : tensor<{w1.size}xi8> into tensor<{oc}x{c}x1x1xi8>
+  %b1 = arith.constant {_dense(b1)}
+  %e1 = tensor.empty() : tensor<{out}>
+  %bi1 = linalg.broadcast ins(%b1 : tensor<{oc}xi32>) outs(%e1 : tensor<{out}>) dimensions = [0, 2, 3]
+  %y1 = linalg.conv_2d_nchw_fchw {{dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}} ins({value}, %w1 : tensor<{q}>, tensor<{oc}x{c}x1x1xi8>) outs(%bi1 : tensor<{out}>) -> tensor<{out}>
+  util.return {value + ', ' if keep else ''}%y1 : {results}""")
+
+
 # (the conv's requantization; zero points of the conv's output, the residual and the add's output, its clamp,
 # shift): ResNet's adds (inputs after ReLU, zero point -128, subtracted), MobileNet's (zero points 0: no subi, no
 # addi), and a conv requantized with a clamp (the kernel's other copy) before an add with a narrower clamp
@@ -237,10 +256,11 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, crq, zc, z
 
 # (in channels, size, out channels, kernel, stride, padding, channels in lanes): output rows of 8 pixels or fewer,
 # which the kernel with output channels in its lanes takes: ResNet's layer4 (7 x 7) with a partial last 16
-# channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3 wide; a 1x1 conv on 7 x 7 stays
-# on the grid
+# channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3 wide, 1x1 convs with sums of 320
+# and more on 7 x 7 (MobileNetV2's last ones; one with padded input channels); a 1x1 conv with a short sum stays on
+# the grid
 _SMALL_MAPS = [(64, (7, 7), 80, 3, 1, 1, True), (32, (13, 13), 40, 3, 2, 1, True), (16, (5, 3), 16, 5, 1, 2, True),
-               (48, (7, 7), 24, 1, 1, 0, False)]
+               (320, (7, 7), 40, 1, 1, 0, True), (330, (7, 7), 24, 1, 1, 0, True), (48, (7, 7), 24, 1, 1, 0, False)]
 
 
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
@@ -275,17 +295,7 @@ def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shif
     dw = _conv_module(w, bias, hw, stride, 1, 1, -128, (m, shift, lo, hi, zp))
     w1 = rng.integers(-128, 128, size=(oc, c, 1, 1), dtype=np.int8)
     b1 = rng.integers(-(1 << 20), 1 << 20, size=(oc,), dtype=np.int32)
-    q = dw[dw.index("util.return %q : tensor<") + len("util.return %q : tensor<"):].split(">")[0]
-    oh, ow = (int(d) for d in q.split("x")[2:4])
-    out = f"1x{oc}x{oh}x{ow}xi32"
-    text = dw.replace(f"-> tensor<{q}> {{", f"-> tensor<{out}> {{").replace(f"util.return %q : tensor<{q}>", f"""\
-%w1f = arith.constant {_dense(w1)}
-  %w1 = tensor.expand_shape %w1f [[0, 1, 2, 3]] output_shape [{oc}, {c}, 1, 1] : tensor<{w1.size}xi8> into tensor<{oc}x{c}x1x1xi8>
-  %b1 = arith.constant {_dense(b1)}
-  %e1 = tensor.empty() : tensor<{out}>
-  %bi1 = linalg.broadcast ins(%b1 : tensor<{oc}xi32>) outs(%e1 : tensor<{out}>) dimensions = [0, 2, 3]
-  %y1 = linalg.conv_2d_nchw_fchw {{dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}} ins(%q, %w1 : tensor<{q}>, tensor<{oc}x{c}x1x1xi8>) outs(%bi1 : tensor<{out}>) -> tensor<{out}>
-  util.return %y1 : tensor<{out}>""")
+    text = _read_by_1x1(dw, w1, b1, keep=False)
     y, after = _run_kernel(text, x, tmp_path)
     assert "_packed" in after and "@pack_" not in after   # the 1x1 conv's input came packed
     ref = _reference(x, w, bias, stride, 1, 1, -128)
@@ -293,3 +303,39 @@ def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shif
     expected = _reference(mid, w1, b1, 1, 0, 1, 0)
     assert y.dtype == np.int32 and y.shape == expected.shape
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+
+
+# (in channels, size, out channels, kernel, padding, a residual add, packs): a padded 3x3 conv (the grid's dropped
+# columns), MobileNet's project conv with its residual add on a map whose grid ends in a partial vector, and
+# output channels that are not whole tiles of 8, whose reader packs its input itself
+@pytest.mark.parametrize("crq", [(39, 0, 255, -128), (35, -100, 90, 3)])
+@pytest.mark.parametrize("c,hw,oc,k,pad,add,packs", [(12, (10, 10), 16, 3, 1, False, True),
+                                                     (16, (13, 13), 24, 1, 0, True, True),
+                                                     (8, (9, 9), 20, 3, 1, False, False)])
+def test_conv_hands_its_output_packed_to_a_1x1_conv(c, hw, oc, k, pad, add, packs, crq, tmp_path):
+    """MobileNet's project -> expand pairs: a requantized conv on the grid kernel whose output a 1x1 conv reads
+    writes that conv's packed input as a second result, besides its NCHW output (which main returns too, as the
+    next residual add would read it); the 1x1 conv runs without a pack dispatch. Both outputs bit for bit."""
+    rng, w, bias, x = _operands(c, hw, oc, k, c * 13 + oc + crq[0])
+    ref = _reference(x, w, bias, 1, pad, 1, -128)
+    m = _multipliers(rng, ref, crq[0]).astype(np.int32)
+    module = _conv_module(w, bias, hw, 1, pad, 1, -128, (m, *crq))
+    expected = _requantized_ref(ref, m, *crq)
+    inputs = [x]
+    if add:   # MobileNet's: zero points 0
+        q = module.split("util.return %q : tensor<")[1].split(">")[0]
+        mc, mr = (int(v) for v in rng.integers(1 << 19, 1 << 21, size=2))
+        module = (module.replace("util.func public @main(%x: ", f"util.func public @main(%res: tensor<{q}>, %x: ")
+                  .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, 0, mc, 0, mr, 21, 0, -128, 127)))
+        r = rng.integers(-128, 128, size=expected.shape, dtype=np.int8)
+        inputs = [r, x]
+        acc = expected.astype(np.int64) * mc + r.astype(np.int64) * mr
+        expected = (((acc + (1 << 20)) >> 21).clip(-128, 127)).astype(np.int8)
+    w1 = rng.integers(-128, 128, size=(40, oc, 1, 1), dtype=np.int8)
+    b1 = rng.integers(-(1 << 20), 1 << 20, size=(40,), dtype=np.int32)
+    (y, y1), after = _run_kernel(_read_by_1x1(module, w1, b1, keep=True), inputs, tmp_path, outputs=2)
+    assert ("_packs" in after) == packs and after.count("flow.dispatch @edgeq_kernels::@pack_") == 2 - packs
+    assert ("_add" in after) == add
+    assert y.dtype == np.int8 and np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+    expected1 = _reference(expected, w1, b1, 1, 0, 1, 0)
+    assert y1.dtype == np.int32 and np.array_equal(y1, expected1), f"{int((y1 != expected1).sum())} values differ"

@@ -19,6 +19,8 @@ and nothing is transposed. Each dense conv (linalg.conv_2d_nchw_fchw) becomes a 
 Each 3x3 depthwise conv with such a requantization becomes one dispatch of edgeq_dwconv3x3_u8s8_requant, which
 reads the unpadded input itself; the others are left to edgeq-depthwise-taps. When its output feeds a 1x1 conv
 alone (MobileNet's depthwise -> project pairs), it writes that conv's packed input, and the conv has no pack.
+Likewise a requantized conv on the grid kernel whose output a 1x1 conv reads (MobileNet's project -> expand
+pairs) writes that conv's packed input as a second result, besides its NCHW output for the other uses.
 All share one hal.executable.source that links the compiled kernels.
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, a stride together with a dilation, and
@@ -39,11 +41,13 @@ EXECUTABLE = "edgeq_kernels"
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # small maps, output channels in the lanes
 CONV_ADD = "edgeq_conv2d_u8s8_requant_add"     # with a residual add after the requantization
+PACKS = "_packs"   # the suffix of the grid kernel's copies that also write a 1x1 conv's packed input
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 # How the kernels split a dispatch into workgroups: into equal parts (IREE hands each thread a run of workgroups,
 # so a larger part holds them all up), at least MIN_WORKGROUPS for the threads to share, and for large layers
-# parts of about WORKGROUP_MACS (4 us on one core), more than IREE's 0.1 us per workgroup.
-WORKGROUP_MACS = 1 << 20
+# parts of about WORKGROUP_MACS (18 us on one core). Smaller parts measured slower: ResNet-18 on two threads took
+# 5.66 ms with parts of 1 M MACs, 5.55 with 4 M; 0.5 M made MobileNetV2 3% slower (docs/profiling.md).
+WORKGROUP_MACS = 1 << 22
 MIN_WORKGROUPS = 8
 CHANNEL_BLOCK = 8  # output channels per register tile
 CHANNEL_TILE = 64  # a conv workgroup's output channels
@@ -133,9 +137,12 @@ class ConvShape:
     def small_map(self) -> bool:
         """Output rows of at most 8 pixels, on which the grid's 16-pixel vectors would waste a sixth or more of
         their lanes (ResNet-18's layer4: a 9-wide grid for 7 pixels, 64 lanes for 63 positions):
-        edgeq_conv2d_u8s8_rows_requant takes them instead, 20% faster there. Not 1x1 convs: their short sums do
-        not pay for its transposing stores (a 1x1 conv on 7x7 went from 42 to 48 us)."""
-        return self.kh * self.kw > 1 and self.ow <= 8 and 5 * 16 * self.vectors >= 6 * self.oh * self.ow
+        edgeq_conv2d_u8s8_rows_requant takes them instead, 20% faster there. 1x1 convs only with sums of 320 or
+        more: shorter ones do not pay for its transposing stores. On one core, 1x1 convs on 7x7 maps: 256 -> 512
+        went from 42 to 48 us; 160 -> 960 from 48 to 52; 320 -> 1280 from 121 to 113, 576 -> 160 from 27 to 23,
+        960 -> 320 from 88 to 72 (docs/profiling.md)."""
+        return ((self.kh * self.kw > 1 or self.c >= 320) and self.ow <= 8
+                and 5 * 16 * self.vectors >= 6 * self.oh * self.ow)
 
     @property
     def rows(self) -> int:
@@ -232,9 +239,10 @@ class Export:
 
     name: str
     function: str
-    pointers: tuple[str, ...]   # memref<1xT> per binding; the last is written
+    pointers: tuple[str, ...]   # memref<1xT> per binding; the last `outputs` are written
     scalars: tuple[int, ...]
     groups: tuple[int, int]
+    outputs: int = 1
 
     @property
     def signature(self) -> str:
@@ -243,8 +251,8 @@ class Export:
     def layout(self) -> str:
         """Indirect bindings: without them IREE records the model's command buffer again at every call, as its
         bindings would capture that call's buffers (85 us of MobileNetV2's 2 ms, docs/profiling.md)."""
-        bindings = ['#hal.pipeline.binding<storage_buffer, "ReadOnly|Indirect">'] * (len(self.pointers) - 1)
-        bindings.append("#hal.pipeline.binding<storage_buffer, Indirect>")
+        bindings = ['#hal.pipeline.binding<storage_buffer, "ReadOnly|Indirect">'] * (len(self.pointers) - self.outputs)
+        bindings += ["#hal.pipeline.binding<storage_buffer, Indirect>"] * self.outputs
         return f"#hal.pipeline.layout<bindings = [{', '.join(bindings)}]>"
 
 
@@ -286,7 +294,9 @@ class ResidualAdd:
         return "add" + "_".join(str(v).replace("-", "m") for v in self.scalars)
 
 
-def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | None = None) -> Export:
+def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | None = None,
+                packs: ConvShape | None = None) -> Export:
+    """With `packs`, the 1x1 conv that reads the output: the kernel writes its packed input too (a second result)."""
     blocks = -(-conv.ocp // CHANNEL_TILE)
     # a vector's MACs, and an output's requantization and store as about 32 more
     # (parts of 3 vectors at least: a tile of 1 vector loads as many weights as it computes with)
@@ -303,10 +313,14 @@ def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | N
         rows = _parts(conv.oh, min(CHANNEL_TILE, conv.ocp) * conv.ow * (conv.cp * conv.kh * conv.kw + 32), blocks)
         return Export(f"{conv.name}_{rq.name}_rows", CONV_ROWS, pointers, scalars[:-1] + (rows, rq.shift, rq.lo,
                       rq.hi, rq.zp), (blocks, rows))
+    name, function, scalars = f"{conv.name}_{rq.name}", CONV_REQUANT, scalars + (rq.shift, rq.lo, rq.hi, rq.zp)
     if add is not None:
-        return Export(f"{conv.name}_{rq.name}_{add.name}", CONV_ADD, pointers[:4] + ("memref<1xi8>",) + pointers[4:],
-                      scalars + (rq.shift, rq.lo, rq.hi, rq.zp) + add.scalars, groups)
-    return Export(f"{conv.name}_{rq.name}", CONV_REQUANT, pointers, scalars + (rq.shift, rq.lo, rq.hi, rq.zp), groups)
+        name, function, scalars = f"{name}_{add.name}", CONV_ADD, scalars + add.scalars
+        pointers = pointers[:4] + ("memref<1xi8>",) + pointers[4:]
+    if packs is None:
+        return Export(name, function, pointers, scalars, groups)
+    return Export(name + PACKS, function + PACKS, pointers + ("memref<1xi8>",), scalars + (packs.rows * packs.wq,),
+                  groups, outputs=2)
 
 
 def pack_export(conv: ConvShape, src: Source) -> Export:
@@ -369,10 +383,10 @@ def _pad(value: str, source: str, shape: str, high: str) -> str:
 
 
 def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
-              add: ResidualAdd | None = None) -> str:
+              add: ResidualAdd | None = None, packs: ConvShape | None = None) -> str:
     """The util.func that computes one conv with the kernels (see the module docstring): (x, w, init) -> i32 sums,
     or with rq, (x, w, bias, multipliers) -> i8, and with add, (..., residual) -> i8 after the add; `packed`: x
-    comes packed (from the depthwise kernel before)."""
+    comes packed (from the kernel before); with `packs`, the i8 result and that 1x1 conv's packed input."""
     t = conv.types()
     x_type = t["xk"] if packed else f"1x{conv.c // conv.unfold}x{src.h}x{src.w}xi8"
     w_src, w_type = "%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
@@ -398,7 +412,7 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
                      f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{conv.oc}xi32> to tensor<{t['bk']}>")
     start = "%bias" if rq and conv.ocp == conv.oc else "%b0"
     parallel = '"parallel"'
-    export = conv_export(conv, rq, add)
+    export = conv_export(conv, rq, add, packs)
     x = "%x"
     if not packed:
         x = "%xk"
@@ -431,25 +445,25 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
             "    ^bb0(%in: i32, %out: i32):\n      %s = arith.addi %in, %out : i32\n      linalg.yield %s : i32\n"
             f"    }} -> tensor<{t['out']}>",
             f"util.return %y : tensor<{t['out']}>"]
-        args, result = f"%init: tensor<{t['out']}>", t["out"]
+        args, results = f"%init: tensor<{t['out']}>", f"tensor<{t['out']}>"
     else:
-        result = t["out"].replace("xi32", "xi8")
-        res, res_type = (", %res", f", tensor<{result}>") if add else ("", "")
+        y = f"tensor<{t['out'].replace('xi32', 'xi8')}>"
+        res, res_type = (", %res", f", {y}") if add else ("", "")
+        ys, results = ("%y, %yk", f"{y}, tensor<{packs.types()['xk']}>") if packs else ("%y", y)
         lines += [
-            f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk, %mult{res}) : (tensor<{t['xk']}>, "
-            f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>{res_type}) -> tensor<{result}>",
-            f"util.return %y : tensor<{result}>"]
-        args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>" + (f", %res: tensor<{result}>"
-                                                                                    if add else "")
+            f"{ys} = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk, %mult{res}) : (tensor<{t['xk']}>, "
+            f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>{res_type}) -> ({results})",
+            f"util.return {ys} : {results}"]
+        args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>" + (f", %res: {y}" if add else "")
     body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @{_callee(conv, src, rq, packed, add)}(%x: tensor<{x_type}>, "
-            f"%w: tensor<{conv.source_weights}>, {args}) -> tensor<{result}> {{\n{body}\n}}")
+    return (f"util.func private @{_callee(conv, src, rq, packed, add, packs)}(%x: tensor<{x_type}>, "
+            f"%w: tensor<{conv.source_weights}>, {args}) -> ({results}) {{\n{body}\n}}")
 
 
 def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
-            add: ResidualAdd | None = None) -> str:
+            add: ResidualAdd | None = None, packs: ConvShape | None = None) -> str:
     return (f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "") + ("_packed" if packed else "")
-            + (f"_{add.name}" if add else ""))
+            + (f"_{add.name}" if add else "") + (PACKS if packs else ""))
 
 
 def _entry(export: Export, ordinal: int) -> str:
@@ -458,7 +472,8 @@ def _entry(export: Export, ordinal: int) -> str:
     layout = export.layout()
     bindings = "\n".join(
         f"      %b{k} = hal.interface.binding.subspan layout({layout}) binding({k}) alignment(64) offset(%c0)"
-        f"{' flags(ReadOnly)' if k < len(export.pointers) - 1 else ''} : {m}" for k, m in enumerate(export.pointers))
+        f"{' flags(ReadOnly)' if k < len(export.pointers) - export.outputs else ''} : {m}"
+        for k, m in enumerate(export.pointers))
     consts = "\n".join(f"      %s{k} = arith.constant {v} : i32" for k, v in enumerate(export.scalars))
     args = ", ".join([f"%b{k}" for k in range(len(export.pointers))] +
                      [f"%s{k}" for k in range(len(export.scalars))] + ["%gx", "%gy"])
@@ -655,14 +670,11 @@ def _residual_add(requant: ir.Operation) -> tuple[ir.Operation, ir.Value, Residu
     return op, r, ResidualAdd(mc, mr, _i32(steps["round"] - zc * mc - zr * mr), shift, zp, lo, hi)
 
 
-def _packed_consumer(generic: ir.Operation, dense: list) -> int | None:
-    """The index in `dense` of the 1x1 conv (stride 1, no padding) that is the only use of a depthwise conv's
-    requantizing generic: that conv can take the depthwise kernel's output packed."""
-    uses = list(generic.results[0].uses)
-    if len(uses) != 1:
-        return None
+def _packed_reader(value: ir.Value, dense: list) -> int | None:
+    """The index in `dense` of a 1x1 conv (stride 1, no padding) that reads `value`: that conv can take it packed
+    from the kernel that writes it."""
     for k, (op, conv, src, _) in enumerate(dense):
-        if (op.operands[0] == generic.results[0] and (conv.kh, conv.kw, conv.sh, conv.sw) == (1, 1, 1, 1)
+        if (op.operands[0] == value and (conv.kh, conv.kw, conv.sh, conv.sw) == (1, 1, 1, 1)
                 and (src.h, src.w) == (conv.hp, conv.wp) and (src.top, src.left) == (0, 0)):
             return k
     return None
@@ -676,10 +688,12 @@ def run(module: ir.Operation, pass_) -> None:
         # only with their requantization; the others stay for edgeq-depthwise-taps
         if _matches_depthwise(op) and (fused := _requantization(op)):
             depthwise.append((op, DepthwiseShape.of(op), Source.of(op.operands[0])[1], fused))
-            consumer = _packed_consumer(fused[0], dense)
-            if consumer is not None:
-                packed_input[consumer] = op
-    convs, functions, exports, claimed = [], {}, [], []   # convs: (op, callee, fused, with a residual add)
+            # a 1x1 conv that is its only use takes it packed
+            reader = _packed_reader(fused[0].results[0], dense) if len(list(fused[0].results[0].uses)) == 1 else None
+            if reader is not None:
+                packed_input[reader] = op
+    # convs: (op, callee, fused, with a residual add, the 1x1 conv whose packed input it writes too)
+    convs, functions, exports, claimed = [], {}, [], []
     for k, (op, conv, src, fused) in enumerate(dense):
         rq, packed = fused and fused[3], k in packed_input
         # a residual add after the requantization, on the grid kernel, unless the add's other conv took it
@@ -687,15 +701,24 @@ def run(module: ir.Operation, pass_) -> None:
         add = found[2] if found and not any(found[0] == c for c in claimed) else None
         if add:
             claimed.append(found[0])
-        convs.append((op, _callee(conv, src, rq, packed, add), fused, add is not None))
-        functions.setdefault(convs[-1][1], _function(conv, src, rq, packed, add))
-        exports += [conv_export(conv, rq, add)] + ([] if packed else [pack_export(conv, src)])
+        # on the grid kernel, whole tiles of 8 channels: a 1x1 conv that reads the output takes it packed too
+        reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense)
+                  if rq and not conv.small_map and conv.oc % CHANNEL_BLOCK == 0 else None)
+        if reader is not None and reader not in packed_input:
+            packed_input[reader] = op
+        else:
+            reader = None
+        packs = dense[reader][1] if reader is not None else None
+        convs.append((op, _callee(conv, src, rq, packed, add, packs), fused, add is not None,
+                      dense[reader][0] if reader is not None else None))
+        functions.setdefault(convs[-1][1], _function(conv, src, rq, packed, add, packs))
+        exports += [conv_export(conv, rq, add, packs)] + ([] if packed else [pack_export(conv, src)])
     consumers = {op: dense[k][1] for k, op in packed_input.items()}
     for op, dw, src, fused in depthwise:
         packed = consumers.get(op)
         export = depthwise_export(dw, src, fused[3], packed)
         # replaced before the convs, whose input it may produce packed
-        convs.insert(0, (op, f"edgeq_{export.name}", fused, False))
+        convs.insert(0, (op, f"edgeq_{export.name}", fused, False, None))
         functions.setdefault(f"edgeq_{export.name}", _depthwise_function(dw, src, fused[3], packed))
         exports.append(export)
     if not convs:
@@ -708,9 +731,12 @@ def run(module: ir.Operation, pass_) -> None:
         op.detach_from_parent()
         ip.insert(op)
     symbols = ir.SymbolTable(module)
-    for op, callee, fused, added in convs:
+    packed_for = []   # (a 1x1 conv not yet replaced, its input packed by a conv before)
+    for op, callee, fused, added, reader in convs:
         # now, not before: a producer may have been a fused generic, replaced above
         x = Source.of(op.operands[0])[0]
+        if (k := next((k for k, (r, _) in enumerate(packed_for) if r == op), None)) is not None:
+            x = packed_for.pop(k)[1]
         # the call takes the place of the conv, or with its requantization fused, of the requantizing generic, or
         # with the residual add too, of the add's last generic (after both inputs)
         replaced, operands = ([op], list(op.operands)[1:]) if fused is None else ([fused[0], op], [op.operands[1],
@@ -718,12 +744,14 @@ def run(module: ir.Operation, pass_) -> None:
         if added:
             last, residual, _ = _residual_add(fused[0])
             replaced, operands = [last], operands + [residual]
-        fn = symbols[callee]   # its result type: a packed depthwise output's is not the op's
-        result = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results[0]
+        fn = symbols[callee]   # its result types: a packed depthwise output's is not the op's
+        results = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).results
         with ir.InsertionPoint(replaced[0]), op.location:
-            call = ir.Operation.create("util.call", results=[result], operands=[x, *operands],
+            call = ir.Operation.create("util.call", results=list(results), operands=[x, *operands],
                                        attributes={"callee": ir.FlatSymbolRefAttr.get(callee)})
         replaced[0].results[0].replace_all_uses_with(call.results[0])
+        if reader is not None:
+            packed_for.append((reader, call.results[1]))
         if added:   # the add's generics, the requantization's, then the conv
             erase_if_dead(last)
             op.erase()

@@ -99,12 +99,6 @@ static inline int usual_requant(const requant_t* rq) {
   return rq->shift >= 33 && rq->shift <= 50 && rq->lo + rq->zp == -128 && rq->hi + rq->zp == 127;
 }
 
-static inline __attribute__((always_inline)) __m128i requantize(__m512i acc, const requant_t* rq, int oc,
-                                                                const int usual) {
-  const __m512i m = _mm512_set1_epi64(rq->m[oc]);
-  return _mm512_cvtsepi32_epi8(requantize32(acc, rq, m, m, usual));
-}
-
 // A residual add of edgeq's integer models after the requantization, fused into the epilogue:
 //   y = i8(clamp(((c mc + r mr + k) >> shift) + zp, lo, hi))   in wrap-around i32 and truncated, like the reference
 // where c is the conv's requantized i8 and r the add's other i8 input at the same place; k holds the rounding and
@@ -127,12 +121,33 @@ static inline __m128i add_residual(__m512i y, const residual_t* a, const int8_t*
                                                _mm512_set1_epi32(a->hi)));
 }
 
+// A second copy of a conv's i8 output, packed as the input of a 1x1 conv (stride 1, no padding) that reads it:
+// [C/4][plane][4] u8 (+ 128), the layout edgeq_pack_u8 writes, so that conv needs no pack dispatch.
+typedef struct {
+  uint8_t* yk;
+  size_t plane;
+} packed_t;
+
+// The n output pixels from p of 4 channels from c (16 bytes each, lanes 0..n-1), interleaved and + 128, to yk.
+static inline void store_packed(const packed_t* pk, int c, size_t p, const __m128i* four, int n) {
+  __m512i z = _mm512_inserti32x4(_mm512_castsi128_si512(four[0]), four[1], 1);
+  z = _mm512_inserti32x4(_mm512_inserti32x4(z, four[2], 2), four[3], 3);
+  // byte 4 l + k of the result is channel k's lane l: byte 16 k + l of z
+  const __m512i index = _mm512_set_epi8(63, 47, 31, 15, 62, 46, 30, 14, 61, 45, 29, 13, 60, 44, 28, 12, 59, 43, 27,
+                                        11, 58, 42, 26, 10, 57, 41, 25, 9, 56, 40, 24, 8, 55, 39, 23, 7, 54, 38, 22,
+                                        6, 53, 37, 21, 5, 52, 36, 20, 4, 51, 35, 19, 3, 50, 34, 18, 2, 49, 33, 17, 1,
+                                        48, 32, 16, 0);
+  const __m512i u = _mm512_xor_si512(_mm512_permutexvar_epi8(index, z), _mm512_set1_epi8((char)0x80));
+  const __mmask64 bytes = n == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * n)) - 1);
+  _mm512_mask_storeu_epi8(pk->yk + ((size_t)(c / 4) * pk->plane + p) * 4, bytes, u);
+}
+
 // One register tile: TILE_CHANNELS output channels from oc0 x nv vectors of grid positions from q. Stores i32 sums
-// to y, or with rq, requantized i8, and with add, that plus the residual.
+// to y, or with rq, requantized i8, and with add, that plus the residual; with pk, the i8 packed too.
 static inline __attribute__((always_inline)) void tile(const uint8_t* x, const size_t* taps, const int8_t* w,
                                                        const int32_t* bias, void* y, const requant_t* rq,
-                                                       const residual_t* add, const shape_t* s, int oc0, int q,
-                                                       int nv, const int usual) {
+                                                       const residual_t* add, const packed_t* pk, const shape_t* s,
+                                                       int oc0, int q, int nv, const int usual) {
   __m512i acc[TILE_CHANNELS][TILE_VECTORS];
   for (int o = 0; o < TILE_CHANNELS; ++o) {
     const __m512i b = _mm512_set1_epi32(bias[o]);
@@ -156,6 +171,7 @@ static inline __attribute__((always_inline)) void tile(const uint8_t* x, const s
   uint16_t mask[TILE_VECTORS];
   for (int v = 0; v < nv; ++v) mask[v] = valid_lanes(s, q + 16 * v, &first[v]);
   const size_t out_plane = (size_t)(s->grid / s->wq) * s->out_w;
+  __m128i out[TILE_CHANNELS][TILE_VECTORS];  // the i8 results, for pk
 #pragma clang loop unroll(full)  // acc indexed by constants: it stays in registers
   for (int o = 0; o < TILE_CHANNELS; ++o) {
     if (oc0 + o >= s->oc) break;
@@ -164,14 +180,22 @@ static inline __attribute__((always_inline)) void tile(const uint8_t* x, const s
       // compress in registers, then store: vpcompressd to memory is microcoded and slow on Zen 4
       const __mmask16 n = (__mmask16)((1u << __builtin_popcount(mask[v])) - 1);
       const __m512i lanes = mask[v] == 0xFFFF ? acc[o][v] : _mm512_maskz_compress_epi32(mask[v], acc[o][v]);
-      if (add) {
-        const __m512i m = _mm512_set1_epi64(rq->m[oc0 + o]);
-        _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n,
-                             add_residual(requantize32(lanes, rq, m, m, usual), add, add->r + at + first[v], n));
-      } else if (rq)
-        _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n, requantize(lanes, rq, oc0 + o, usual));
-      else
+      if (!rq) {
         _mm512_mask_storeu_epi32((int32_t*)y + at + first[v], n, lanes);
+        continue;
+      }
+      const __m512i m = _mm512_set1_epi64(rq->m[oc0 + o]);
+      const __m512i r = requantize32(lanes, rq, m, m, usual);
+      out[o][v] = add ? add_residual(r, add, add->r + at + first[v], n) : _mm512_cvtsepi32_epi8(r);
+      _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n, out[o][v]);
+    }
+  }
+  if (!pk) return;
+  for (int g = 0; g < TILE_CHANNELS; g += 4) {
+    if (oc0 + g + 4 > s->oc) break;  // the pass packs only whole groups of 4 channels (oc % 8 == 0)
+    for (int v = 0; v < nv; ++v) {
+      const __m128i four[4] = {out[g][v], out[g + 1][v], out[g + 2][v], out[g + 3][v]};
+      store_packed(pk, oc0 + g, first[v], four, __builtin_popcount(mask[v]));
     }
   }
 }
@@ -190,7 +214,7 @@ static inline void tap_offsets(const shape_t* s, size_t* taps) {
 
 static inline __attribute__((always_inline)) void conv(const uint8_t* x, const int8_t* w, const int32_t* bias,
                                                        void* y, const requant_t* rq, const residual_t* add,
-                                                       int32_t c4, int32_t oc,
+                                                       const packed_t* pk, int32_t c4, int32_t oc,
                                                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
                                                        int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq,
                                                        int32_t plane, int32_t out_h, int32_t out_w, int32_t parts,
@@ -211,9 +235,9 @@ static inline __attribute__((always_inline)) void conv(const uint8_t* x, const i
       const int32_t* bb = bias + b * TILE_CHANNELS;
       // each vector count as its own unrolled copy, so the accumulators stay in registers
       switch (nv) {
-        case 3: tile(xq, taps, wb, bb, y, rq, add, &s, b * TILE_CHANNELS, v0 * 16, 3, usual); break;
-        case 2: tile(xq, taps, wb, bb, y, rq, add, &s, b * TILE_CHANNELS, v0 * 16, 2, usual); break;
-        default: tile(xq, taps, wb, bb, y, rq, add, &s, b * TILE_CHANNELS, v0 * 16, 1, usual); break;
+        case 3: tile(xq, taps, wb, bb, y, rq, add, pk, &s, b * TILE_CHANNELS, v0 * 16, 3, usual); break;
+        case 2: tile(xq, taps, wb, bb, y, rq, add, pk, &s, b * TILE_CHANNELS, v0 * 16, 2, usual); break;
+        default: tile(xq, taps, wb, bb, y, rq, add, pk, &s, b * TILE_CHANNELS, v0 * 16, 1, usual); break;
       }
     }
     v0 += nv;
@@ -224,7 +248,21 @@ void edgeq_conv2d_u8s8(const uint8_t* x, const int8_t* w, const int32_t* bias, i
                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,
                        int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
                        int32_t parts, size_t gx, size_t gy) {
-  conv(x, w, bias, y, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 0);
+  conv(x, w, bias, y, 0, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 0);
+}
+
+// The conv with its requantization, in the usual requantization's copy where it applies (usual_requant).
+static inline __attribute__((always_inline)) void requant_conv(
+    const uint8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, const requant_t* rq, const residual_t* add,
+    const packed_t* pk, int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
+    int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
+    int32_t parts, size_t gx, size_t gy) {
+  if (usual_requant(rq))
+    conv(x, w, bias, y, rq, add, pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx,
+         gy, 1);
+  else
+    conv(x, w, bias, y, rq, add, pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx,
+         gy, 0);
 }
 
 // The conv with its requantization: i8 out, where the i32 sums never reach memory.
@@ -234,10 +272,8 @@ void edgeq_conv2d_u8s8_requant(const uint8_t* x, const int8_t* w, const int32_t*
                                int32_t out_h, int32_t out_w, int32_t parts, int32_t shift, int32_t lo, int32_t hi,
                                int32_t zp, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
-  if (usual_requant(&rq))
-    conv(x, w, bias, y, &rq, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 1);
-  else
-    conv(x, w, bias, y, &rq, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 0);
+  requant_conv(x, w, bias, y, &rq, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
+               gx, gy);
 }
 
 // The requantized conv with a residual add after it (residual_t): r is the add's other input, NCHW like y.
@@ -250,12 +286,37 @@ void edgeq_conv2d_u8s8_requant_add(const uint8_t* x, const int8_t* w, const int3
                                    int32_t add_hi, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  if (usual_requant(&rq))
-    conv(x, w, bias, y, &rq, &add, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx,
-         gy, 1);
-  else
-    conv(x, w, bias, y, &rq, &add, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx,
-         gy, 0);
+  requant_conv(x, w, bias, y, &rq, &add, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
+               parts, gx, gy);
+}
+
+// The two above, writing their output a second time to yk, packed for the 1x1 conv that reads it (packed_t), whose
+// plane is plane_k.
+void edgeq_conv2d_u8s8_requant_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                     int8_t* y, uint8_t* yk, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
+                                     int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
+                                     int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
+                                     int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                     int32_t plane_k, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const packed_t pk = {yk, (size_t)plane_k};
+  requant_conv(x, w, bias, y, &rq, 0, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
+               parts, gx, gy);
+}
+
+void edgeq_conv2d_u8s8_requant_add_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                         const int8_t* r, int8_t* y, uint8_t* yk, int32_t c4, int32_t oc,
+                                         int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh,
+                                         int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
+                                         int32_t out_h, int32_t out_w, int32_t parts, int32_t shift, int32_t lo,
+                                         int32_t hi, int32_t zp, int32_t mc, int32_t mr, int32_t k,
+                                         int32_t add_shift, int32_t add_zp, int32_t add_lo, int32_t add_hi,
+                                         int32_t plane_k, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
+  const packed_t pk = {yk, (size_t)plane_k};
+  requant_conv(x, w, bias, y, &rq, &add, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
+               parts, gx, gy);
 }
 
 // Small maps, output channels in the lanes. On a 7-wide map the grid above computes 9 columns per row (the
