@@ -76,7 +76,8 @@ def _requantized(oc: int, out: str, m: np.ndarray, shift: int, lo: int, hi: int,
   util.return %q : tensor<{q}>"""
 
 
-def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path, outputs: int = 1) -> tuple[np.ndarray, str]:
+def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path,
+                outputs: int = 1) -> tuple[np.ndarray | list[np.ndarray], str]:
     """The module through edgeq-conv-kernel, compiled for host and run on x (or these inputs); and the IR after
     the pass. With several outputs, the list of them."""
     (tmp_path / "conv.mlir").write_text(text)
@@ -214,7 +215,8 @@ def _read_by_1x1(module: str, w1: np.ndarray, b1: np.ndarray, keep: bool) -> str
     oh, ow = (int(d) for d in q.split("x")[2:4])
     out = f"1x{oc}x{oh}x{ow}xi32"
     results = f"tensor<{q}>, tensor<{out}>" if keep else f"tensor<{out}>"
-    return module.replace(f"-> tensor<{q}> {{", f"-> ({results}) {{").replace(f"util.return {value} : tensor<{q}>", f"""\
+    module = module.replace(f"-> tensor<{q}> {{", f"-> ({results}) {{")
+    return module.replace(f"util.return {value} : tensor<{q}>", f"""\
 %w1f = arith.constant {_dense(w1)}
   %w1 = tensor.expand_shape %w1f [[0, 1, 2, 3]] output_shape [{oc}, {c}, 1, 1] : tensor<{w1.size}xi8> into tensor<{oc}x{c}x1x1xi8>
   %b1 = arith.constant {_dense(b1)}
