@@ -683,13 +683,13 @@ def _packed_reader(value: ir.Value, dense: list) -> int | None:
 def run(module: ir.Operation, pass_) -> None:
     dense = [(op, ConvShape.of(op).unfolded(), Source.of(op.operands[0])[1], _requantization(op))
              for op in ops_named(module, "linalg.conv_2d_nchw_fchw") if _matches(op)]
-    depthwise, packed_input = [], {}   # packed_input: dense conv index -> the depthwise op that packs its input
+    depthwise, packed_input = [], {}   # dense conv index -> the op (depthwise or conv) that writes its input packed
     for op in ops_named(module, "linalg.depthwise_conv_2d_nchw_chw"):
         # only with their requantization; the others stay for edgeq-depthwise-taps
         if _matches_depthwise(op) and (fused := _requantization(op)):
             depthwise.append((op, DepthwiseShape.of(op), Source.of(op.operands[0])[1], fused))
             # a 1x1 conv that is its only use takes it packed
-            reader = _packed_reader(fused[0].results[0], dense) if len(list(fused[0].results[0].uses)) == 1 else None
+            reader = _packed_reader(fused[0].results[0], dense) if _only_user(fused[0].results[0]) else None
             if reader is not None:
                 packed_input[reader] = op
     # convs: (op, callee, fused, with a residual add, the 1x1 conv whose packed input it writes too)
@@ -741,7 +741,7 @@ def run(module: ir.Operation, pass_) -> None:
         # with the residual add too, of the add's last generic (after both inputs)
         replaced, operands = ([op], list(op.operands)[1:]) if fused is None else ([fused[0], op], [op.operands[1],
                                                                                                    *fused[1:3]])
-        if added:
+        if added:   # matched again now: its residual may have become an earlier call's result
             last, residual, _ = _residual_add(fused[0])
             replaced, operands = [last], operands + [residual]
         fn = symbols[callee]   # its result types: a packed depthwise output's is not the op's
