@@ -223,11 +223,6 @@ class DepthwiseShape:
         return cls(*x.shape[1:], *w.shape[1:], *init.shape[2:], sh, sw)
 
     @property
-    def groups(self) -> int:
-        """Groups of 4 taps, one vpdpbusd each."""
-        return -(-self.kh * self.kw // 4)
-
-    @property
     def name(self) -> str:
         return f"dw_{self.c}x{self.hp}x{self.wp}_{self.kh}x{self.kw}_s{self.sh}x{self.sw}"
 
@@ -346,20 +341,17 @@ def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvS
 
 def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvShape | None) -> str:
     """The util.func that computes one depthwise conv and its requantization with the kernel: (x, w, bias,
-    multipliers) -> i8, NCHW or packed for `packed`. The taps are packed in groups of 4 per channel, their sums
-    start at bias - 128 * sum(w)."""
-    c, taps, export = dw.c, dw.kh * dw.kw, depthwise_export(dw, src, rq, packed)
+    multipliers) -> i8, NCHW or packed for `packed`. Each row of taps is padded to 4, one vpdpbusd per row; the
+    sums start at bias - 128 * sum(w)."""
+    c, export = dw.c, depthwise_export(dw, src, rq, packed)
     x_type = f"1x{c}x{src.h}x{src.w}xi8"
     out = packed.types()["xk"] if packed else f"1x{c}x{dw.oh}x{dw.ow}xi8"
     w_type = f"{c}x{dw.kh}x{dw.kw}xi8"
     lines = [
         "%zero = arith.constant 0 : i8",
         "%m128 = arith.constant -128 : i32",
-        f"%wf = tensor.collapse_shape %w [[0], [1, 2]] : tensor<{w_type}> into tensor<{c}x{taps}xi8>",
-        f"%wp = tensor.pad %wf low[0, 0] high[0, {4 * dw.groups - taps}] {{\n    ^bb0(%i: index, %j: index):\n"
-        f"      tensor.yield %zero : i8\n    }} : tensor<{c}x{taps}xi8> to tensor<{c}x{4 * dw.groups}xi8>",
-        f"%wk = tensor.expand_shape %wp [[0], [1, 2]] output_shape [{c}, {dw.groups}, 4] : "
-        f"tensor<{c}x{4 * dw.groups}xi8> into tensor<{c}x{dw.groups}x4xi8>",
+        f"%wk = tensor.pad %w low[0, 0, 0] high[0, 0, {4 - dw.kw}] {{\n    ^bb0(%i: index, %j: index, %k: index):\n"
+        f"      tensor.yield %zero : i8\n    }} : tensor<{w_type}> to tensor<{c}x{dw.kh}x4xi8>",
         "%bk = linalg.generic {indexing_maps = [affine_map<(c, i, j) -> (c, i, j)>, affine_map<(c, i, j) -> (c)>], "
         "iterator_types = [\"parallel\", \"reduction\", \"reduction\"]} "
         f"ins(%w : tensor<{w_type}>) outs(%bias : tensor<{c}xi32>) {{\n"
@@ -367,7 +359,7 @@ def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant, packed: Co
         "      %m = arith.muli %e, %m128 : i32\n      %s = arith.addi %out, %m : i32\n      linalg.yield %s : i32\n"
         f"    }} -> tensor<{c}xi32>",
         f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %wk, %bk, %mult) : (tensor<{x_type}>, "
-        f"tensor<{c}x{dw.groups}x4xi8>, tensor<{c}xi32>, tensor<{c}x1x1xi32>) -> tensor<{out}>",
+        f"tensor<{c}x{dw.kh}x4xi8>, tensor<{c}xi32>, tensor<{c}x1x1xi32>) -> tensor<{out}>",
         f"util.return %y : tensor<{out}>",
     ]
     body = "\n".join("  " + ln for ln in lines)

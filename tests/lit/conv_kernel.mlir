@@ -46,14 +46,13 @@
 // CHECK:         %[[S:.*]] = linalg.generic {{.*}} outs(%[[BIAS]] : tensor<32xi32>)
 // CHECK:         flow.dispatch @edgeq_kernels::@conv_16x6x6_32x1x1_s1x1_d1x1_rq39_0_255_m128(%{{.*}}, %{{.*}}, %[[S]], %[[M]]) : {{.*}} -> tensor<1x32x6x6xi8>
 
-// A 3x3 depthwise conv with its requantization becomes one call: the taps packed in groups of 4 per channel,
-// their sums started at bias - 128 * sum(w), the pad's source read directly. Without a requantization to fuse,
-// a depthwise conv stays (edgeq-depthwise-taps takes it).
+// A 3x3 depthwise conv with its requantization becomes one call: each row of taps padded to 4, their sums started
+// at bias - 128 * sum(w), the pad's source read directly. Without a requantization to fuse, a depthwise conv stays
+// (edgeq-depthwise-taps takes it).
 // CHECK-LABEL: util.func private @edgeq_dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128(
 // CHECK-SAME:      %[[X:.*]]: tensor<1x8x8x8xi8>, %[[W:.*]]: tensor<8x3x3xi8>, %[[BIAS:.*]]: tensor<8xi32>, %[[M:.*]]: tensor<8x1x1xi32>) -> tensor<1x8x4x4xi8>
-// CHECK:         %[[WF:.*]] = tensor.collapse_shape %[[W]] {{\[\[}}0], [1, 2]] : tensor<8x3x3xi8> into tensor<8x9xi8>
-// CHECK:         %[[WP:.*]] = tensor.pad %[[WF]] low[0, 0] high[0, 3]
-// CHECK:         %[[WK:.*]] = tensor.expand_shape %[[WP]] {{\[\[}}0], [1, 2]] output_shape [8, 3, 4]
+// CHECK:         %[[WK:.*]] = tensor.pad %[[W]] low[0, 0, 0] high[0, 0, 1]
+// CHECK:         } : tensor<8x3x3xi8> to tensor<8x3x4xi8>
 // CHECK:         %[[S:.*]] = linalg.generic {{.*}} ins(%[[W]] : tensor<8x3x3xi8>) outs(%[[BIAS]] : tensor<8xi32>)
 // CHECK:         flow.dispatch @edgeq_kernels::@dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128(%[[X]], %[[WK]], %[[S]], %[[M]])
 

@@ -503,14 +503,16 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
 
 // A 3x3 depthwise conv with its requantization, straight from the unpadded NCHW input x [c][h][w] i8 (the padding
 // `value` where a tap falls outside it) to i8 NCHW y [c][out_h][out_w]. Pixels in the lanes again; each lane's 4
-// bytes are 4 taps of its pixel, so one vpdpbusd adds 4 taps, three add all 9:
-//   w    [c][3][4]  s8   each channel's taps, row-major, in groups of 4: (0,0) (0,1) (0,2) (1,0) | (1,1) (1,2)
-//                        (2,0) (2,1) | (2,2) 0 0 0
+// bytes are one row of taps of its pixel (3, and a fourth whose weight is 0), so one vpdpbusd adds a row of taps,
+// three add all 9:
+//   w    [c][3][4]  s8   each channel's taps by row: (i,0) (i,1) (i,2) 0
 //   bias [c]  i32   bias - 128 * sum(w)
-// For 16 output pixels, each of the 3 input rows is one 64-byte load (masked: the padding columns take `value`),
-// and one vpermt2b (AVX-512 VBMI) gathers a group's lanes from two rows, for stride 1 and 2 alike: only the byte
-// indices differ. The strides are the same in both dimensions (sh = sw, 1 or 2). Workgroup gx computes the gx-th
-// of `parts` equal parts of the groups of 4 channels.
+// For 16 output pixels, an input row is one 64-byte load (masked: the padding columns take `value`), and one vpermb
+// (AVX-512 VBMI) spreads it into the lanes' taps, for stride 1 and 2 alike: only the byte indices differ. A row
+// spread once serves every output row that reads it: 3 at stride 1, where grouping the 9 taps across rows took 3
+// byte gathers per output row (MobileNetV2's depthwise convs then took 27% more time). The strides are the same
+// in both dimensions (sh = sw, 1 or 2). Workgroup gx computes the gx-th of `parts` equal parts of the groups of 4
+// channels.
 
 // 4 channels' requantized i32 as the bytes of 16 u8 lanes (+ 128), saturated: the handoff's channel interleave.
 // The packs leave each 128-bit lane holding 4 pixels of y0, then of y1, y2, y3; vpshufb transposes those 4 x 4.
@@ -520,14 +522,17 @@ static inline __m512i four_channels(__m512i y0, __m512i y1, __m512i y2, __m512i 
   return _mm512_xor_si512(_mm512_shuffle_epi8(bytes, transpose), _mm512_set1_epi8((char)0x80));
 }
 
-// vpermt2b indices that give lane l the bytes sw * l + t[k] of the first row (t[k] < 64), or of the second
-// (64 + column)
-static inline __m512i tap_indices(int sw, int t0, int t1, int t2, int t3) {
-  const int t[4] = {t0, t1, t2, t3};
+// vpermb indices that give lane l the bytes sw l, sw l + 1, sw l + 2 of a row, from `second` on (the register's
+// second half: 32) for lanes `half` and up, and lane l's first byte again as its fourth (its weight is 0)
+static inline __m512i spread_indices(int sw, int half, int second) {
   uint8_t idx[64];
-  for (int l = 0; l < 16; ++l)
-    for (int k = 0; k < 4; ++k) idx[4 * l + k] = (uint8_t)((t[k] & 64) | (sw * l + (t[k] & 63)));
-  return _mm512_loadu_si512((const void*)idx);
+  for (int l = 0; l < 16; ++l) {
+    const int at = (l >= half ? second : 0) + sw * (l >= half ? l - half : l);
+    for (int k = 0; k < 4; ++k) idx[4 * l + k] = (uint8_t)(at + (k < 3 ? k : 0));
+  }
+  __m512i v = _mm512_loadu_si512((const void*)idx);
+  __asm__("" : "+v"(v));  // opaque: with these indices known, clang 19's optimizer does not terminate
+  return v;
 }
 
 // Row r of a channel's input at columns [col, col + 64), + 128 (the padding `value` outside the input): a padding
@@ -541,8 +546,8 @@ static inline __attribute__((always_inline)) __m512i input_row(const int8_t* at,
 
 // Output rows of at most 8 pixels (MobileNetV2's 7 x 7 maps), two to a vector: lanes 0-7 are output row oh,
 // lanes 8-15 row oh + 1, where one row per vector would leave 9 of its 16 lanes empty. Each input row is one
-// 32-byte load, and a register holds two rows, [row a | row b], one per 256-bit half: one vpermt2b of two such
-// registers gathers a group's taps for both output rows. Same arguments as dwconv3x3.
+// 32-byte load, and a register holds two rows, [row a | row b], one per 256-bit half: one vpermb spreads a row of
+// taps for both output rows. Same arguments as dwconv3x3.
 static inline __attribute__((always_inline)) __m512i two_rows(__m256i a, __m256i b) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
 }
@@ -554,17 +559,6 @@ static inline __attribute__((always_inline)) __m256i input_row32(const int8_t* a
   return _mm256_xor_si256(bytes, _mm256_set1_epi8((char)0x80));
 }
 
-// Indices that give lane l the bytes sw (l mod 8) + t[k] of the register's first row (t[k] < 32) or its second
-// (32 + column), from the first register for lanes 0-7 and from `second` on (64: the other register) for 8-15.
-static inline __m512i two_row_indices(int sw, int t0, int t1, int t2, int t3, int second) {
-  const int t[4] = {t0, t1, t2, t3};
-  uint8_t idx[64];
-  for (int l = 0; l < 16; ++l)
-    for (int k = 0; k < 4; ++k)
-      idx[4 * l + k] = (uint8_t)((l >= 8 ? second : 0) + (t[k] & 32) + sw * (l & 7) + (t[k] & 31));
-  return _mm512_loadu_si512((const void*)idx);
-}
-
 static inline __attribute__((always_inline)) void dwconv3x3_two_rows(const int8_t* const* at, const int* ch,
                                                                      const int8_t* w, const int32_t* bias,
                                                                      int8_t* y, const requant_t* rq, int c, int k0,
@@ -572,9 +566,7 @@ static inline __attribute__((always_inline)) void dwconv3x3_two_rows(const int8_
                                                                      const int sh, const int sw, int out_h,
                                                                      int out_w, const int plane, const int usual) {
   const __m256i pad = _mm256_set1_epi8((char)value);
-  // the groups of dwconv3x3: rows a, a + 1 of the first pair; rows a + 1, a + 2; row a + 2 of both output rows
-  const __m512i g0 = two_row_indices(sw, 0, 1, 2, 32, 64), g1 = two_row_indices(sw, 1, 2, 32, 33, 64);
-  const __m512i g2 = two_row_indices(sw, 2, 2, 2, 2, 32);
+  const __m512i spread = spread_indices(sw, 8, 32);   // lanes 0-7 from the first row, 8-15 from the second
   const __mmask32 inside = (__mmask32)window(-left, wd);
   const __mmask16 n = (__mmask16)((1u << out_w) - 1);
   for (int oh = 0; oh < out_h; oh += 2) {
@@ -591,11 +583,9 @@ static inline __attribute__((always_inline)) void dwconv3x3_two_rows(const int8_
       const __m256i u0 = sh == 1 ? r1 : r2, u1 = sh == 1 ? r2 : r3, u2 = sh == 1 ? r3 : r4;
       const int32_t* wk = (const int32_t*)(w + 12 * ch[k]);
       __m512i acc = _mm512_dpbusd_epi32(_mm512_set1_epi32(bias[ch[k]]),
-                                        _mm512_permutex2var_epi8(two_rows(r0, r1), g0, two_rows(u0, u1)),
-                                        _mm512_set1_epi32(wk[0]));
-      acc = _mm512_dpbusd_epi32(acc, _mm512_permutex2var_epi8(two_rows(r1, r2), g1, two_rows(u1, u2)),
-                                _mm512_set1_epi32(wk[1]));
-      acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(g2, two_rows(r2, u2)), _mm512_set1_epi32(wk[2]));
+                                        _mm512_permutexvar_epi8(spread, two_rows(r0, u0)), _mm512_set1_epi32(wk[0]));
+      acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(spread, two_rows(r1, u1)), _mm512_set1_epi32(wk[1]));
+      acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(spread, two_rows(r2, u2)), _mm512_set1_epi32(wk[2]));
       const __m512i m = _mm512_set1_epi64(rq->m[ch[k]]);
       out[k] = requantize32(acc, rq, m, m, usual);
     }
@@ -618,9 +608,9 @@ static inline __attribute__((always_inline)) void dwconv3x3_two_rows(const int8_
 // Channels [k0, k0 + 4), written NCHW (plane = 0), or interleaved as the packed input of the 1x1 conv that reads
 // them ([C/4][out_h][out_w][4] u8, + 128; plane = out_h x out_w), which then needs no pack of its own. Channels
 // past c (the last group's) compute channel c - 1 again. Down each 16-pixel column of the output, the 4 channels'
-// 3 input rows stay in registers: an output row loads only its new input rows, one at stride 1 (MobileNetV2's
-// depthwise convs took 28% less time than with 3 loads per row). The loops over the 4 channels are unrolled so
-// that their rows are registers, not stack arrays.
+// 3 input rows stay in registers, spread: an output row loads and spreads only its new input rows, one at stride
+// 1 (MobileNetV2's depthwise convs took 28% less time than with 3 loads per row). The loops over the 4 channels
+// are unrolled so that their rows are registers, not stack arrays.
 static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, const int8_t* w, const int32_t* bias,
                                                             int8_t* y, const requant_t* rq, int c, int k0, int h,
                                                             int wd, int top, int left, int value, const int sh,
@@ -636,19 +626,16 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
     dwconv3x3_two_rows(at, ch, w, bias, y, rq, c, k0, h, wd, top, left, value, sh, sw, out_h, out_w, plane, usual);
     return;
   }
-  const __m512i pad = _mm512_set1_epi8((char)value);
-  // taps (0,0) (0,1) (0,2) of row 0 and (1,0) of row 1; (1,1) (1,2) of row 1 and (2,0) (2,1) of row 2; (2,2) of
-  // row 2 (the group's other weights are 0)
-  const __m512i g0 = tap_indices(sw, 0, 1, 2, 64), g1 = tap_indices(sw, 1, 2, 64, 65), g2 = tap_indices(sw, 2, 2, 2, 2);
+  const __m512i pad = _mm512_set1_epi8((char)value), spread = spread_indices(sw, 16, 0);
   for (int ow = 0; ow < out_w; ow += 16) {
     const int col = sw * ow - left;  // the input column of the windows' first byte
     const __mmask64 inside = window(col, wd);
     const __mmask16 n = (__mmask16)((1u << (out_w - ow < 16 ? out_w - ow : 16)) - 1);
-    __m512i r0[4], r1[4], r2[4];   // output row oh's input rows oh sh - top + 0, 1, 2
+    __m512i r0[4], r1[4], r2[4];   // output row oh's input rows oh sh - top + 0, 1, 2, spread
 #pragma clang loop unroll(full)
     for (int k = 0; k < 4; ++k) {   // those of row -1 that row 0 reuses
-      r1[k] = input_row(at[k], -top, h, wd, col, inside, pad);
-      r2[k] = input_row(at[k], 1 - top, h, wd, col, inside, pad);
+      r1[k] = _mm512_permutexvar_epi8(spread, input_row(at[k], -top, h, wd, col, inside, pad));
+      r2[k] = _mm512_permutexvar_epi8(spread, input_row(at[k], 1 - top, h, wd, col, inside, pad));
     }
     for (int oh = 0; oh < out_h; ++oh) {
       const int last = oh * sh - top + 2;
@@ -660,14 +647,13 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
           r1[k] = r2[k];
         } else {   // stride 2: two new rows
           r0[k] = r2[k];
-          r1[k] = input_row(at[k], last - 1, h, wd, col, inside, pad);
+          r1[k] = _mm512_permutexvar_epi8(spread, input_row(at[k], last - 1, h, wd, col, inside, pad));
         }
-        r2[k] = input_row(at[k], last, h, wd, col, inside, pad);
+        r2[k] = _mm512_permutexvar_epi8(spread, input_row(at[k], last, h, wd, col, inside, pad));
         const int32_t* wk = (const int32_t*)(w + 12 * ch[k]);
-        __m512i acc = _mm512_dpbusd_epi32(_mm512_set1_epi32(bias[ch[k]]),
-                                          _mm512_permutex2var_epi8(r0[k], g0, r1[k]), _mm512_set1_epi32(wk[0]));
-        acc = _mm512_dpbusd_epi32(acc, _mm512_permutex2var_epi8(r1[k], g1, r2[k]), _mm512_set1_epi32(wk[1]));
-        acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(g2, r2[k]), _mm512_set1_epi32(wk[2]));
+        __m512i acc = _mm512_dpbusd_epi32(_mm512_set1_epi32(bias[ch[k]]), r0[k], _mm512_set1_epi32(wk[0]));
+        acc = _mm512_dpbusd_epi32(acc, r1[k], _mm512_set1_epi32(wk[1]));
+        acc = _mm512_dpbusd_epi32(acc, r2[k], _mm512_set1_epi32(wk[2]));
         const __m512i m = _mm512_set1_epi64(rq->m[ch[k]]);
         out[k] = requantize32(acc, rq, m, m, usual);
       }
