@@ -43,12 +43,15 @@ CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # small maps, output channels in 
 CONV_ADD = "edgeq_conv2d_u8s8_requant_add"     # with a residual add after the requantization
 PACKS = "_packs"   # the suffix of the grid kernel's copies that also write a 1x1 conv's packed input
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
-# How the kernels split a dispatch into workgroups: into equal parts (IREE hands each thread a run of workgroups,
-# so a larger part holds them all up), at least MIN_WORKGROUPS for the threads to share, and for large layers
-# parts of about WORKGROUP_MACS (18 us on one core). Smaller parts measured slower: ResNet-18 on two threads took
-# 5.66 ms with parts of 1 M MACs, 5.55 with 4 M; 0.5 M made MobileNetV2 3% slower (docs/profiling.md).
+# How the kernels split a dispatch into workgroups: into equal parts, at least MIN_WORKGROUPS for the threads to
+# share, parts of about WORKGROUP_MACS (18 us on one core) for large layers, and at most MAX_WORKGROUPS in all.
+# IREE 3.13's workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at
+# a time from 16 on (2 workers), and then one worker waits for up to 8 of the other's: ResNet-18 on two threads
+# took 5.54 ms with up to 29 workgroups per conv, 5.31 with at most 15, 5.22 with at most 10, 5.24 with 8.
+# Smaller parts measured slower: 0.5 M MACs made MobileNetV2 3% slower (docs/profiling.md).
 WORKGROUP_MACS = 1 << 22
 MIN_WORKGROUPS = 8
+MAX_WORKGROUPS = 10
 CHANNEL_BLOCK = 8  # output channels per register tile
 CHANNEL_TILE = 64  # a conv workgroup's output channels
 
@@ -57,7 +60,8 @@ def _parts(units: int, cost: int, other: int = 1, least: int = 1) -> int:
     """How many equal parts to split `units` (each `cost` MACs or their equivalent) into, given `other` workgroups
     along the dispatch's other dimension; parts of at least `least` units where the threads have enough."""
     enough = -(-MIN_WORKGROUPS // other)
-    return max(1, min(units, max(min(-(-units * cost // WORKGROUP_MACS), units // least), enough)))
+    parts = max(1, min(units, max(min(-(-units * cost // WORKGROUP_MACS), units // least), enough)))
+    return max(1, min(parts, MAX_WORKGROUPS // other))
 
 
 @dataclass(frozen=True)

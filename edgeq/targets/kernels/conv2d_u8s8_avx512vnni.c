@@ -15,8 +15,9 @@
 //   y    [oc][out_h][out_w]  i32, or i8 requantized (edgeq_conv2d_u8s8_requant)
 // Workgroup (gx, gy) computes output channels [64 gx, 64 gx + 64) for the gy-th of `parts` equal parts of the grid
 // vectors, in tiles of up to 3 vectors of nearly equal sizes. Each C function here splits its work into as many
-// parts as the pass says: enough for the threads, equal (IREE hands each thread a run of workgroups, so one part
-// larger than the others holds them all up), and large enough that IREE's 0.1 us per workgroup does not count.
+// parts as the pass says: enough for the threads, equal (one part larger than the others holds them all up), few
+// enough that IREE's workers take them one at a time (conv_kernel.py's MAX_WORKGROUPS), and large enough that
+// IREE's 0.1 us per workgroup does not count.
 // Sums wrap in i32 like the reference's (vpdpbusd does not saturate), so the result is exact.
 #include <immintrin.h>
 #include <stddef.h>
