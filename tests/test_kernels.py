@@ -232,11 +232,17 @@ def _read_by_1x1(module: str, w1: np.ndarray, b1: np.ndarray, keep: bool) -> str
 @pytest.mark.parametrize("crq,zc,zr,zp,lo,hi,shift", [((39, 0, 255, -128), -128, -128, -128, -128, 127, 20),
                                                       ((39, 0, 255, -128), 0, 0, 0, -128, 127, 21),
                                                       ((35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])
-@pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(16, (14, 14), 40, 3, 1, 1), (24, (13, 13), 16, 1, 2, 0),
-                                                  (32, (10, 10), 24, 1, 1, 0)])
-def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, crq, zc, zr, zp, lo, hi, shift, tmp_path):
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,rows", [(16, (14, 14), 40, 3, 1, 1, False),
+                                                       (24, (13, 13), 16, 1, 2, 0, False),
+                                                       (32, (10, 10), 24, 1, 1, 0, False),
+                                                       (64, (7, 7), 40, 3, 1, 1, True),
+                                                       (32, (13, 13), 24, 3, 2, 1, True),
+                                                       (320, (7, 7), 24, 1, 1, 0, True)])
+def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, rows, crq, zc, zr, zp, lo, hi, shift,
+                                           tmp_path):
     """A requantized conv followed by a residual add with another i8 tensor: one kernel call, whose epilogue adds
-    the residual (edgeq_conv2d_u8s8_requant_add), bit for bit against the reference's i32 arithmetic."""
+    the residual (edgeq_conv2d_u8s8_requant_add), bit for bit against the reference's i32 arithmetic. On 7 x 7
+    maps the small-map kernel's epilogue adds it (partial last 16 channels, stride 2, a long 1x1 sum)."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 31 + oc + shift)
     ref = _reference(x, w, bias, stride, pad, 1, -128)
     m = _multipliers(rng, ref, crq[0]).astype(np.int32)
@@ -249,6 +255,7 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, crq, zc, z
     r.flat[:2] = [-128, 127]
     y, after = _run_kernel(module, [r, x], tmp_path)
     assert "_add" in after and "linalg.generic" not in after.split("util.func public @main")[1]
+    assert ("_rows" in after) == rows
     conv = _requantized_ref(ref, m, *crq)
     acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
     expected = ((((acc + (1 << (shift - 1))) >> shift) + zp).clip(lo, hi)).astype(np.int8)
@@ -309,11 +316,15 @@ def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shif
 
 # (in channels, size, out channels, kernel, padding, a residual add, packs): a padded 3x3 conv (the grid's dropped
 # columns), MobileNet's project conv with its residual add on a map whose grid ends in a partial vector, and
-# output channels that are not whole tiles of 8, whose reader packs its input itself
+# output channels that are not whole tiles of 8, whose reader packs its input itself; on 7 x 7, the small-map
+# kernel's packed output, with and without the add, with a partial last 16 channels (24)
 @pytest.mark.parametrize("crq", [(39, 0, 255, -128), (35, -100, 90, 3)])
 @pytest.mark.parametrize("c,hw,oc,k,pad,add,packs", [(12, (10, 10), 16, 3, 1, False, True),
                                                      (16, (13, 13), 24, 1, 0, True, True),
-                                                     (8, (9, 9), 20, 3, 1, False, False)])
+                                                     (8, (9, 9), 20, 3, 1, False, False),
+                                                     (64, (7, 7), 32, 3, 1, True, True),
+                                                     (320, (7, 7), 24, 1, 0, False, True),
+                                                     (320, (7, 7), 24, 1, 0, True, True)])
 def test_conv_hands_its_output_packed_to_a_1x1_conv(c, hw, oc, k, pad, add, packs, crq, tmp_path):
     """MobileNet's project -> expand pairs: a requantized conv on the grid kernel whose output a 1x1 conv reads
     writes that conv's packed input as a second result, besides its NCHW output (which main returns too, as the

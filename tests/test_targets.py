@@ -73,11 +73,10 @@ def test_bit_exact(name, bits, target, tmp_path):
         calls = re.findall(r"util\.call @edgeq_conv_\w+", after)
         assert len(calls) == len(dense) > 0 and "linalg.conv_2d_nchw_fchw" not in after
         assert any("_rq" in c for c in calls)   # with their requantization fused
-        # and residual adds after it, where the conv runs on the grid kernel (8 of MobileNetV2's 10, 7 of
-        # ResNet-18's 8: the others' convs run on the small-map kernel, or their input is no conv)
+        # and every residual add after one (the grid kernel's or the small-map kernel's epilogue)
         adds = [m for m in im.graph_module.modules() if isinstance(m, IntAdd)]
         fused = [c for c in calls if "_add" in c]
-        assert len(fused) == {"resnet18": 7, "mobilenet_v2": 8, "digits": 1}[name] <= len(adds)
+        assert len(fused) == len(adds) > 0
         depthwise = [m for m in im.graph_module.modules() if isinstance(m, IntConv2d) and m.groups > 1]
         assert len(re.findall(r"util\.call @edgeq_dw_", after)) == len(depthwise)   # 3x3, requantized
 

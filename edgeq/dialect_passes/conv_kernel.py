@@ -19,8 +19,8 @@ and nothing is transposed. Each dense conv (linalg.conv_2d_nchw_fchw) becomes a 
 Each 3x3 depthwise conv with such a requantization becomes one dispatch of edgeq_dwconv3x3_u8s8_requant, which
 reads the unpadded input itself; the others are left to edgeq-depthwise-taps. When its output feeds a 1x1 conv
 alone (MobileNet's depthwise -> project pairs), it writes that conv's packed input, and the conv has no pack.
-Likewise a requantized conv on the grid kernel whose output a 1x1 conv reads (MobileNet's project -> expand
-pairs) writes that conv's packed input as a second result, besides its NCHW output for the other uses.
+Likewise a requantized conv whose output a 1x1 conv reads (MobileNet's project -> expand pairs) writes that
+conv's packed input as a second result, besides its NCHW output for the other uses.
 All share one hal.executable.source that links the compiled kernels.
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, a stride together with a dilation, and
@@ -40,8 +40,8 @@ EXECUTABLE = "edgeq_kernels"
 # the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # small maps, output channels in the lanes
-CONV_ADD = "edgeq_conv2d_u8s8_requant_add"     # with a residual add after the requantization
-PACKS = "_packs"   # the suffix of the grid kernel's copies that also write a 1x1 conv's packed input
+ADD = "_add"       # the suffix of the requantized kernels' copies with a residual add after the requantization
+PACKS = "_packs"   # the suffix of their copies that also write a 1x1 conv's packed input
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 # How the kernels split a dispatch into workgroups: into equal parts, at least MIN_WORKGROUPS for the threads to
 # share, parts of about WORKGROUP_MACS (18 us on one core) for large layers, and at most MAX_WORKGROUPS in all.
@@ -308,13 +308,13 @@ def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | N
                       groups)
     pointers = ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>")
     if conv.small_map:   # the same scalars; its parts are parts of the output rows
-        assert add is None, "the small-map kernel has no residual add"
         rows = _parts(conv.oh, min(CHANNEL_TILE, conv.ocp) * conv.ow * (conv.cp * conv.kh * conv.kw + 32), blocks)
-        return Export(f"{conv.name}_{rq.name}_rows", CONV_ROWS, pointers, scalars[:-1] + (rows, rq.shift, rq.lo,
-                      rq.hi, rq.zp), (blocks, rows))
-    name, function, scalars = f"{conv.name}_{rq.name}", CONV_REQUANT, scalars + (rq.shift, rq.lo, rq.hi, rq.zp)
+        name, function, groups = f"{conv.name}_{rq.name}_rows", CONV_ROWS, (blocks, rows)
+        scalars = scalars[:-1] + (rows, rq.shift, rq.lo, rq.hi, rq.zp)
+    else:
+        name, function, scalars = f"{conv.name}_{rq.name}", CONV_REQUANT, scalars + (rq.shift, rq.lo, rq.hi, rq.zp)
     if add is not None:
-        name, function, scalars = f"{name}_{add.name}", CONV_ADD, scalars + add.scalars
+        name, function, scalars = f"{name}_{add.name}", function + ADD, scalars + add.scalars
         pointers = pointers[:4] + ("memref<1xi8>",) + pointers[4:]
     if packs is None:
         return Export(name, function, pointers, scalars, groups)
@@ -692,14 +692,14 @@ def run(module: ir.Operation, pass_) -> None:
     convs, functions, exports, claimed = [], {}, [], []
     for k, (op, conv, src, fused) in enumerate(dense):
         rq, packed = fused and fused[3], k in packed_input
-        # a residual add after the requantization, on the grid kernel, unless the add's other conv took it
-        found = _residual_add(fused[0]) if fused and not conv.small_map else None
+        # a residual add after the requantization, unless the add's other conv took it
+        found = _residual_add(fused[0]) if fused else None
         add = found[2] if found and not any(found[0] == c for c in claimed) else None
         if add:
             claimed.append(found[0])
-        # on the grid kernel, whole tiles of 8 channels: a 1x1 conv that reads the output takes it packed too
+        # whole tiles of 8 channels: a 1x1 conv that reads the output takes it packed too
         reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense)
-                  if rq and not conv.small_map and conv.oc % CHANNEL_BLOCK == 0 else None)
+                  if rq and conv.oc % CHANNEL_BLOCK == 0 else None)
         if reader is not None and reader not in packed_input:
             packed_input[reader] = op
         else:

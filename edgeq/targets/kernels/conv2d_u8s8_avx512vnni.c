@@ -109,10 +109,10 @@ typedef struct {
   int32_t mc, mr, k, shift, zp, lo, hi;
 } residual_t;
 
-// y: 16 requantized sums (requantize32); r: the n valid lanes' residual bytes
-static inline __m128i add_residual(__m512i y, const residual_t* a, const int8_t* r, __mmask16 n) {
+// y: 16 requantized sums (requantize32); r: the residual's 16 bytes at the same places
+static inline __m128i add_residual(__m512i y, const residual_t* a, __m128i r) {
   const __m512i c = _mm512_max_epi32(_mm512_min_epi32(y, _mm512_set1_epi32(127)), _mm512_set1_epi32(-128));
-  const __m512i rv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(n, r));
+  const __m512i rv = _mm512_cvtepi8_epi32(r);
   const __m512i t = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(c, _mm512_set1_epi32(a->mc)),
                                                       _mm512_mullo_epi32(rv, _mm512_set1_epi32(a->mr))),
                                      _mm512_set1_epi32(a->k));
@@ -187,7 +187,8 @@ static inline __attribute__((always_inline)) void tile(const uint8_t* x, const s
       }
       const __m512i m = _mm512_set1_epi64(rq->m[oc0 + o]);
       const __m512i r = requantize32(lanes, rq, m, m, usual);
-      out[o][v] = add ? add_residual(r, add, add->r + at + first[v], n) : _mm512_cvtsepi32_epi8(r);
+      out[o][v] = add ? add_residual(r, add, _mm_maskz_loadu_epi8(n, add->r + at + first[v]))
+                      : _mm512_cvtsepi32_epi8(r);
       _mm_mask_storeu_epi8((int8_t*)y + at + first[v], n, out[o][v]);
     }
   }
@@ -326,12 +327,40 @@ void edgeq_conv2d_u8s8_requant_add_packs(const uint8_t* x, const int8_t* w, cons
 // output channels x one output row of up to 8 pixels, each step loading 2 weight vectors and broadcasting each
 // pixel's 4 input channels. Same packed input, weights and scalars as edgeq_conv2d_u8s8_requant (a weight vector
 // is two consecutive 8-channel blocks); workgroup (gx, gy): output channels [64 gx, 64 gx + 64), the gy-th of
-// `parts` equal parts of the output rows. Requantized, i8 NCHW out.
+// `parts` equal parts of the output rows. Requantized, i8 NCHW out, with the copies below adding a residual add
+// (residual_t) and the packed second output (packed_t) as the grid kernel's do.
 #define ROW_VECTORS 2
+
+// vpermt2b indices between a tile's i8 results as [pixel][16 output channels], pixels 0-3 in one register and
+// 4-7 in the other, and [output channel][8 pixels], channels 0-7 in one register and 8-15 in the other: to_rows
+// gives channels 8 half .. 8 half + 7, to_pixels pixels 4 half .. 4 half + 3.
+static inline __m512i transpose_indices(int to_rows, int half) {
+  uint8_t idx[64];
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 8; ++j) {
+      if (to_rows) {  // byte 8 l + p: channel l = 8 half + i, pixel p = j
+        idx[8 * i + j] = (uint8_t)((j >= 4 ? 64 : 0) + 16 * (j & 3) + 8 * half + i);
+      } else {  // byte 16 p + l: pixel p = 4 half + i / 2, channel l = 8 (i % 2) + j
+        const int p = 4 * half + i / 2, l = 8 * (i % 2) + j;
+        idx[8 * i + j] = (uint8_t)((l >= 8 ? 64 : 0) + 8 * (l & 7) + p);
+      }
+    }
+  __m512i v = _mm512_loadu_si512((const void*)idx);
+  // opaque, as spread_indices' (clang 22 does not terminate otherwise)
+  __asm__("" : "+v"(v));
+  return v;
+}
+
+// The transposes' four index vectors: to_rows for channels 0-7 and 8-15, to_pixels for pixels 0-3 and 4-7.
+typedef struct {
+  __m512i rows[2], pixels[2];
+} transpose_t;
 
 static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, const size_t* taps, const int8_t* w,
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
-                                                           const shape_t* s, int oc8, int oc0, int oh, const int np) {
+                                                           const residual_t* add, const packed_t* pk,
+                                                           const transpose_t* tr, const shape_t* s, int oc8,
+                                                           int oc0, int oh, const int np) {
   const size_t filter = (size_t)s->kh * s->kw * s->c4 * TILE_CHANNELS * 4;  // one 8-channel block's weights
   __m512i acc[ROW_VECTORS][8];
   __mmask16 live[ROW_VECTORS];  // the lanes that are output channels
@@ -367,12 +396,87 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
     if (!live[v]) break;
     const __m512i m = _mm512_maskz_loadu_epi32(live[v], rq->m + oc0 + 16 * v);
     const __m512i m_odd = _mm512_srli_epi64(m, 32);
-    uint8_t bytes[8][16];  // [pixel][output channel]
-    for (int p = 0; p < np; ++p)
-      _mm_storeu_si128((void*)bytes[p], _mm512_cvtsepi32_epi8(requantize32(acc[v][p], rq, m, m_odd, 0)));
-    for (int l = 0; l < 16 && (live[v] >> l & 1); ++l) {
-      int8_t* out = y + (size_t)(oc0 + 16 * v + l) * out_plane + (size_t)oh * s->out_w;
-      for (int p = 0; p < np; ++p) out[p] = (int8_t)bytes[p][l];
+    const size_t row = (size_t)(oc0 + 16 * v) * out_plane + (size_t)oh * s->out_w;  // the first channel's row
+    const __mmask16 pixels = (__mmask16)((1u << np) - 1);
+    __m128i rb[8];  // the residual, [pixel][output channel]
+    if (add) {  // its rows, transposed
+      __m128i pair[8];
+      for (int l = 0; l < 16; l += 2) {
+        const __m128i a = _mm_maskz_loadu_epi8(live[v] >> l & 1 ? pixels : 0, add->r + row + l * out_plane);
+        const __m128i b = _mm_maskz_loadu_epi8(live[v] >> (l + 1) & 1 ? pixels : 0, add->r + row + (l + 1) * out_plane);
+        pair[l / 2] = _mm_unpacklo_epi64(a, b);
+      }
+      __m512i q[2];
+      for (int h = 0; h < 2; ++h)
+        q[h] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(pair[4 * h]),
+                                                                        pair[4 * h + 1], 1), pair[4 * h + 2], 2),
+                                  pair[4 * h + 3], 3);
+      const __m512i r03 = _mm512_permutex2var_epi8(q[0], tr->pixels[0], q[1]);
+      const __m512i r47 = _mm512_permutex2var_epi8(q[0], tr->pixels[1], q[1]);
+      rb[0] = _mm512_castsi512_si128(r03), rb[1] = _mm512_extracti32x4_epi32(r03, 1);
+      rb[2] = _mm512_extracti32x4_epi32(r03, 2), rb[3] = _mm512_extracti32x4_epi32(r03, 3);
+      rb[4] = _mm512_castsi512_si128(r47), rb[5] = _mm512_extracti32x4_epi32(r47, 1);
+      rb[6] = _mm512_extracti32x4_epi32(r47, 2), rb[7] = _mm512_extracti32x4_epi32(r47, 3);
+    }
+    __m128i b[8];  // the results, [pixel][output channel]
+    for (int p = 0; p < 8; ++p) {
+      if (p >= np) {
+        b[p] = _mm_setzero_si128();
+        continue;
+      }
+      const __m512i r = requantize32(acc[v][p], rq, m, m_odd, 0);
+      b[p] = add ? add_residual(r, add, rb[p]) : _mm512_cvtsepi32_epi8(r);
+    }
+    __m512i z[2];  // pixels 0-3 and 4-7
+    for (int h = 0; h < 2; ++h)
+      z[h] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(b[4 * h]), b[4 * h + 1],
+                                                                      1), b[4 * h + 2], 2), b[4 * h + 3], 3);
+    for (int h = 0; h < 2; ++h) {  // each channel's row of pixels: 8 bytes of t
+      const __m512i t = _mm512_permutex2var_epi8(z[0], tr->rows[h], z[1]);
+      const __m128i pair[4] = {_mm512_castsi512_si128(t), _mm512_extracti32x4_epi32(t, 1),
+                               _mm512_extracti32x4_epi32(t, 2), _mm512_extracti32x4_epi32(t, 3)};
+      for (int l = 0; l < 8 && (live[v] >> (8 * h + l) & 1); ++l)
+        _mm_mask_storeu_epi8(y + row + (size_t)(8 * h + l) * out_plane, pixels,
+                             l & 1 ? _mm_srli_si128(pair[l / 2], 8) : pair[l / 2]);
+    }
+    if (!pk) continue;
+    // the packed copy: each pixel's 16 bytes are 4 groups of 4 channels, + 128 (the pass packs only whole groups)
+    for (int p = 0; p < np; ++p) {
+      int32_t four[4];
+      _mm_storeu_si128((void*)four, _mm_xor_si128(b[p], _mm_set1_epi8((char)0x80)));
+      const size_t at = (size_t)(oc0 + 16 * v) / 4 * pk->plane + (size_t)oh * s->out_w + p;
+      for (int g = 0; g < 4 && (live[v] >> (4 * g) & 1); ++g)
+        __builtin_memcpy(pk->yk + (at + (size_t)g * pk->plane) * 4, &four[g], 4);
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void rows_conv(
+    const uint8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, const requant_t* rq, const residual_t* add,
+    const packed_t* pk, int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
+    int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
+    int32_t parts, size_t gx, size_t gy) {
+  const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
+                     (size_t)ph * pw * plane * 4};
+  size_t taps[kh * kw];
+  tap_offsets(&s, taps);
+  const transpose_t tr = {{transpose_indices(1, 0), transpose_indices(1, 1)},
+                          {transpose_indices(0, 0), transpose_indices(0, 1)}};
+  const int last = (int)gx * CHANNEL_TILE + CHANNEL_TILE < oc ? (int)gx * CHANNEL_TILE + CHANNEL_TILE : oc;
+  for (int oh = (int)gy * out_h / parts; oh < ((int)gy + 1) * out_h / parts; ++oh) {
+    for (int oc0 = (int)gx * CHANNEL_TILE; oc0 < last; oc0 += 16 * ROW_VECTORS) {
+#define ROW_TILE(NP) row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, NP)
+      switch (out_w) {  // each width as its own unrolled copy, so the accumulators stay in registers
+        case 8: ROW_TILE(8); break;
+        case 7: ROW_TILE(7); break;
+        case 6: ROW_TILE(6); break;
+        case 5: ROW_TILE(5); break;
+        case 4: ROW_TILE(4); break;
+        case 3: ROW_TILE(3); break;
+        case 2: ROW_TILE(2); break;
+        default: ROW_TILE(1); break;
+      }
+#undef ROW_TILE
     }
   }
 }
@@ -383,25 +487,49 @@ void edgeq_conv2d_u8s8_rows_requant(const uint8_t* x, const int8_t* w, const int
                                     int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, int32_t parts,
                                     int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
-  const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
-                     (size_t)ph * pw * plane * 4};
-  size_t taps[kh * kw];
-  tap_offsets(&s, taps);
-  const int last = (int)gx * CHANNEL_TILE + CHANNEL_TILE < oc ? (int)gx * CHANNEL_TILE + CHANNEL_TILE : oc;
-  for (int oh = (int)gy * out_h / parts; oh < ((int)gy + 1) * out_h / parts; ++oh) {
-    for (int oc0 = (int)gx * CHANNEL_TILE; oc0 < last; oc0 += 16 * ROW_VECTORS) {
-      switch (out_w) {  // each width as its own unrolled copy, so the accumulators stay in registers
-        case 8: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 8); break;
-        case 7: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 7); break;
-        case 6: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 6); break;
-        case 5: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 5); break;
-        case 4: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 4); break;
-        case 3: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 3); break;
-        case 2: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 2); break;
-        default: row_tile(x, taps, w, bias, y, &rq, &s, oc8, oc0, oh, 1); break;
-      }
-    }
-  }
+  rows_conv(x, w, bias, y, &rq, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
+            gx, gy);
+}
+
+void edgeq_conv2d_u8s8_rows_requant_add(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                        const int8_t* r, int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
+                                        int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
+                                        int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
+                                        int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                        int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp,
+                                        int32_t add_lo, int32_t add_hi, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
+  rows_conv(x, w, bias, y, &rq, &add, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
+            parts, gx, gy);
+}
+
+void edgeq_conv2d_u8s8_rows_requant_packs(const uint8_t* x, const int8_t* w, const int32_t* bias,
+                                          const int32_t* m, int8_t* y, uint8_t* yk, int32_t c4, int32_t oc,
+                                          int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh,
+                                          int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
+                                          int32_t out_h, int32_t out_w, int32_t parts, int32_t shift, int32_t lo,
+                                          int32_t hi, int32_t zp, int32_t plane_k, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const packed_t pk = {yk, (size_t)plane_k};
+  rows_conv(x, w, bias, y, &rq, 0, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
+            gx, gy);
+}
+
+void edgeq_conv2d_u8s8_rows_requant_add_packs(const uint8_t* x, const int8_t* w, const int32_t* bias,
+                                              const int32_t* m, const int8_t* r, int8_t* y, uint8_t* yk, int32_t c4,
+                                              int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh,
+                                              int32_t sw, int32_t dh, int32_t dw, int32_t ph, int32_t pw,
+                                              int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
+                                              int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                              int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp,
+                                              int32_t add_lo, int32_t add_hi, int32_t plane_k, size_t gx,
+                                              size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
+  const packed_t pk = {yk, (size_t)plane_k};
+  rows_conv(x, w, bias, y, &rq, &add, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
+            parts, gx, gy);
 }
 
 // 16 bytes of an input row, from column col0 in steps of sw (1 or 2); `pad` where a column lies outside [0, w).
