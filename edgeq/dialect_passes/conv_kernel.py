@@ -43,17 +43,17 @@ CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # small maps, output channels in 
 ADD = "_add"       # the suffix of the requantized kernels' copies with a residual add after the requantization
 PACKS = "_packs"   # the suffix of their copies that also write a 1x1 conv's packed input
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
-# How the kernels split a dispatch into workgroups: into equal parts, at least MIN_WORKGROUPS for the threads to
-# share, parts of about WORKGROUP_MACS (18 us on one core) for large layers, and at most MAX_WORKGROUPS in all.
-# IREE 3.13's workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at
-# a time from 16 on (2 workers), and then one worker waits for up to 8 of the other's: ResNet-18 on two threads
-# took 5.54 ms with up to 29 workgroups per conv, 5.31 with at most 15, 5.22 with at most 10, 5.24 with 8.
-# Smaller parts measured slower: 0.5 M MACs made MobileNetV2 3% slower (docs/profiling.md).
+# How the kernels split a dispatch into workgroups, in equal parts and at most MAX_WORKGROUPS in all. IREE 3.13's
+# workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at a time from
+# 16 on (2 workers), and then one worker waits for up to 8 of the other's: ResNet-18 on two threads took 5.54 ms
+# with up to 29 workgroups per conv, 5.31 with at most 15, 5.22 with at most 10, 5.24 with 8. The convs split as
+# _split says (an even count where it can); packs and depthwise convs in at least MIN_WORKGROUPS parts, of about
+# WORKGROUP_MACS (18 us on one core) for large layers: 0.5 M MACs made MobileNetV2 3% slower (docs/profiling.md).
 WORKGROUP_MACS = 1 << 22
 MIN_WORKGROUPS = 8
 MAX_WORKGROUPS = 10
 CHANNEL_BLOCK = 8  # output channels per register tile
-CHANNEL_TILE = 64  # a conv workgroup's output channels
+WORKERS = 2   # the host target's threads (HostTarget), which share each dispatch's workgroups
 
 
 def _parts(units: int, cost: int, other: int = 1, least: int = 1) -> int:
@@ -62,6 +62,27 @@ def _parts(units: int, cost: int, other: int = 1, least: int = 1) -> int:
     enough = -(-MIN_WORKGROUPS // other)
     parts = max(1, min(units, max(min(-(-units * cost // WORKGROUP_MACS), units // least), enough)))
     return max(1, min(parts, MAX_WORKGROUPS // other))
+
+
+def _split(oc8: int, units: int, step: int = 1, least: int = 1) -> tuple[int, int, int]:
+    """How a conv kernel's dispatch splits into workgroups: (blocks of 8 output channels per workgroup, workgroups
+    along the output channels, equal parts of `units` along the other dimension), at most MAX_WORKGROUPS, groups
+    of blocks in multiples of `step`, parts of at least `least` units where there are enough. The split that
+    WORKERS threads finish first when each takes the next workgroup as it is done (an odd count leaves one idle
+    for a workgroup's time: MobileNetV2's 96 -> 576 convs on 14x14 had 9 workgroups of 64 channels, one thread
+    idle for 6.5 us of their 34); within 4% of that, the most workgroups (the least lost when a thread starts
+    late), then the fewest channel groups (each reads the whole input)."""
+    candidates = []
+    for group in range(step, -(-oc8 // step) * step + 1, step):
+        blocks = -(-oc8 // group)
+        for parts in range(1, min(units, MAX_WORKGROUPS // blocks) + 1):
+            if parts > 1 and units // parts < least:
+                break
+            n = blocks * parts
+            candidates.append((-(-n // WORKERS) * min(group, oc8) * -(-units // parts), n, group, blocks, parts))
+    fastest = min(c[0] for c in candidates)
+    best = max((c for c in candidates if c[0] <= 1.04 * fastest), key=lambda c: (c[1], -c[3]))
+    return best[2:]
 
 
 @dataclass(frozen=True)
@@ -296,23 +317,19 @@ class ResidualAdd:
 def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | None = None,
                 packs: ConvShape | None = None) -> Export:
     """With `packs`, the 1x1 conv that reads the output: the kernel writes its packed input too (a second result)."""
-    blocks = -(-conv.ocp // CHANNEL_TILE)
-    # a vector's MACs, and an output's requantization and store as about 32 more
-    # (parts of 3 vectors at least: a tile of 1 vector loads as many weights as it computes with)
-    parts = _parts(conv.vectors, 16 * min(CHANNEL_TILE, conv.ocp) * (conv.cp * conv.kh * conv.kw + 32), blocks, 3)
+    rows = rq is not None and conv.small_map
+    # the grid kernel splits the 16-pixel vectors (in parts of 3 at least: a tile of 1 vector loads as many weights
+    # as it computes with), the small-map kernel the output rows and its channels in groups of 32
+    group, blocks, parts = _split(conv.oc8, conv.oh, 4) if rows else _split(conv.oc8, conv.vectors, 1, 3)
     scalars = (conv.c4, conv.oc, conv.oc8, conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, *conv.phases,
-               conv.wq, conv.rows * conv.wq, conv.oh, conv.ow, parts)
+               conv.wq, conv.rows * conv.wq, conv.oh, conv.ow, parts, group)
     groups = (blocks, parts)
     if rq is None:
         return Export(conv.name, CONV, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>"), scalars,
                       groups)
     pointers = ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>")
-    if conv.small_map:   # the same scalars; its parts are parts of the output rows
-        rows = _parts(conv.oh, min(CHANNEL_TILE, conv.ocp) * conv.ow * (conv.cp * conv.kh * conv.kw + 32), blocks)
-        name, function, groups = f"{conv.name}_{rq.name}_rows", CONV_ROWS, (blocks, rows)
-        scalars = scalars[:-1] + (rows, rq.shift, rq.lo, rq.hi, rq.zp)
-    else:
-        name, function, scalars = f"{conv.name}_{rq.name}", CONV_REQUANT, scalars + (rq.shift, rq.lo, rq.hi, rq.zp)
+    name, function = (f"{conv.name}_{rq.name}_rows", CONV_ROWS) if rows else (f"{conv.name}_{rq.name}", CONV_REQUANT)
+    scalars += (rq.shift, rq.lo, rq.hi, rq.zp)
     if add is not None:
         name, function, scalars = f"{name}_{add.name}", function + ADD, scalars + add.scalars
         pointers = pointers[:4] + ("memref<1xi8>",) + pointers[4:]

@@ -13,11 +13,12 @@
 //   w    [oc8][kh][kw][c4][8][4]  s8   weights, 8 output channels x 4 input channels per 32 bytes
 //   bias [oc8 * 8]  i32   where the sums start: -128 * sum(w) per output channel undoes the +128
 //   y    [oc][out_h][out_w]  i32, or i8 requantized (edgeq_conv2d_u8s8_requant)
-// Workgroup (gx, gy) computes output channels [64 gx, 64 gx + 64) for the gy-th of `parts` equal parts of the grid
-// vectors, in tiles of up to 3 vectors of nearly equal sizes. Each C function here splits its work into as many
-// parts as the pass says: enough for the threads, equal (one part larger than the others holds them all up), few
-// enough that IREE's workers take them one at a time (conv_kernel.py's MAX_WORKGROUPS), and large enough that
-// IREE's 0.1 us per workgroup does not count.
+// Workgroup (gx, gy) computes the gx-th `group` of 8-channel blocks of output channels for the gy-th of `parts`
+// equal parts of the grid vectors, in tiles of up to 3 vectors of nearly equal sizes; a workgroup's blocks reuse
+// each tile's input from L1. Each C function here splits its work into as many parts as the pass says: equal
+// (one part larger than the others holds them all up), an even count where it can (conv_kernel.py's _split), few
+// enough that IREE's workers take them one at a time (MAX_WORKGROUPS), and large enough that IREE's 0.1 us per
+// workgroup does not count.
 // Sums wrap in i32 like the reference's (vpdpbusd does not saturate), so the result is exact.
 #include <immintrin.h>
 #include <stddef.h>
@@ -25,8 +26,6 @@
 
 #define TILE_CHANNELS 8  // 8 output channels x 3 vectors of 16 pixels: 24 accumulators, 3 inputs, 1 broadcast
 #define TILE_VECTORS 3
-#define GROUP_BLOCKS 8   // 8 blocks of 8 output channels per workgroup, which reuse its input from L1
-#define CHANNEL_TILE (GROUP_BLOCKS * TILE_CHANNELS)  // a workgroup's output channels
 
 typedef struct {
   int32_t c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, grid;
@@ -220,19 +219,19 @@ static inline __attribute__((always_inline)) void conv(const uint8_t* x, const i
                                                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
                                                        int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq,
                                                        int32_t plane, int32_t out_h, int32_t out_w, int32_t parts,
-                                                       size_t gx, size_t gy, const int usual) {
+                                                       int32_t group, size_t gx, size_t gy, const int usual) {
   const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
                      (size_t)ph * pw * plane * 4};
   size_t taps[kh * kw];
   tap_offsets(&s, taps);
   const size_t filter = (size_t)kh * kw * c4 * TILE_CHANNELS * 4;
-  const int last = (int)gx * GROUP_BLOCKS + GROUP_BLOCKS < oc8 ? (int)gx * GROUP_BLOCKS + GROUP_BLOCKS : oc8;
+  const int last = (int)gx * group + group < oc8 ? (int)gx * group + group : oc8;
   const int vectors = (s.grid + 15) / 16, first = (int)gy * vectors / parts, end = ((int)gy + 1) * vectors / parts;
   const int tiles = (end - first + TILE_VECTORS - 1) / TILE_VECTORS;
   for (int t = 0, v0 = first; t < tiles; ++t) {
     const int nv = (end - first) / tiles + (t < (end - first) % tiles);  // 4 = 2 + 2, not 3 + 1
     const uint8_t* xq = x + (size_t)v0 * 64;
-    for (int b = (int)gx * GROUP_BLOCKS; b < last; ++b) {  // the blocks reuse the tile's input from L1
+    for (int b = (int)gx * group; b < last; ++b) {  // the blocks reuse the tile's input from L1
       const int8_t* wb = w + (size_t)b * filter;
       const int32_t* bb = bias + b * TILE_CHANNELS;
       // each vector count as its own unrolled copy, so the accumulators stay in registers
@@ -249,8 +248,9 @@ static inline __attribute__((always_inline)) void conv(const uint8_t* x, const i
 void edgeq_conv2d_u8s8(const uint8_t* x, const int8_t* w, const int32_t* bias, int32_t* y, int32_t c4, int32_t oc,
                        int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,
                        int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                       int32_t parts, size_t gx, size_t gy) {
-  conv(x, w, bias, y, 0, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx, gy, 0);
+                       int32_t parts, int32_t group, size_t gx, size_t gy) {
+  conv(x, w, bias, y, 0, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, group, gx,
+       gy, 0);
 }
 
 // The conv with its requantization, in the usual requantization's copy where it applies (usual_requant).
@@ -258,24 +258,24 @@ static inline __attribute__((always_inline)) void requant_conv(
     const uint8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, const requant_t* rq, const residual_t* add,
     const packed_t* pk, int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
     int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-    int32_t parts, size_t gx, size_t gy) {
+    int32_t parts, int32_t group, size_t gx, size_t gy) {
   if (usual_requant(rq))
-    conv(x, w, bias, y, rq, add, pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx,
-         gy, 1);
+    conv(x, w, bias, y, rq, add, pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
+         group, gx, gy, 1);
   else
-    conv(x, w, bias, y, rq, add, pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, gx,
-         gy, 0);
+    conv(x, w, bias, y, rq, add, pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
+         group, gx, gy, 0);
 }
 
 // The conv with its requantization: i8 out, where the i32 sums never reach memory.
 void edgeq_conv2d_u8s8_requant(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, int8_t* y,
                                int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
                                int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
-                               int32_t out_h, int32_t out_w, int32_t parts, int32_t shift, int32_t lo, int32_t hi,
-                               int32_t zp, size_t gx, size_t gy) {
+                               int32_t out_h, int32_t out_w, int32_t parts, int32_t group, int32_t shift, int32_t lo,
+                               int32_t hi, int32_t zp, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   requant_conv(x, w, bias, y, &rq, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
-               gx, gy);
+               group, gx, gy);
 }
 
 // The requantized conv with a residual add after it (residual_t): r is the add's other input, NCHW like y.
@@ -283,13 +283,13 @@ void edgeq_conv2d_u8s8_requant_add(const uint8_t* x, const int8_t* w, const int3
                                    const int8_t* r, int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
                                    int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
                                    int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                                   int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp, int32_t mc,
-                                   int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp, int32_t add_lo,
+                                   int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                   int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp, int32_t add_lo,
                                    int32_t add_hi, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   requant_conv(x, w, bias, y, &rq, &add, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-               parts, gx, gy);
+               parts, group, gx, gy);
 }
 
 // The two above, writing their output a second time to yk, packed for the 1x1 conv that reads it (packed_t), whose
@@ -298,27 +298,27 @@ void edgeq_conv2d_u8s8_requant_packs(const uint8_t* x, const int8_t* w, const in
                                      int8_t* y, uint8_t* yk, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
                                      int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
                                      int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                                     int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                     int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
                                      int32_t plane_k, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   const packed_t pk = {yk, (size_t)plane_k};
   requant_conv(x, w, bias, y, &rq, 0, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-               parts, gx, gy);
+               parts, group, gx, gy);
 }
 
 void edgeq_conv2d_u8s8_requant_add_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
                                          const int8_t* r, int8_t* y, uint8_t* yk, int32_t c4, int32_t oc,
                                          int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh,
                                          int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
-                                         int32_t out_h, int32_t out_w, int32_t parts, int32_t shift, int32_t lo,
-                                         int32_t hi, int32_t zp, int32_t mc, int32_t mr, int32_t k,
+                                         int32_t out_h, int32_t out_w, int32_t parts, int32_t group, int32_t shift,
+                                         int32_t lo, int32_t hi, int32_t zp, int32_t mc, int32_t mr, int32_t k,
                                          int32_t add_shift, int32_t add_zp, int32_t add_lo, int32_t add_hi,
                                          int32_t plane_k, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   const packed_t pk = {yk, (size_t)plane_k};
   requant_conv(x, w, bias, y, &rq, &add, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-               parts, gx, gy);
+               parts, group, gx, gy);
 }
 
 // Small maps, output channels in the lanes. On a 7-wide map the grid above computes 9 columns per row (the
@@ -326,9 +326,9 @@ void edgeq_conv2d_u8s8_requant_add_packs(const uint8_t* x, const int8_t* w, cons
 // output channel and each output pixel of a row has its own accumulators: a register tile is 2 vectors of 16
 // output channels x one output row of up to 8 pixels, each step loading 2 weight vectors and broadcasting each
 // pixel's 4 input channels. Same packed input, weights and scalars as edgeq_conv2d_u8s8_requant (a weight vector
-// is two consecutive 8-channel blocks); workgroup (gx, gy): output channels [64 gx, 64 gx + 64), the gy-th of
-// `parts` equal parts of the output rows. Requantized, i8 NCHW out, with the copies below adding a residual add
-// (residual_t) and the packed second output (packed_t) as the grid kernel's do.
+// is two consecutive 8-channel blocks); workgroup (gx, gy): the gx-th `group` of 8-channel blocks (a multiple of 4),
+// the gy-th of `parts` equal parts of the output rows. Requantized, i8 NCHW out, with the copies below adding a
+// residual add (residual_t) and the packed second output (packed_t) as the grid kernel's do.
 #define ROW_VECTORS 2
 
 // vpermt2b indices between a tile's i8 results as [pixel][16 output channels], pixels 0-3 in one register and
@@ -455,16 +455,16 @@ static inline __attribute__((always_inline)) void rows_conv(
     const uint8_t* x, const int8_t* w, const int32_t* bias, int8_t* y, const requant_t* rq, const residual_t* add,
     const packed_t* pk, int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
     int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-    int32_t parts, size_t gx, size_t gy) {
+    int32_t parts, int32_t group, size_t gx, size_t gy) {
   const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
                      (size_t)ph * pw * plane * 4};
   size_t taps[kh * kw];
   tap_offsets(&s, taps);
   const transpose_t tr = {{transpose_indices(1, 0), transpose_indices(1, 1)},
                           {transpose_indices(0, 0), transpose_indices(0, 1)}};
-  const int last = (int)gx * CHANNEL_TILE + CHANNEL_TILE < oc ? (int)gx * CHANNEL_TILE + CHANNEL_TILE : oc;
+  const int tile = TILE_CHANNELS * group, last = (int)gx * tile + tile < oc ? (int)gx * tile + tile : oc;
   for (int oh = (int)gy * out_h / parts; oh < ((int)gy + 1) * out_h / parts; ++oh) {
-    for (int oc0 = (int)gx * CHANNEL_TILE; oc0 < last; oc0 += 16 * ROW_VECTORS) {
+    for (int oc0 = (int)gx * tile; oc0 < last; oc0 += 16 * ROW_VECTORS) {
 #define ROW_TILE(NP) row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, NP)
       switch (out_w) {  // each width as its own unrolled copy, so the accumulators stay in registers
         case 8: ROW_TILE(8); break;
@@ -485,35 +485,36 @@ void edgeq_conv2d_u8s8_rows_requant(const uint8_t* x, const int8_t* w, const int
                                     int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw,
                                     int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph, int32_t pw,
                                     int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, int32_t parts,
+                                    int32_t group,
                                     int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   rows_conv(x, w, bias, y, &rq, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
-            gx, gy);
+            group, gx, gy);
 }
 
 void edgeq_conv2d_u8s8_rows_requant_add(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
                                         const int8_t* r, int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
                                         int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
                                         int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                                        int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                        int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
                                         int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp,
                                         int32_t add_lo, int32_t add_hi, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   rows_conv(x, w, bias, y, &rq, &add, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-            parts, gx, gy);
+            parts, group, gx, gy);
 }
 
 void edgeq_conv2d_u8s8_rows_requant_packs(const uint8_t* x, const int8_t* w, const int32_t* bias,
                                           const int32_t* m, int8_t* y, uint8_t* yk, int32_t c4, int32_t oc,
                                           int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh,
                                           int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
-                                          int32_t out_h, int32_t out_w, int32_t parts, int32_t shift, int32_t lo,
-                                          int32_t hi, int32_t zp, int32_t plane_k, size_t gx, size_t gy) {
+                                          int32_t out_h, int32_t out_w, int32_t parts, int32_t group, int32_t shift,
+                                          int32_t lo, int32_t hi, int32_t zp, int32_t plane_k, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   const packed_t pk = {yk, (size_t)plane_k};
   rows_conv(x, w, bias, y, &rq, 0, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
-            gx, gy);
+            group, gx, gy);
 }
 
 void edgeq_conv2d_u8s8_rows_requant_add_packs(const uint8_t* x, const int8_t* w, const int32_t* bias,
@@ -521,7 +522,8 @@ void edgeq_conv2d_u8s8_rows_requant_add_packs(const uint8_t* x, const int8_t* w,
                                               int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh,
                                               int32_t sw, int32_t dh, int32_t dw, int32_t ph, int32_t pw,
                                               int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                                              int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                              int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi,
+                                              int32_t zp,
                                               int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp,
                                               int32_t add_lo, int32_t add_hi, int32_t plane_k, size_t gx,
                                               size_t gy) {
@@ -529,7 +531,7 @@ void edgeq_conv2d_u8s8_rows_requant_add_packs(const uint8_t* x, const int8_t* w,
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   const packed_t pk = {yk, (size_t)plane_k};
   rows_conv(x, w, bias, y, &rq, &add, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-            parts, gx, gy);
+            parts, group, gx, gy);
 }
 
 // 16 bytes of an input row, from column col0 in steps of sw (1 or 2); `pad` where a column lies outside [0, w).
