@@ -47,8 +47,9 @@ DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 # workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at a time from
 # 16 on (2 workers), and then one worker waits for up to 8 of the other's: ResNet-18 on two threads took 5.54 ms
 # with up to 29 workgroups per conv, 5.31 with at most 15, 5.22 with at most 10, 5.24 with 8. The convs split as
-# _split says (an even count where it can); packs and depthwise convs in at least MIN_WORKGROUPS parts, of about
-# WORKGROUP_MACS (18 us on one core) for large layers: 0.5 M MACs made MobileNetV2 3% slower (docs/profiling.md).
+# _split says (an even count where it can), the depthwise convs' groups of 4 channels too; packs in at least
+# MIN_WORKGROUPS parts, of about WORKGROUP_MACS (18 us on one core) for large layers: 0.5 M MACs made MobileNetV2
+# 3% slower (docs/profiling.md).
 WORKGROUP_MACS = 1 << 22
 MIN_WORKGROUPS = 8
 MAX_WORKGROUPS = 10
@@ -352,7 +353,7 @@ def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvS
     """With `packed`, the 1x1 conv that reads the output: the kernel writes that conv's packed input instead of
     NCHW, in groups of 4 channels."""
     plane = packed.rows * packed.wq if packed else 0
-    parts = _parts(-(-dw.c // 4), 64 * 4 * dw.oh * dw.ow)   # groups of 4 channels; an output as 64 MACs
+    parts = _split(1, -(-dw.c // 4))[2]   # of the groups of 4 channels
     scalars = (dw.c, src.h, src.w, src.top, src.left, src.value, dw.sh, dw.sw, dw.oh, dw.ow, plane, parts, rq.shift,
                rq.lo, rq.hi, rq.zp)
     return Export(f"{dw.name}_{src.name}_{rq.name}" + ("_packed" if packed else ""), DEPTHWISE,
