@@ -110,7 +110,8 @@ def _operands(c, hw, oc, k, seed, depthwise=False):
 
 
 # (in channels, size, out channels, kernel, stride, padding, dilation): channels padded to 4 and 8 (3 -> 4,
-# 20 -> 24, 50 -> 56), 64-channel groups with a partial last one (80, 72), grids that end in 1, 2 and 3 of the
+# 20 -> 24, 50 -> 56), workgroups of one or several 8-channel blocks, with a partial last group (200 = 13 + 12
+# blocks, in 2 groups x 5 parts of the grid), grids that end in 1, 2 and 3 of the
 # 3-vector tiles and in a partial vector, no padding, odd sizes under stride 2, dilation 2, ResNet's 7x7 stem,
 # 1x1 convs with all lanes valid (no padding) and strided, workgroups of several tiles and packs of several
 # channel groups (64 x 40 x 40); convs with few channels whose horizontal taps run as channels (unfolded, the
@@ -119,7 +120,7 @@ _SHAPES = [(3, (23, 23), 64, 7, 2, 3, 1, 7), (16, (10, 10), 80, 3, 1, 1, 1, 1), 
            (8, (13, 11), 40, 3, 1, 2, 2, 1), (64, (14, 14), 128, 3, 2, 1, 1, 1), (20, (7, 7), 16, 3, 1, 1, 1, 1),
            (8, (15, 9), 50, 5, 2, 2, 1, 1), (32, (16, 16), 24, 1, 1, 0, 1, 1), (40, (13, 13), 72, 1, 2, 0, 1, 1),
            (64, (40, 40), 16, 1, 1, 0, 1, 1), (3, (20, 19), 16, 7, 1, 3, 1, 7), (1, (12, 17), 8, 3, 1, 1, 1, 3),
-           (2, (11, 20), 24, 5, 2, 2, 1, 5), (3, (12, 12), 8, 3, 1, 2, 2, 1)]
+           (2, (11, 20), 24, 5, 2, 2, 1, 5), (3, (12, 12), 8, 3, 1, 2, 2, 1), (8, (19, 19), 200, 3, 1, 1, 1, 1)]
 
 
 @pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation,unfold", _SHAPES)
@@ -267,9 +268,10 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, rows, crq,
 # which the kernel with output channels in its lanes takes: ResNet's layer4 (7 x 7) with a partial last 16
 # channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3 wide, 1x1 convs with sums of 320
 # and more on 7 x 7 (MobileNetV2's last ones; one with padded input channels); a 1x1 conv with a short sum stays on
-# the grid
+# the grid; 240 channels in 8 workgroups of 32 with a last one of 16
 _SMALL_MAPS = [(64, (7, 7), 80, 3, 1, 1, True), (32, (13, 13), 40, 3, 2, 1, True), (16, (5, 3), 16, 5, 1, 2, True),
-               (320, (7, 7), 40, 1, 1, 0, True), (330, (7, 7), 24, 1, 1, 0, True), (48, (7, 7), 24, 1, 1, 0, False)]
+               (320, (7, 7), 40, 1, 1, 0, True), (330, (7, 7), 24, 1, 1, 0, True), (48, (7, 7), 24, 1, 1, 0, False),
+               (32, (7, 7), 240, 3, 1, 1, True)]
 
 
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
@@ -326,9 +328,10 @@ def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shif
                                                      (320, (7, 7), 24, 1, 0, False, True),
                                                      (320, (7, 7), 24, 1, 0, True, True)])
 def test_conv_hands_its_output_packed_to_a_1x1_conv(c, hw, oc, k, pad, add, packs, crq, tmp_path):
-    """MobileNet's project -> expand pairs: a requantized conv on the grid kernel whose output a 1x1 conv reads
-    writes that conv's packed input as a second result, besides its NCHW output (which main returns too, as the
-    next residual add would read it); the 1x1 conv runs without a pack dispatch. Both outputs bit for bit."""
+    """MobileNet's project -> expand pairs: a requantized conv (on the grid or the small-map kernel) whose output a
+    1x1 conv reads writes that conv's packed input as a second result, besides its NCHW output (which main returns
+    too, as the next residual add would read it); the 1x1 conv runs without a pack dispatch. Both outputs bit for
+    bit."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 13 + oc + crq[0])
     ref = _reference(x, w, bias, 1, pad, 1, -128)
     m = _multipliers(rng, ref, crq[0]).astype(np.int32)
