@@ -267,60 +267,6 @@ static inline __attribute__((always_inline)) void requant_conv(
          group, gx, gy, 0);
 }
 
-// The conv with its requantization: i8 out, where the i32 sums never reach memory.
-void edgeq_conv2d_u8s8_requant(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, int8_t* y,
-                               int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
-                               int32_t dh, int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
-                               int32_t out_h, int32_t out_w, int32_t parts, int32_t group, int32_t shift, int32_t lo,
-                               int32_t hi, int32_t zp, size_t gx, size_t gy) {
-  const requant_t rq = {m, shift, lo, hi, zp};
-  requant_conv(x, w, bias, y, &rq, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
-               group, gx, gy);
-}
-
-// The requantized conv with a residual add after it (residual_t): r is the add's other input, NCHW like y.
-void edgeq_conv2d_u8s8_requant_add(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
-                                   const int8_t* r, int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
-                                   int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
-                                   int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                                   int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
-                                   int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp, int32_t add_lo,
-                                   int32_t add_hi, size_t gx, size_t gy) {
-  const requant_t rq = {m, shift, lo, hi, zp};
-  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  requant_conv(x, w, bias, y, &rq, &add, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-               parts, group, gx, gy);
-}
-
-// The two above, writing their output a second time to yk, packed for the 1x1 conv that reads it (packed_t), whose
-// plane is plane_k.
-void edgeq_conv2d_u8s8_requant_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
-                                     int8_t* y, uint8_t* yk, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
-                                     int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
-                                     int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                                     int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
-                                     int32_t plane_k, size_t gx, size_t gy) {
-  const requant_t rq = {m, shift, lo, hi, zp};
-  const packed_t pk = {yk, (size_t)plane_k};
-  requant_conv(x, w, bias, y, &rq, 0, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-               parts, group, gx, gy);
-}
-
-void edgeq_conv2d_u8s8_requant_add_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
-                                         const int8_t* r, int8_t* y, uint8_t* yk, int32_t c4, int32_t oc,
-                                         int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh,
-                                         int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
-                                         int32_t out_h, int32_t out_w, int32_t parts, int32_t group, int32_t shift,
-                                         int32_t lo, int32_t hi, int32_t zp, int32_t mc, int32_t mr, int32_t k,
-                                         int32_t add_shift, int32_t add_zp, int32_t add_lo, int32_t add_hi,
-                                         int32_t plane_k, size_t gx, size_t gy) {
-  const requant_t rq = {m, shift, lo, hi, zp};
-  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  const packed_t pk = {yk, (size_t)plane_k};
-  requant_conv(x, w, bias, y, &rq, &add, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-               parts, group, gx, gy);
-}
-
 // Small maps, output channels in the lanes. On a 7-wide map the grid above computes 9 columns per row (the
 // padded width) and rounds 49 pixels up to 64 lanes: a quarter of its MACs are thrown away. Here a lane is an
 // output channel and each output pixel of a row has its own accumulators: a register tile is 2 vectors of 16
@@ -330,6 +276,14 @@ void edgeq_conv2d_u8s8_requant_add_packs(const uint8_t* x, const int8_t* w, cons
 // the gy-th of `parts` equal parts of the output rows. Requantized, i8 NCHW out, with the copies below adding a
 // residual add (residual_t) and the packed second output (packed_t) as the grid kernel's do.
 #define ROW_VECTORS 2
+
+// Byte indices for vpermb/vpermt2b, loaded where clang cannot see them: with them known at compile time, clang 22
+// (ziglang 0.17) does not terminate at -O1 or -O2.
+static inline __m512i opaque_indices(const uint8_t* idx) {
+  __m512i v = _mm512_loadu_si512((const void*)idx);
+  __asm__("" : "+v"(v));
+  return v;
+}
 
 // vpermt2b indices between a tile's i8 results as [pixel][16 output channels], pixels 0-3 in one register and
 // 4-7 in the other, and [output channel][8 pixels], channels 0-7 in one register and 8-15 in the other: to_rows
@@ -345,10 +299,7 @@ static inline __m512i transpose_indices(int to_rows, int half) {
         idx[8 * i + j] = (uint8_t)((l >= 8 ? 64 : 0) + 8 * (l & 7) + p);
       }
     }
-  __m512i v = _mm512_loadu_si512((const void*)idx);
-  // opaque, as spread_indices' (clang 22 does not terminate otherwise)
-  __asm__("" : "+v"(v));
-  return v;
+  return opaque_indices(idx);
 }
 
 // The transposes' four index vectors: to_rows for channels 0-7 and 8-15, to_pixels for pixels 0-3 and 4-7.
@@ -481,58 +432,46 @@ static inline __attribute__((always_inline)) void rows_conv(
   }
 }
 
-void edgeq_conv2d_u8s8_rows_requant(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
-                                    int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw,
-                                    int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph, int32_t pw,
-                                    int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, int32_t parts,
-                                    int32_t group,
-                                    int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx, size_t gy) {
-  const requant_t rq = {m, shift, lo, hi, zp};
-  rows_conv(x, w, bias, y, &rq, 0, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
-            group, gx, gy);
-}
+// The requantized convs' entries, for the grid kernel (requant_conv) and the small-map kernel (rows_conv), in the
+// pass's order of arguments: NAME requantizes, i8 out, where the i32 sums never reach memory; NAME_add adds the
+// residual r (residual_t, NCHW like y) after the requantization; NAME_packs and NAME_add_packs write their output a
+// second time to yk, packed for the 1x1 conv that reads it (packed_t), whose plane is plane_k.
+#define SHAPE_PARAMS                                                                                                \
+  int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,     \
+      int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, int32_t parts, int32_t group
+#define SHAPE_ARGS c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, group
+#define REQUANT_PARAMS int32_t shift, int32_t lo, int32_t hi, int32_t zp
+#define ADD_PARAMS                                                                                                  \
+  int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp, int32_t add_lo, int32_t add_hi
+#define REQUANT_ENTRIES(NAME, RUN)                                                                                  \
+  void NAME(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, int8_t* y, SHAPE_PARAMS,     \
+            REQUANT_PARAMS, size_t gx, size_t gy) {                                                                 \
+    const requant_t rq = {m, shift, lo, hi, zp};                                                                   \
+    RUN(x, w, bias, y, &rq, 0, 0, SHAPE_ARGS, gx, gy);                                                              \
+  }                                                                                                                 \
+  void NAME##_add(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, const int8_t* r,       \
+                  int8_t* y, SHAPE_PARAMS, REQUANT_PARAMS, ADD_PARAMS, size_t gx, size_t gy) {                      \
+    const requant_t rq = {m, shift, lo, hi, zp};                                                                   \
+    const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};                                      \
+    RUN(x, w, bias, y, &rq, &add, 0, SHAPE_ARGS, gx, gy);                                                           \
+  }                                                                                                                 \
+  void NAME##_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, int8_t* y,           \
+                    uint8_t* yk, SHAPE_PARAMS, REQUANT_PARAMS, int32_t plane_k, size_t gx, size_t gy) {            \
+    const requant_t rq = {m, shift, lo, hi, zp};                                                                   \
+    const packed_t pk = {yk, (size_t)plane_k};                                                                     \
+    RUN(x, w, bias, y, &rq, 0, &pk, SHAPE_ARGS, gx, gy);                                                            \
+  }                                                                                                                 \
+  void NAME##_add_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, const int8_t* r, \
+                        int8_t* y, uint8_t* yk, SHAPE_PARAMS, REQUANT_PARAMS, ADD_PARAMS, int32_t plane_k,         \
+                        size_t gx, size_t gy) {                                                                     \
+    const requant_t rq = {m, shift, lo, hi, zp};                                                                   \
+    const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};                                      \
+    const packed_t pk = {yk, (size_t)plane_k};                                                                     \
+    RUN(x, w, bias, y, &rq, &add, &pk, SHAPE_ARGS, gx, gy);                                                         \
+  }
 
-void edgeq_conv2d_u8s8_rows_requant_add(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
-                                        const int8_t* r, int8_t* y, int32_t c4, int32_t oc, int32_t oc8, int32_t kh,
-                                        int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t ph,
-                                        int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                                        int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
-                                        int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp,
-                                        int32_t add_lo, int32_t add_hi, size_t gx, size_t gy) {
-  const requant_t rq = {m, shift, lo, hi, zp};
-  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  rows_conv(x, w, bias, y, &rq, &add, 0, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-            parts, group, gx, gy);
-}
-
-void edgeq_conv2d_u8s8_rows_requant_packs(const uint8_t* x, const int8_t* w, const int32_t* bias,
-                                          const int32_t* m, int8_t* y, uint8_t* yk, int32_t c4, int32_t oc,
-                                          int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh,
-                                          int32_t dw, int32_t ph, int32_t pw, int32_t wq, int32_t plane,
-                                          int32_t out_h, int32_t out_w, int32_t parts, int32_t group, int32_t shift,
-                                          int32_t lo, int32_t hi, int32_t zp, int32_t plane_k, size_t gx, size_t gy) {
-  const requant_t rq = {m, shift, lo, hi, zp};
-  const packed_t pk = {yk, (size_t)plane_k};
-  rows_conv(x, w, bias, y, &rq, 0, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts,
-            group, gx, gy);
-}
-
-void edgeq_conv2d_u8s8_rows_requant_add_packs(const uint8_t* x, const int8_t* w, const int32_t* bias,
-                                              const int32_t* m, const int8_t* r, int8_t* y, uint8_t* yk, int32_t c4,
-                                              int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh,
-                                              int32_t sw, int32_t dh, int32_t dw, int32_t ph, int32_t pw,
-                                              int32_t wq, int32_t plane, int32_t out_h, int32_t out_w,
-                                              int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi,
-                                              int32_t zp,
-                                              int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp,
-                                              int32_t add_lo, int32_t add_hi, int32_t plane_k, size_t gx,
-                                              size_t gy) {
-  const requant_t rq = {m, shift, lo, hi, zp};
-  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  const packed_t pk = {yk, (size_t)plane_k};
-  rows_conv(x, w, bias, y, &rq, &add, &pk, c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w,
-            parts, group, gx, gy);
-}
+REQUANT_ENTRIES(edgeq_conv2d_u8s8_requant, requant_conv)
+REQUANT_ENTRIES(edgeq_conv2d_u8s8_rows_requant, rows_conv)
 
 // 16 bytes of an input row, from column col0 in steps of sw (1 or 2); `pad` where a column lies outside [0, w).
 static inline __attribute__((always_inline)) __m128i row_bytes(const int8_t* row, int col0, const int sw, int w,
@@ -661,10 +600,7 @@ static inline __m512i spread_indices(int sw, int half, int second) {
     const int at = (l >= half ? second : 0) + sw * (l >= half ? l - half : l);
     for (int k = 0; k < 4; ++k) idx[4 * l + k] = (uint8_t)(at + (k < 3 ? k : 0));
   }
-  __m512i v = _mm512_loadu_si512((const void*)idx);
-  // opaque: with these indices known at compile time, clang 22 (ziglang 0.17) does not terminate at -O1 or -O2
-  __asm__("" : "+v"(v));
-  return v;
+  return opaque_indices(idx);
 }
 
 // Row r of a channel's input at columns [col, col + 64), + 128 (the padding `value` outside the input): a padding
