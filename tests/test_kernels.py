@@ -355,3 +355,36 @@ def test_conv_hands_its_output_packed_to_a_1x1_conv(c, hw, oc, k, pad, add, pack
     assert y.dtype == np.int8 and np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
     expected1 = _reference(expected, w1, b1, 1, 0, 1, 0)
     assert y1.dtype == np.int32 and np.array_equal(y1, expected1), f"{int((y1 != expected1).sum())} values differ"
+
+
+@pytest.mark.parametrize("k,n,bias", [(32, 10, True), (301, 1000, True), (1283, 40, True), (17, 5, False)])
+def test_linear_kernel_matches_numpy(k, n, bias, tmp_path):
+    """A batch-1 linear layer as torch's nn.Linear imports (a matmul by the transposed weights from zero, then the
+    bias add, or none): one dispatch of edgeq_linear_u8s8. Inputs past a whole group of 4 (17, 301, 1283) and
+    outputs past a whole block of 16, 1000 outputs in 8 workgroups with a partial last tile."""
+    rng = np.random.default_rng(k + n)
+    x, w = rng.integers(-128, 128, (1, k), dtype=np.int8), rng.integers(-128, 128, (n, k), dtype=np.int8)
+    b = rng.integers(-2 ** 20, 2 ** 20, n, dtype=np.int32)
+    add = f"""  %b = arith.constant {_dense(b)}
+  %ze = tensor.empty() : tensor<1x{n}xi32>
+  %z = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}} ins(%y, %b : tensor<1x{n}xi32>, tensor<{n}xi32>) outs(%ze : tensor<1x{n}xi32>) {{
+  ^bb0(%p: i32, %q: i32, %o: i32):
+    %s = arith.addi %p, %q : i32
+    linalg.yield %s : i32
+  }} -> tensor<1x{n}xi32>
+  util.return %z : tensor<1x{n}xi32>"""
+    text = f"""util.func public @main(%x: tensor<1x{k}xi8>) -> tensor<1x{n}xi32> {{
+  %wf = arith.constant {_dense(w)}
+  %w = tensor.expand_shape %wf [[0, 1]] output_shape [{n}, {k}] : tensor<{w.size}xi8> into tensor<{n}x{k}xi8>
+  %we = tensor.empty() : tensor<{k}x{n}xi8>
+  %wt = linalg.transpose ins(%w : tensor<{n}x{k}xi8>) outs(%we : tensor<{k}x{n}xi8>) permutation = [1, 0]
+  %c0 = arith.constant 0 : i32
+  %ye = tensor.empty() : tensor<1x{n}xi32>
+  %f = linalg.fill ins(%c0 : i32) outs(%ye : tensor<1x{n}xi32>) -> tensor<1x{n}xi32>
+  %y = linalg.matmul ins(%x, %wt : tensor<1x{k}xi8>, tensor<{k}x{n}xi8>) outs(%f : tensor<1x{n}xi32>) -> tensor<1x{n}xi32>
+{add if bias else f"  util.return %y : tensor<1x{n}xi32>"}
+}}"""
+    y, after = _run_kernel(text, x, tmp_path)
+    assert "linalg.matmul" not in after and "@edgeq_linear_u8s8" in after
+    ref = x.astype(np.int64) @ w.T.astype(np.int64) + (b if bias else 0)
+    np.testing.assert_array_equal(y, ref)

@@ -1,5 +1,5 @@
-"""Run i8 NCHW convolutions on edgeq's own AVX-512 VNNI kernels (targets/kernels) instead of IREE's im2col +
-matmul and depthwise taps: custom dispatches, direct convs on vpdpbusd.
+"""Run i8 NCHW convolutions and batch-1 linear layers on edgeq's own AVX-512 VNNI kernels (targets/kernels) instead
+of IREE's im2col + matmul, depthwise taps and matvec: custom dispatches, direct convs on vpdpbusd.
 
 For the host target on CPUs with AVX-512 VNNI and VBMI. IREE 3.13 gathers every conv's patch matrix through memory and
 its s8 x s8 ukernel widens both operands to 16 bits (vpdpwssd, 2 MACs per lane); ResNet-18's im2col gathers alone
@@ -21,6 +21,9 @@ reads the unpadded input itself; the others are left to edgeq-depthwise-taps. Wh
 alone (MobileNet's depthwise -> project pairs), it writes that conv's packed input, and the conv has no pack.
 Likewise a requantized conv whose output a 1x1 conv reads (MobileNet's project -> expand pairs) writes that
 conv's packed input as a second result, besides its NCHW output for the other uses.
+A batch-1 linear layer (linalg.matmul of a 1 x K row by constant K x N weights, the classifier after the pool)
+becomes one dispatch of edgeq_linear_u8s8, its bias add fused: IREE's own matvec took 40 us of MobileNetV2's
+1280 -> 1000 classifier on one core (its s8 x s8 without vpdpbusd), the kernel 15, bound by reading the weights.
 All share one hal.executable.source that links the compiled kernels.
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, a stride together with a dilation, and
@@ -43,6 +46,8 @@ CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # small maps, output channels in 
 ADD = "_add"       # the suffix of the requantized kernels' copies with a residual add after the requantization
 PACKS = "_packs"   # the suffix of their copies that also write a 1x1 conv's packed input
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
+LINEAR = "edgeq_linear_u8s8"
+LINEAR_BLOCK = 16   # its outputs per vector
 # How the kernels split a dispatch into workgroups, in equal parts and at most MAX_WORKGROUPS in all. IREE 3.13's
 # workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at a time from
 # 16 on (2 workers), and then one worker waits for up to 8 of the other's: ResNet-18 on two threads took 5.54 ms
@@ -389,6 +394,75 @@ def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant, packed: Co
             f"%bias: tensor<{c}xi32>, %mult: tensor<{c}x1x1xi32>) -> tensor<{out}> {{\n{body}\n}}")
 
 
+@dataclass(frozen=True)
+class LinearShape:
+    """A batch-1 linear layer: an input row of K i8 times a K x N i8 matrix (linalg.matmul 1xK by KxN)."""
+
+    k: int
+    n: int
+
+    @property
+    def k4(self) -> int:
+        return -(-self.k // 4)
+
+    @property
+    def n16(self) -> int:
+        return -(-self.n // LINEAR_BLOCK)
+
+    @property
+    def name(self) -> str:
+        return f"linear_{self.k}x{self.n}"
+
+    def types(self) -> dict[str, str]:
+        return {"x": f"1x{self.k}xi8", "w": f"{self.k}x{self.n}xi8", "bias": f"{self.n}xi32",
+                "wp": f"{4 * self.k4}x{LINEAR_BLOCK * self.n16}xi8", "bk": f"{LINEAR_BLOCK * self.n16}xi32",
+                "wk": f"{self.n16}x{self.k4}x{LINEAR_BLOCK}x4xi8", "out": f"1x{self.n}xi32"}
+
+
+def linear_export(lin: LinearShape) -> Export:
+    group, blocks, _ = _split(lin.n16, 1)   # of the blocks of 16 outputs
+    return Export(lin.name, LINEAR, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>"),
+                  (lin.k, lin.n, group), (blocks, 1))
+
+
+def _linear_function(lin: LinearShape) -> str:
+    """The util.func that computes a batch-1 linear layer with the kernel: (x, w, bias) -> i32 sums + bias. The
+    constant weights are padded with zeros to whole groups of 4 inputs and 16 outputs and packed as
+    [N/16][K/4][16][4]; the sums start at bias - 128 * sum(w)."""
+    t, export = lin.types(), linear_export(lin)
+    lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32", "%m128 = arith.constant -128 : i32"]
+    w, bias = "%w", "%bias"
+    if t["wp"] != t["w"]:
+        lines.append(f"%wp = tensor.pad %w low[0, 0] high[{4 * lin.k4 - lin.k}, {LINEAR_BLOCK * lin.n16 - lin.n}] {{\n"
+                     f"    ^bb0(%i: index, %j: index):\n      tensor.yield %zero : i8\n"
+                     f"    }} : tensor<{t['w']}> to tensor<{t['wp']}>")
+        w = "%wp"
+    if t["bk"] != t["bias"]:
+        lines.append(f"%bp = tensor.pad %bias low[0] high[{LINEAR_BLOCK * lin.n16 - lin.n}] {{\n    ^bb0(%i: index):\n"
+                     f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{t['bias']}> to tensor<{t['bk']}>")
+        bias = "%bp"
+    lines += [
+        f"%we = tensor.empty() : tensor<{t['wk']}>",
+        f"%wk = linalg.generic {{indexing_maps = [affine_map<(b, q, l, j) -> (q * 4 + j, b * {LINEAR_BLOCK} + l)>, "
+        "affine_map<(b, q, l, j) -> (b, q, l, j)>], iterator_types = "
+        '["parallel", "parallel", "parallel", "parallel"]} '
+        f"ins({w} : tensor<{t['wp']}>) outs(%we : tensor<{t['wk']}>) {{\n"
+        f"    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n    }} -> tensor<{t['wk']}>",
+        "%bk = linalg.generic {indexing_maps = [affine_map<(k, n) -> (k, n)>, affine_map<(k, n) -> (n)>], "
+        f'iterator_types = ["reduction", "parallel"]}} ins({w} : tensor<{t["wp"]}>) '
+        f'outs({bias} : tensor<{t["bk"]}>) {{\n'
+        "    ^bb0(%in: i8, %out: i32):\n      %e = arith.extsi %in : i8 to i32\n"
+        "      %m = arith.muli %e, %m128 : i32\n      %s = arith.addi %out, %m : i32\n      linalg.yield %s : i32\n"
+        f"    }} -> tensor<{t['bk']}>",
+        f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %wk, %bk) : (tensor<{t['x']}>, tensor<{t['wk']}>, "
+        f"tensor<{t['bk']}>) -> tensor<{t['out']}>",
+        f"util.return %y : tensor<{t['out']}>",
+    ]
+    body = "\n".join("  " + ln for ln in lines)
+    return (f"util.func private @edgeq_{lin.name}(%x: tensor<{t['x']}>, %w: tensor<{t['w']}>, "
+            f"%bias: tensor<{t['bias']}>) -> tensor<{t['out']}> {{\n{body}\n}}")
+
+
 def _pad(value: str, source: str, shape: str, high: str) -> str:
     """tensor.pad of a 4-d i8 `value` (type `source`) with %zero at the end of each dimension to `shape`."""
     idx = ", ".join(f"%i{k}: index" for k in range(4))
@@ -684,6 +758,39 @@ def _residual_add(requant: ir.Operation) -> tuple[ir.Operation, ir.Value, Residu
     return op, r, ResidualAdd(mc, mr, _i32(steps["round"] - zc * mc - zr * mr), shift, zp, lo, hi)
 
 
+def _linear(op: ir.Operation) -> tuple[LinearShape, ir.Operation | None] | None:
+    """(its shape, the bias add if fused) for a linalg.matmul of a 1 x K i8 row by a K x N i8 matrix into i32 sums
+    that start at zero (a batch-1 linear layer, as torch's nn.Linear imports); its only use may be the add of a
+    bias vector of N i32, which the kernel then takes."""
+    x, w, init = (v.type for v in op.operands)
+    fill = defining_op(op.operands[2])
+    if (not all(t.has_static_shape for t in (x, w, init)) or x.shape[0] != 1
+            or (int_width(x), int_width(w), int_width(init)) != (8, 8, 32)
+            or fill is None or fill.name != "linalg.fill" or _constant(fill.operands[0]) != 0):
+        return None
+    lin = LinearShape(*w.shape)
+    add = _only_user(op.results[0])
+    if add is None or add.name != "linalg.generic" or len(add.operands) != 3:
+        return lin, None
+    maps = [str(m) for m in add.attributes["indexing_maps"]]
+    ops = [o for o in body_ops(add) if o.name != "arith.constant"]
+    args = list(add.regions[0].blocks[0].arguments)
+    if (maps != ["affine_map<(d0, d1) -> (d0, d1)>", "affine_map<(d0, d1) -> (d1)>", "affine_map<(d0, d1) -> (d0, d1)>"]
+            or add.operands[0] != op.results[0] or int_width(add.results[0].type) != 32
+            or [o.name for o in ops] != ["arith.addi", "linalg.yield"] or set(ops[0].operands) != set(args[:2])
+            or ops[1].operands[0] != ops[0].results[0]):
+        return lin, None
+    return lin, add
+
+
+def _zeros(n: int) -> ir.Value:
+    """A constant vector of n i32 zeros, at the current insertion point."""
+    i32 = ir.IntegerType.get_signless(32)
+    t = ir.RankedTensorType.get([n], i32)
+    return ir.Operation.create("arith.constant", results=[t], attributes={
+        "value": ir.DenseElementsAttr.get_splat(t, ir.IntegerAttr.get(i32, 0))}).results[0]
+
+
 def _packed_reader(value: ir.Value, dense: list) -> int | None:
     """The index in `dense` of a 1x1 conv (stride 1, no padding) that reads `value`: that conv can take it packed
     from the kernel that writes it."""
@@ -735,7 +842,11 @@ def run(module: ir.Operation, pass_) -> None:
         convs.insert(0, (op, f"edgeq_{export.name}", fused, False, None))
         functions.setdefault(f"edgeq_{export.name}", _depthwise_function(dw, src, fused[3], packed))
         exports.append(export)
-    if not convs:
+    linears = [(op, *found) for op in ops_named(module, "linalg.matmul") if (found := _linear(op))]
+    for _, lin, _ in linears:
+        functions.setdefault(f"edgeq_{lin.name}", _linear_function(lin))
+        exports.append(linear_export(lin))
+    if not convs and not linears:
         return
     text = kernel_executable(list(dict.fromkeys(exports))) + "\n" + "\n".join(functions.values())
     body = module.regions[0].blocks[0]
@@ -772,3 +883,15 @@ def run(module: ir.Operation, pass_) -> None:
         else:
             for dead in replaced:
                 dead.erase()
+    for op, lin, add in linears:
+        # the call takes the place of the bias add, or of the matmul
+        replaced = add or op
+        with ir.InsertionPoint(replaced), op.location:
+            bias = add.operands[1] if add else _zeros(lin.n)
+            call = ir.Operation.create("util.call", results=[replaced.results[0].type],
+                                       operands=[op.operands[0], op.operands[1], bias],
+                                       attributes={"callee": ir.FlatSymbolRefAttr.get(f"edgeq_{lin.name}")})
+        replaced.results[0].replace_all_uses_with(call.results[0])
+        if add:
+            add.erase()
+        op.erase()

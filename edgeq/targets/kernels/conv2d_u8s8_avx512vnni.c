@@ -761,3 +761,63 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
       dwconv3x3(x, w, bias, y, &rq, c, 4 * g, h, wd, top, left, value, 2, 2, out_h, out_w, 0, 0);
   }
 }
+
+// A batch-1 linear layer (a matrix-vector product: the classifier after the global pool) on vpdpbusd, 16 outputs
+// per vector, each step one broadcast of 4 input bytes (+ 128) against the 16 outputs' 4 weights:
+//   x    [k]  s8   the input row
+//   w    [n16][k4][16][4]  s8   16 outputs x 4 inputs per 64 bytes, zero past k and n
+//   bias [16 n16]  i32   where the sums start: bias - 128 * sum(w)
+//   y    [n]  i32
+// Workgroup gx computes the gx-th `group` of 16-output blocks, LINEAR_TILE at a time: as many independent sums
+// as hide vpdpbusd's latency, and the tile's weights are LINEAR_TILE streams of 64 bytes per step.
+#define LINEAR_TILE 8
+
+// x's 4 bytes from 4 q, + 128; past k (the weights there are 0) they count as 0.
+static inline uint32_t four_inputs(const int8_t* x, int q, int k) {
+  uint32_t v = 0;
+  for (int j = 0; j < 4 && 4 * q + j < k; ++j) v |= (uint32_t)(uint8_t)x[4 * q + j] << (8 * j);
+  return v ^ 0x80808080u;
+}
+
+static inline __attribute__((always_inline)) void linear_tile(const int8_t* x, const int8_t* w,
+                                                              const int32_t* bias, int32_t* y, int k, int n, int b,
+                                                              const int t) {
+  const int k4 = (k + 3) / 4, whole = k / 4;
+  __m512i acc[LINEAR_TILE];
+  for (int i = 0; i < t; ++i) acc[i] = _mm512_loadu_si512(bias + 16 * (b + i));
+  const int8_t* wb = w + (size_t)b * k4 * 64;
+  for (int q = 0; q < k4; ++q) {
+    uint32_t four;
+    if (q < whole) {
+      __builtin_memcpy(&four, x + 4 * q, 4);
+      four ^= 0x80808080u;
+    } else {
+      four = four_inputs(x, q, k);
+    }
+    const __m512i xv = _mm512_set1_epi32((int)four);
+    for (int i = 0; i < t; ++i)
+      acc[i] = _mm512_dpbusd_epi32(acc[i], xv, _mm512_loadu_si512(wb + ((size_t)i * k4 + q) * 64));
+  }
+  for (int i = 0; i < t; ++i) {
+    const int left = n - 16 * (b + i);
+    _mm512_mask_storeu_epi32(y + 16 * (b + i), left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1), acc[i]);
+  }
+}
+
+void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, int32_t* y, int32_t k, int32_t n,
+                       int32_t group, size_t gx, size_t gy) {
+  (void)gy;
+  const int n16 = (n + 15) / 16, b1 = ((int)gx + 1) * group < n16 ? ((int)gx + 1) * group : n16;
+  for (int b = (int)gx * group; b < b1; b += LINEAR_TILE) {
+    switch (b1 - b < LINEAR_TILE ? b1 - b : LINEAR_TILE) {   // a copy per tile size: the sums stay in registers
+      case 1: linear_tile(x, w, bias, y, k, n, b, 1); break;
+      case 2: linear_tile(x, w, bias, y, k, n, b, 2); break;
+      case 3: linear_tile(x, w, bias, y, k, n, b, 3); break;
+      case 4: linear_tile(x, w, bias, y, k, n, b, 4); break;
+      case 5: linear_tile(x, w, bias, y, k, n, b, 5); break;
+      case 6: linear_tile(x, w, bias, y, k, n, b, 6); break;
+      case 7: linear_tile(x, w, bias, y, k, n, b, 7); break;
+      default: linear_tile(x, w, bias, y, k, n, b, 8); break;
+    }
+  }
+}
