@@ -266,11 +266,12 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, rows, crq,
 
 # (in channels, size, out channels, kernel, stride, padding, channels in lanes): output rows of 8 pixels or fewer,
 # which the kernel with output channels in its lanes takes: ResNet's layer4 (7 x 7) with a partial last 16
-# channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3 wide, 1x1 convs with sums of 320
-# and more on 7 x 7 (MobileNetV2's last ones; one with padded input channels); a 1x1 conv with a short sum stays on
-# the grid; 240 channels in 8 workgroups of 32 with a last one of 16
+# channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3 wide, 1x1 convs with sums of 128
+# and more on 7 x 7 (MobileNetV2's last ones; one with padded input channels; ResNet's stride-2 downsample to 7 x 7);
+# 1x1 convs with shorter sums stay on the grid; 240 channels in 8 workgroups of 32 with a last one of 16
 _SMALL_MAPS = [(64, (7, 7), 80, 3, 1, 1, True), (32, (13, 13), 40, 3, 2, 1, True), (16, (5, 3), 16, 5, 1, 2, True),
-               (320, (7, 7), 40, 1, 1, 0, True), (330, (7, 7), 24, 1, 1, 0, True), (48, (7, 7), 24, 1, 1, 0, False),
+               (320, (7, 7), 40, 1, 1, 0, True), (330, (7, 7), 24, 1, 1, 0, True), (128, (7, 7), 40, 1, 1, 0, True),
+               (136, (14, 14), 24, 1, 2, 0, True), (48, (7, 7), 24, 1, 1, 0, False), (96, (7, 7), 24, 1, 1, 0, False),
                (32, (7, 7), 240, 3, 1, 1, True)]
 
 

@@ -168,11 +168,11 @@ class ConvShape:
     def small_map(self) -> bool:
         """Output rows of at most 8 pixels, on which the grid's 16-pixel vectors would waste a sixth or more of
         their lanes (ResNet-18's layer4: a 9-wide grid for 7 pixels, 64 lanes for 63 positions):
-        edgeq_conv2d_u8s8_rows_requant takes them instead, 20% faster there. 1x1 convs only with sums of 320 or
-        more: shorter ones do not pay for its transposing stores. On one core, 1x1 convs on 7x7 maps: 256 -> 512
-        went from 42 to 48 us; 160 -> 960 from 48 to 52; 320 -> 1280 from 121 to 113, 576 -> 160 from 27 to 23,
-        960 -> 320 from 88 to 72 (docs/profiling.md)."""
-        return ((self.kh * self.kw > 1 or self.c >= 320) and self.ow <= 8
+        edgeq_conv2d_u8s8_rows_requant takes them instead, 20% faster there. 1x1 convs only with sums of 128 or
+        more: shorter ones do not pay for its transposing stores. On one core (C harness over both kernels),
+        1x1 convs on 7x7 maps, grid -> rows: 64 -> 128 3.0 -> 3.3 us, 96 -> 576 18.5 -> 18.8; 128 -> 256 10.5 ->
+        9.7, 160 -> 960 47.6 -> 42.9, 256 -> 512 38.7 -> 33.6, 320 -> 1280 119 -> 100 (docs/profiling.md)."""
+        return ((self.kh * self.kw > 1 or self.c >= 128) and self.ow <= 8
                 and 5 * 16 * self.vectors >= 6 * self.oh * self.ow)
 
     @property

@@ -311,7 +311,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
                                                            const residual_t* add, const packed_t* pk,
                                                            const transpose_t* tr, const shape_t* s, int oc8,
-                                                           int oc0, int oh, const int np) {
+                                                           int oc0, int oh, const int np, const int usual) {
   const size_t filter = (size_t)s->kh * s->kw * s->c4 * TILE_CHANNELS * 4;  // one 8-channel block's weights
   __m512i acc[ROW_VECTORS][8];
   __mmask16 live[ROW_VECTORS];  // the lanes that are output channels
@@ -375,7 +375,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
         b[p] = _mm_setzero_si128();
         continue;
       }
-      const __m512i r = requantize32(acc[v][p], rq, m, m_odd, 0);
+      const __m512i r = requantize32(acc[v][p], rq, m, m_odd, usual);
       b[p] = add ? add_residual(r, add, rb[p]) : _mm512_cvtsepi32_epi8(r);
     }
     __m512i z[2];  // pixels 0-3 and 4-7
@@ -409,6 +409,7 @@ static inline __attribute__((always_inline)) void rows_conv(
     int32_t parts, int32_t group, size_t gx, size_t gy) {
   const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_w, out_h * wq, (size_t)plane,
                      (size_t)ph * pw * plane * 4};
+  const int usual = usual_requant(rq);
   size_t taps[kh * kw];
   tap_offsets(&s, taps);
   const transpose_t tr = {{transpose_indices(1, 0), transpose_indices(1, 1)},
@@ -416,7 +417,9 @@ static inline __attribute__((always_inline)) void rows_conv(
   const int tile = TILE_CHANNELS * group, last = (int)gx * tile + tile < oc ? (int)gx * tile + tile : oc;
   for (int oh = (int)gy * out_h / parts; oh < ((int)gy + 1) * out_h / parts; ++oh) {
     for (int oc0 = (int)gx * tile; oc0 < last; oc0 += 16 * ROW_VECTORS) {
-#define ROW_TILE(NP) row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, NP)
+#define ROW_TILE(NP) \
+  usual ? row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, NP, 1) \
+        : row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, NP, 0)
       switch (out_w) {  // each width as its own unrolled copy, so the accumulators stay in registers
         case 8: ROW_TILE(8); break;
         case 7: ROW_TILE(7); break;
