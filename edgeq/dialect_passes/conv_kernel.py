@@ -22,8 +22,9 @@ alone (MobileNet's depthwise -> project pairs), it writes that conv's packed inp
 Likewise a requantized conv whose output a 1x1 conv reads (MobileNet's project -> expand pairs) writes that
 conv's packed input as a second result, besides its NCHW output for the other uses.
 A batch-1 linear layer (linalg.matmul of a 1 x K row by constant K x N weights, the classifier after the pool)
-becomes one dispatch of edgeq_linear_u8s8, its bias add fused: IREE's own matvec took 40 us of MobileNetV2's
-1280 -> 1000 classifier on one core (its s8 x s8 without vpdpbusd), the kernel 15, bound by reading the weights.
+becomes one dispatch of edgeq_linear_u8s8, its bias add fused: IREE's own matvec took about 40 us of
+MobileNetV2's 1280 -> 1000 classifier on one core (s8 x s8 without vpdpbusd), the kernel takes 21 in the model (15
+in a C harness), bound by reading the weights.
 All share one hal.executable.source that links the compiled kernels.
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, a stride together with a dilation, and

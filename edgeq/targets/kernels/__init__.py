@@ -32,7 +32,7 @@ def _zig_version() -> str:
 
 
 def kernel_object() -> Path:
-    """The kernels (conv, pack, depthwise) compiled for x86-64 with AVX-512 VNNI and VBMI, in the cache."""
+    """The kernels (conv, pack, depthwise, linear) compiled for x86-64 with AVX-512 VNNI and VBMI, in the cache."""
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _zig_version().encode()).hexdigest()[:24]
     path = cache_dir("kernels") / f"{SOURCE.stem}-{key}.o"
     if not path.exists():

@@ -1,5 +1,6 @@
 // edgeq's int8 convolution for x86-64 with AVX-512 VNNI (and VBMI): a direct conv on vpdpbusd (u8 x s8, 4 MACs per
-// lane) with pixels in the lanes, so that it reads and writes NCHW-ordered data and needs no transposes.
+// lane) with pixels in the lanes, so that it reads and writes NCHW-ordered data and needs no transposes; and the
+// batch-1 linear layer after the pool (edgeq_linear_u8s8, at the end).
 //
 // Output pixels are computed on a grid as wide as the (phase-split) padded input, wq columns: output (oh, ow) is
 // grid position q = oh * wq + ow, and tap (i, j) reads the input at q plus a constant offset. Sixteen consecutive
