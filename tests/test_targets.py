@@ -1,6 +1,7 @@
 """Compiled modules against the PyTorch integer reference, bit for bit, on every target that runs here."""
 import os
 import re
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -225,17 +226,45 @@ def test_host_device_pins_one_worker_per_core():
     assert host.HostTarget(2).device() is host.HostTarget(2).device()
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
-def test_host_calls_run_as_a_batch_thread():
-    """The caller waits for the workers as a SCHED_BATCH thread (so that, woken, it does not preempt them: IREE's
-    wait spins until they finish, docs/profiling.md), during the call only."""
-    from edgeq.targets.host import _yielding_to_workers
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_host_calls_run_as_an_idle_class_thread():
+    """The caller waits for the workers as a SCHED_IDLE thread (so that, woken, it does not preempt them: IREE's
+    wait spins until they finish; and a worker it wakes takes its CPU at once, docs/profiling.md), during the call
+    only; as a SCHED_BATCH thread where it could not switch back from SCHED_IDLE."""
+    from edgeq.targets import host
 
+    policy = host._waiting_policy()
+    # the kernel's rule (sched_setscheduler(2)): CAP_SYS_NICE (bit 23 of the effective set), or an RLIMIT_NICE
+    # that allows nice 0
+    caps = int(re.search(r"CapEff:\s*([0-9a-f]+)", Path("/proc/self/status").read_text()).group(1), 16)
+    can_leave_idle = caps >> 23 & 1 or resource.getrlimit(resource.RLIMIT_NICE)[0] >= 20
+    assert policy == (os.SCHED_IDLE if can_leave_idle else os.SCHED_BATCH)
     seen = []
-    call = _yielding_to_workers(lambda *args: seen.append((os.sched_getscheduler(0), args)) or "out")
+    call = host._yielding_to_workers(lambda *args: seen.append((os.sched_getscheduler(0), args)) or "out")
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
-    assert call(1, 2) == "out" and seen == [(os.SCHED_BATCH, (1, 2))]
+    assert call(1, 2) == "out" and seen == [(policy, (1, 2))]
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
     with pytest.raises(ZeroDivisionError):   # restored when the call fails too
-        _yielding_to_workers(lambda: 1 / 0)()
+        host._yielding_to_workers(lambda: 1 / 0)()
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_host_caller_falls_back_to_batch_where_idle_is_one_way(monkeypatch):
+    """Without the right to leave SCHED_IDLE (an unprivileged user, RLIMIT_NICE 0), the caller uses SCHED_BATCH."""
+    from edgeq.targets import host
+
+    real = os.sched_setscheduler
+
+    def unprivileged(pid, policy, param):
+        if policy == os.SCHED_OTHER and os.sched_getscheduler(0) == os.SCHED_IDLE:
+            real(pid, os.SCHED_OTHER, param)   # undo, then refuse as the kernel would have
+            raise PermissionError(1, "Operation not permitted")
+        real(pid, policy, param)
+
+    monkeypatch.setattr(os, "sched_setscheduler", unprivileged)
+    host._waiting_policy.cache_clear()
+    try:
+        assert host._waiting_policy() == os.SCHED_BATCH
+    finally:
+        host._waiting_policy.cache_clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -92,25 +93,54 @@ class HostTarget:
 
 
 def _yielding_to_workers(fn: Callable) -> Callable:
-    """`fn`, called with the calling thread under SCHED_BATCH, which does not preempt the workers when it wakes.
+    """`fn`, called with the calling thread under SCHED_IDLE (_waiting_policy): it neither preempts the workers
+    when it wakes nor keeps a worker it woke off its CPU.
 
     Why: when the workers signal the call's fence, the woken caller often preempts the signalling worker on its
     CPU. IREE 3.13's iree_async_semaphore_multi_wait then spins (`pause`, unbounded) until that worker has
     finished its timepoint callback, which it cannot do until the scheduler's next tick: 2-4 ms lost on about a
-    third of the calls on this workplace's VM. As a batch thread the caller waits for a free CPU instead. The
-    policy is the caller's only during the call; threads already under another policy keep theirs."""
-    if not hasattr(os, "SCHED_BATCH"):
+    third of the calls on this workplace's VM. SCHED_BATCH fixed that; an idle-class caller also gives its CPU
+    to the worker it woke at the submission at once, which a batch thread need not: MobileNetV2 on two threads,
+    three interleaved A/B runs, 1.457, 1.428, 1.398 ms -> 1.398, 1.408, 1.377; ResNet-18 5.21 -> 5.13
+    (docs/profiling.md). The caller only submits and waits meanwhile; in a process whose other threads keep
+    every core busy, an idle-class wait could stretch. The policy is the caller's only during the call; threads
+    already under another policy keep theirs."""
+    policy = _waiting_policy()
+    if policy is None:
         return fn
 
     def call(*args):
         if os.sched_getscheduler(0) != os.SCHED_OTHER:
             return fn(*args)
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        os.sched_setscheduler(0, policy, os.sched_param(0))
         try:
             return fn(*args)
         finally:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     return call
+
+
+@functools.cache
+def _waiting_policy() -> int | None:
+    """SCHED_IDLE where this process may switch a thread back from it, else SCHED_BATCH; None off Linux. Linux
+    lets a thread leave SCHED_IDLE only with CAP_SYS_NICE or an RLIMIT_NICE that allows nice 0, so a throwaway
+    thread tries it first: a caller must never be left idle-class."""
+    if not hasattr(os, "SCHED_IDLE"):
+        return None
+    switched_back = []
+
+    def probe():
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            switched_back.append(True)
+        except PermissionError:
+            pass
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return os.SCHED_IDLE if switched_back else os.SCHED_BATCH
 
 
 @functools.cache
