@@ -134,7 +134,7 @@ def _waiting_policy() -> int | None:
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
             switched_back.append(True)
-        except PermissionError:
+        except OSError:   # EPERM on leaving SCHED_IDLE, or a kernel without it
             pass
 
     thread = threading.Thread(target=probe)
