@@ -9,7 +9,7 @@ For --model minilm-l6 (sequence length 128, a real sentence padded): torch eager
 int8 (dynamic quantization, the usual recipe for BERT: int8 weights, activations quantized per call), and edgeq's
 integer-only MiniLM (W8A8, group-wise weights, integer softmax/LayerNorm/GELU) on the host target.
 
-The image models' runtimes are timed in three interleaved rounds (this machine is shared: a slow spell then falls
+The runtimes are timed in three interleaved rounds (this machine is shared: a slow spell then falls
 on all of them). Prints a table of medians and min-max, and writes JSON with every latency and the ratios.
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _iree_fp32(model, x: torch.Tensor, work: Path) -> Callable[[], None]:
     return host.runner(vmfb, [x.numpy()])
 
 
-def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...]]:
+def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...], dict | None]:
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -108,9 +108,12 @@ def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...]]:
     model, tok = minilm_l6(), Tokenizer()
     calib = sentence_pairs.calibration()
     ids, mask = tok([calib[0]["a"]], SEQ_LEN)
-    results: dict[str, list[float]] = {}
-    with torch.no_grad():
-        results["torch eager fp32"] = _time(lambda: model(ids, mask), args.repetitions)
+
+    def torch_eager():
+        with torch.no_grad():
+            model(ids, mask)
+
+    runners = {"torch eager fp32": torch_eager}
     fp32_path, int8_path = work / "minilm.onnx", work / "minilm.int8.onnx"
     torch.onnx.export(model, (ids, mask), str(fp32_path), input_names=["ids", "mask"], output_names=["y"],
                       dynamo=False, opset_version=17)
@@ -120,11 +123,12 @@ def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...]]:
     feeds = {"ids": ids.numpy(), "mask": mask.numpy()}
     for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        results[name] = _time(lambda: sess.run(None, feeds), args.repetitions)
+        runners[name] = partial(sess.run, None, feeds)
     q = quantize_bert(model, Plan.uniform(args.bits), [tok([p["a"] for p in calib[i:i + 32]]) for i in (0, 32)])
     art = compile_bert(q, "host", work / "edgeq", SEQ_LEN, tune=args.tune)
-    x = [ids.int().numpy(), mask.int().numpy()]
-    results[f"edgeq {args.bits} (host)"] = art.measure(x, args.repetitions).latencies_ms
+    runners[f"edgeq {args.bits} (host)"] = HostTarget(THREADS).runner(art.vmfb, [ids.int().numpy(), mask.int().numpy()])
+    with timing_lock("host"):
+        results = _interleaved(runners, args.repetitions)
     return results, tuple(ids.shape), art.manifest.tuning
 
 

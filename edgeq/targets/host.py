@@ -13,11 +13,16 @@ import numpy as np
 
 from edgeq.targets.base import Measurement, TargetSpec
 
-# IREE's best CPU flags here, for int8 and fp32 alike. im2col turns every conv into the i8 x i8 -> i32 matmul
-# that data tiling and the VNNI/dotprod ukernels take: ResNet-18 int8 131 -> 13.8 ms (iree-benchmark-module,
-# 2 threads, 224x224, this machine).
-OPT_FLAGS = ("--iree-opt-level=O3", "--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
-             "--iree-global-opt-use-im2col-for-convs")
+# IREE's best CPU flags here, for int8 and fp32 alike. Without transpose propagation, IREE keeps a transformer's
+# split into heads out of the matmul before it, which then reaches data tiling and the ukernels (fused, the Q/K/V
+# projections ran as generic 12x128x32x384 contractions at 5-19 GMAC/s): MiniLM-L6 int8 46.0 -> 19.2 ms on one
+# worker, bit-identical; MobileNetV2 fp32 14.36 -> 13.43 ms and ResNet-18 fp32 30.0 -> 29.0 on two threads; edgeq's
+# int8 image models unchanged (docs/profiling.md).
+BASE_FLAGS = ("--iree-opt-level=O3", "--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
+              "--iree-global-opt-propagate-transposes=false")
+# im2col turns every conv into the i8 x i8 -> i32 matmul that data tiling and the VNNI/dotprod ukernels take:
+# ResNet-18 int8 131 -> 13.8 ms (iree-benchmark-module, 2 threads, 224x224, this machine).
+OPT_FLAGS = BASE_FLAGS + ("--iree-global-opt-use-im2col-for-convs",)
 
 # What the autotuner (targets/tune.py) tries on llvm-cpu targets, the default first. NHWC makes the im2col
 # gathers read whole channel vectors; smaller matmul tiles spread small layers over both threads; aggressive
@@ -29,7 +34,7 @@ CPU_VARIANTS = {
                                 "builtin.module(util.func(iree-preprocessing-convert-conv-to-channels-last))",),
     "im2col-tiles64k": OPT_FLAGS + ("--iree-llvmcpu-matmul-tile-bytes=65536",),
     "im2col-fusion": OPT_FLAGS + ("--iree-dispatch-creation-enable-aggressive-fusion",),
-    "direct": OPT_FLAGS[:3],
+    "direct": BASE_FLAGS,
 }
 
 
