@@ -263,6 +263,9 @@ def test_minilm_compiled_for_128_tokens_is_bit_exact(minilm, tmp_path, target):
     # the FFN's contraction on int8 operands (Vulkan widens them to i32 in dispatches of their own: docs/vulkan.md)
     operands = "i32>, tensor<384x1536xi32>" if target == "vulkan" else "i8>, tensor<384x1536xi8>"
     assert operands in (tmp_path / "model.edgeq.mlir").read_text()
+    if target != "vulkan":   # the Q/K/V projections stay matmuls for the ukernels, the head split not fused into
+        vmfb = art.vmfb.read_bytes()   # them (a generic 12x128x32x384 contraction, 5x slower: docs/transformers.md)
+        assert b"matmul_like_128x384x384_i8xi8xi32" in vmfb and b"matmul_like_12x128x32x384" not in vmfb
     texts = [calib[40]["a"], calib[150]["a"] + " " + calib[151]["a"]]
     for text in texts:
         ids, mask = tok([text], 128)
