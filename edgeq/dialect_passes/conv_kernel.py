@@ -367,6 +367,19 @@ def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvS
                   (parts, 1))
 
 
+def _compensated(w: str, w_type: str, start: str, out_type: str, dims: str, out: str) -> str:
+    """%bk, where a kernel's sums start: `start` - 128 * sum(w) over w's dims (`dims`, names) other than `out`,
+    which undoes the kernels' reading of x + 128. Needs %m128 (-128 : i32) defined before it."""
+    names = [d.strip() for d in dims.split(",")]
+    iterators = ", ".join('"parallel"' if d == out else '"reduction"' for d in names)
+    return (f"%bk = linalg.generic {{indexing_maps = [affine_map<({dims}) -> ({dims})>, affine_map<({dims}) -> "
+            f"({out})>], iterator_types = [{iterators}]}} ins({w} : tensor<{w_type}>) outs({start} : "
+            f"tensor<{out_type}>) {{\n"
+            "    ^bb0(%in: i8, %out: i32):\n      %e = arith.extsi %in : i8 to i32\n"
+            "      %m = arith.muli %e, %m128 : i32\n      %s = arith.addi %out, %m : i32\n      linalg.yield %s : i32\n"
+            f"    }} -> tensor<{out_type}>")
+
+
 def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvShape | None) -> str:
     """The util.func that computes one depthwise conv and its requantization with the kernel: (x, w, bias,
     multipliers) -> i8, NCHW or packed for `packed`. Each row of taps is padded to 4, one vpdpbusd per row; the
@@ -380,12 +393,7 @@ def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant, packed: Co
         "%m128 = arith.constant -128 : i32",
         f"%wk = tensor.pad %w low[0, 0, 0] high[0, 0, {4 - dw.kw}] {{\n    ^bb0(%i: index, %j: index, %k: index):\n"
         f"      tensor.yield %zero : i8\n    }} : tensor<{w_type}> to tensor<{c}x{dw.kh}x4xi8>",
-        "%bk = linalg.generic {indexing_maps = [affine_map<(c, i, j) -> (c, i, j)>, affine_map<(c, i, j) -> (c)>], "
-        "iterator_types = [\"parallel\", \"reduction\", \"reduction\"]} "
-        f"ins(%w : tensor<{w_type}>) outs(%bias : tensor<{c}xi32>) {{\n"
-        "    ^bb0(%in: i8, %out: i32):\n      %e = arith.extsi %in : i8 to i32\n"
-        "      %m = arith.muli %e, %m128 : i32\n      %s = arith.addi %out, %m : i32\n      linalg.yield %s : i32\n"
-        f"    }} -> tensor<{c}xi32>",
+        _compensated("%w", w_type, "%bias", f"{c}xi32", "c, i, j", "c"),
         f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %wk, %bk, %mult) : (tensor<{x_type}>, "
         f"tensor<{c}x{dw.kh}x4xi8>, tensor<{c}xi32>, tensor<{c}x1x1xi32>) -> tensor<{out}>",
         f"util.return %y : tensor<{out}>",
@@ -449,12 +457,7 @@ def _linear_function(lin: LinearShape) -> str:
         '["parallel", "parallel", "parallel", "parallel"]} '
         f"ins({w} : tensor<{t['wp']}>) outs(%we : tensor<{t['wk']}>) {{\n"
         f"    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n    }} -> tensor<{t['wk']}>",
-        "%bk = linalg.generic {indexing_maps = [affine_map<(k, n) -> (k, n)>, affine_map<(k, n) -> (n)>], "
-        f'iterator_types = ["reduction", "parallel"]}} ins({w} : tensor<{t["wp"]}>) '
-        f'outs({bias} : tensor<{t["bk"]}>) {{\n'
-        "    ^bb0(%in: i8, %out: i32):\n      %e = arith.extsi %in : i8 to i32\n"
-        "      %m = arith.muli %e, %m128 : i32\n      %s = arith.addi %out, %m : i32\n      linalg.yield %s : i32\n"
-        f"    }} -> tensor<{t['bk']}>",
+        _compensated(w, t["wp"], bias, t["bk"], "k, n", "n"),
         f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %wk, %bk) : (tensor<{t['x']}>, tensor<{t['wk']}>, "
         f"tensor<{t['bk']}>) -> tensor<{t['out']}>",
         f"util.return %y : tensor<{t['out']}>",
@@ -517,12 +520,7 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
         "    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n"
         f"    }} -> tensor<{t['wk']}>",
         "%m128 = arith.constant -128 : i32",
-        "%bk = linalg.generic {indexing_maps = [affine_map<(o, c, i, j) -> (o, c, i, j)>, "
-        "affine_map<(o, c, i, j) -> (o)>], iterator_types = [\"parallel\", \"reduction\", \"reduction\", "
-        f"\"reduction\"]}} ins({w_src} : tensor<{w_type}>) outs({start} : tensor<{t['bk']}>) {{\n"
-        "    ^bb0(%in: i8, %out: i32):\n      %e = arith.extsi %in : i8 to i32\n"
-        "      %m = arith.muli %e, %m128 : i32\n      %s = arith.addi %out, %m : i32\n      linalg.yield %s : i32\n"
-        f"    }} -> tensor<{t['bk']}>",
+        _compensated(w_src, w_type, start, t["bk"], "o, c, i, j", "o"),
     ]
     if rq is None:
         lines += [
