@@ -283,6 +283,56 @@ def test_small_maps_run_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows, 
     assert ("_rows" in after) == rows
 
 
+# (in channels, size, out channels): 3x3 stride-1 convs padded by 1 that the Winograd kernel takes
+# (winograd_fits): a partial last block of 6 tiles (2 x 5 tiles), two 64-channel blocks and the 128 input channels
+# of its exactness bound, one 4x4 tile of 4 channels, tile rows of 16 (64 wide: two steps of its input transform)
+_WINOGRAD = [(16, (8, 20), 64), (128, (16, 16), 128), (4, (4, 4), 64), (24, (12, 64), 64)]
+
+
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
+@pytest.mark.parametrize("c,hw,oc", _WINOGRAD)
+def test_winograd_conv_requantizes_like_the_reference(c, hw, oc, shift, lo, hi, zp, tmp_path):
+    """F(4x4, 3x3) in i16 products and wrap-around i32 sums, bit for bit against torch's float64 conv."""
+    rng, w, bias, x = _operands(c, hw, oc, 3, c * 7 + oc + shift)
+    after = _check_requantized(rng, x, w, bias, 1, 1, 1, shift, lo, hi, zp, tmp_path)
+    assert "@edgeq_winograd_conv_requant(" in after and "@edgeq_conv2d_u8s8" not in after
+
+
+@pytest.mark.parametrize("xv,wv", [(-128, -128), (127, -128), (-128, 127)])
+def test_winograd_is_exact_at_its_bound(xv, wv, tmp_path):
+    """128 channels of extreme inputs and weights: sums of 128 * 9 * 128 * 128 (just under the kernel's 2^25 after
+    its division by 576 modulo 2^26), 2^32 times over in its i32 sums before that."""
+    rng, _, bias, _ = _operands(128, (8, 8), 64, 3, 5)
+    w = np.full((64, 128, 3, 3), wv, dtype=np.int8)
+    w[1::2] = -w[1::2] - 1   # both signs of sums
+    x = np.full((1, 128, 8, 8), xv, dtype=np.int8)
+    after = _check_requantized(rng, x, w, bias, 1, 1, 1, 46, -128, 127, 0, tmp_path)
+    assert "@edgeq_winograd_conv_requant(" in after
+
+
+@pytest.mark.parametrize("crq,zc,zr,zp,lo,hi,shift", [((39, 0, 255, -128), -128, -128, -128, -128, 127, 20),
+                                                      ((35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])
+def test_winograd_conv_adds_the_residual(crq, zc, zr, zp, lo, hi, shift, tmp_path):
+    """ResNet's basic block end on the Winograd kernel: its epilogue adds the residual, as the direct kernels'."""
+    rng, w, bias, x = _operands(32, (12, 8), 64, 3, 11 + shift)
+    ref = _reference(x, w, bias, 1, 1, 1, -128)
+    m = _multipliers(rng, ref, crq[0]).astype(np.int32)
+    mc, mr = (int(v) for v in rng.integers(1 << 19, 1 << 21, size=2))
+    module = _conv_module(w, bias, (12, 8), 1, 1, 1, -128, (m, *crq))
+    q = module.split("util.return %q : tensor<")[1].split(">")[0]
+    module = (module.replace("util.func public @main(%x: ", f"util.func public @main(%res: tensor<{q}>, %x: ")
+              .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, zc, mc, zr, mr, shift, zp, lo, hi)))
+    r = rng.integers(-128, 128, size=(1, 64, 12, 8), dtype=np.int8)
+    r.flat[:2] = [-128, 127]
+    y, after = _run_kernel(module, [r, x], tmp_path)
+    assert "@edgeq_winograd_conv_requant_add(" in after
+    assert "linalg.generic" not in after.split("util.func public @main")[1]
+    conv = _requantized_ref(ref, m, *crq)
+    acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
+    expected = ((((acc + (1 << (shift - 1))) >> shift) + zp).clip(lo, hi)).astype(np.int8)
+    assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+
+
 # (channels, size, stride, padding): MobileNet's strides and paddings, rows narrower and wider than the kernel's
 # 16 lanes and its 64-byte row loads at both strides, odd sizes under stride 2, channels that are not a multiple of
 # its groups of 4, workgroups of several groups (64 x 9 x 9); output rows of 8 pixels or fewer, two to a vector

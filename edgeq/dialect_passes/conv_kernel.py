@@ -32,6 +32,7 @@ depthwise convs whose two strides differ.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from iree.compiler import ir
@@ -48,6 +49,9 @@ ADD = "_add"       # the suffix of the requantized kernels' copies with a residu
 PACKS = "_packs"   # the suffix of their copies that also write a 1x1 conv's packed input
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 LINEAR = "edgeq_linear_u8s8"
+WINOGRAD_INPUT, WINOGRAD = "edgeq_winograd_input", "edgeq_winograd_conv_requant"
+WINOGRAD_TILES, WINOGRAD_OC = 6, 64   # the Winograd kernel's register tile: 6 tiles of 4x4 outputs x 64 channels
+WINOGRAD_MAX_C = 128   # its exactness bound: |sum| < 2^25 for any i8 input and weights (the kernel's header)
 LINEAR_BLOCK = 16   # its outputs per vector
 # How the kernels split a dispatch into workgroups, in equal parts and at most MAX_WORKGROUPS in all. IREE 3.13's
 # workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at a time from
@@ -61,6 +65,9 @@ MIN_WORKGROUPS = 8
 MAX_WORKGROUPS = 10
 CHANNEL_BLOCK = 8  # output channels per register tile
 WORKERS = 2   # the host target's threads (HostTarget), which share each dispatch's workgroups
+# The Winograd kernel for the convs it fits (winograd_fits); EDGEQ_WINOGRAD=0 keeps them all on the direct kernels
+# (for A/B timing: the passes run in their own process)
+WINOGRAD_ENABLED = os.environ.get("EDGEQ_WINOGRAD", "1") != "0"
 
 
 def _parts(units: int, cost: int, other: int = 1, least: int = 1) -> int:
@@ -365,6 +372,82 @@ def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvS
     return Export(f"{dw.name}_{src.name}_{rq.name}" + ("_packed" if packed else ""), DEPTHWISE,
                   ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>"), scalars,
                   (parts, 1))
+
+
+def winograd_fits(conv: ConvShape, src: Source) -> bool:
+    """A 3x3 stride-1 conv padded by 1 on each side whose channels the Winograd kernel takes: an even count up to
+    WINOGRAD_MAX_C, output channels in blocks of 64, output rows and columns in whole 4x4 tiles (ResNet's layer1
+    and layer2)."""
+    return ((conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, conv.unfold) == (3, 3, 1, 1, 1, 1, 1)
+            and (src.top, src.left, src.h, src.w) == (1, 1, conv.oh, conv.ow) and conv.c % 2 == 0
+            and conv.c <= WINOGRAD_MAX_C and conv.oc % WINOGRAD_OC == 0 and conv.oh % 4 == 0 and conv.ow % 4 == 0)
+
+
+def winograd_input_export(conv: ConvShape, src: Source) -> Export:
+    parts = _split(1, conv.c // 2)[2]   # of the channel pairs
+    return Export(f"winograd_input_{conv.c}x{src.h}x{src.w}_v{src.value & 0xFF}", WINOGRAD_INPUT,
+                  ("memref<1xi8>", "memref<1xi16>"), (conv.c, src.h, src.w, src.value, parts), (parts, 1))
+
+
+def winograd_export(conv: ConvShape, rq: Requant, add: ResidualAdd | None) -> Export:
+    """Two results: the i8 output, and the kernel's scratch (winograd_scratch bytes, unused after)."""
+    tiles = -(-conv.oh * conv.ow // 16 // WINOGRAD_TILES)
+    group, blocks, parts = _split(conv.oc // WINOGRAD_OC, tiles)
+    name = f"winograd_{conv.c}x{conv.oh}x{conv.ow}_{conv.oc}_{rq.name}" + (f"_{add.name}" if add else "")
+    pointers = ("memref<1xi16>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>") + (
+        ("memref<1xi8>",) if add else ()) + ("memref<1xi8>", "memref<1xi8>")
+    scalars = (conv.c, conv.oc, conv.oh, conv.ow, parts, group, rq.shift, rq.lo, rq.hi, rq.zp)
+    return Export(name, WINOGRAD + (ADD if add else ""), pointers, scalars + (add.scalars if add else ()),
+                  (blocks, parts), outputs=2)
+
+
+def winograd_scratch(export: Export) -> int:
+    """The bytes of a Winograd dispatch's scratch: per workgroup, 36 positions x 6 tiles x 64 i32 sums."""
+    return export.groups[0] * export.groups[1] * 36 * WINOGRAD_TILES * WINOGRAD_OC * 4
+
+
+# G' (the rows of Winograd F(4, 3)'s G scaled to integers by 4, 6, 6, 24, 24, 1; the kernel's header)
+_WINOGRAD_G = ((1, 0, 0), (-1, -1, -1), (-1, 1, -1), (1, 2, 4), (1, -2, 4), (0, 0, 1))
+
+
+def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualAdd | None) -> str:
+    """The util.func that computes one conv with the Winograd kernel: (x, w, bias, multipliers[, residual]) -> i8.
+    The input transform is one dispatch; the filters' transform U = G' g G'^T, [OC/64][6][6][C/2][64][2] i16, is
+    a generic on the constant weights (IREE evaluates it at compile time), summed in wrap-around i16: exact, as
+    |U| <= 49 * 128."""
+    c, oc, pairs = conv.c, conv.oc, conv.c // 2
+    tiles = conv.oh * conv.ow // 16
+    inp, export = winograd_input_export(conv, src), winograd_export(conv, rq, add)
+    x_type, y_type = f"1x{c}x{src.h}x{src.w}xi8", f"1x{oc}x{conv.oh}x{conv.ow}xi8"
+    v_type, u_type = f"36x{pairs}x{tiles}x2xi16", f"{oc // WINOGRAD_OC}x6x6x{pairs}x{WINOGRAD_OC}x2xi16"
+    gg = ", ".join(str(a * b) for ra in _WINOGRAD_G for rb in _WINOGRAD_G for a in ra for b in rb)
+    dims = "ob, p, q, cp, o, k, i, j"
+    res, res_type = (", %res", f", tensor<{y_type}>") if add else ("", "")
+    scratch = f"{winograd_scratch(export)}xi8"
+    lines = [
+        "%z16 = arith.constant 0 : i16",
+        f"%v = flow.dispatch @{EXECUTABLE}::@{inp.name}(%x) : (tensor<{x_type}>) -> tensor<{v_type}>",
+        f"%gg = arith.constant dense<[{gg}]> : tensor<324xi16>",
+        "%g = tensor.expand_shape %gg [[0, 1, 2, 3]] output_shape [6, 6, 3, 3] : tensor<324xi16> into "
+        "tensor<6x6x3x3xi16>",   # [p][q][i][j]: G'[p][i] G'[q][j]
+        f"%ue = tensor.empty() : tensor<{u_type}>",
+        f"%u0 = linalg.fill ins(%z16 : i16) outs(%ue : tensor<{u_type}>) -> tensor<{u_type}>",
+        f"%u = linalg.generic {{indexing_maps = [affine_map<({dims}) -> (ob * {WINOGRAD_OC} + o, cp * 2 + k, i, j)>, "
+        f"affine_map<({dims}) -> (p, q, i, j)>, affine_map<({dims}) -> (ob, p, q, cp, o, k)>], iterator_types = ["
+        + ", ".join(['"parallel"'] * 6 + ['"reduction"'] * 2) + "]} "
+        f"ins(%w, %g : tensor<{oc}x{c}x3x3xi8>, tensor<6x6x3x3xi16>) outs(%u0 : tensor<{u_type}>) {{\n"
+        "    ^bb0(%in: i8, %gv: i16, %out: i16):\n      %e = arith.extsi %in : i8 to i16\n"
+        "      %m = arith.muli %e, %gv : i16\n      %s = arith.addi %out, %m : i16\n      linalg.yield %s : i16\n"
+        f"    }} -> tensor<{u_type}>",
+        f"%y, %ws = flow.dispatch @{EXECUTABLE}::@{export.name}(%v, %u, %bias, %mult{res}) : (tensor<{v_type}>, "
+        f"tensor<{u_type}>, tensor<{oc}xi32>, tensor<{oc}x1x1xi32>{res_type}) -> (tensor<{y_type}>, "
+        f"tensor<{scratch}>)",
+        f"util.return %y : tensor<{y_type}>",
+    ]
+    body = "\n".join("  " + ln for ln in lines)
+    args = f"%bias: tensor<{oc}xi32>, %mult: tensor<{oc}x1x1xi32>" + (f", %res: tensor<{y_type}>" if add else "")
+    return (f"util.func private @{_callee(conv, src, rq, False, add)}_winograd(%x: tensor<{x_type}>, "
+            f"%w: tensor<{conv.source_weights}>, {args}) -> tensor<{y_type}> {{\n{body}\n}}")
 
 
 def _compensated(w: str, w_type: str, start: str, out_type: str, dims: str, out: str) -> str:
@@ -821,18 +904,24 @@ def run(module: ir.Operation, pass_) -> None:
         add = found[2] if found and not any(found[0] == c for c in claimed) else None
         if add:
             claimed.append(found[0])
+        winograd = WINOGRAD_ENABLED and rq and not packed and winograd_fits(conv, src)
         # whole tiles of 8 channels: a 1x1 conv that reads the output takes it packed too
         reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense)
-                  if rq and conv.oc % CHANNEL_BLOCK == 0 else None)
+                  if rq and conv.oc % CHANNEL_BLOCK == 0 and not winograd else None)
         if reader is not None and reader not in packed_input:
             packed_input[reader] = op
         else:
             reader = None
         packs = dense[reader][1] if reader is not None else None
-        convs.append((op, _callee(conv, src, rq, packed, add, packs), fused, add is not None,
-                      dense[reader][0] if reader is not None else None))
-        functions.setdefault(convs[-1][1], _function(conv, src, rq, packed, add, packs))
-        exports += [conv_export(conv, rq, add, packs)] + ([] if packed else [pack_export(conv, src)])
+        if winograd:
+            callee = _callee(conv, src, rq, False, add) + "_winograd"
+            functions.setdefault(callee, _winograd_function(conv, src, rq, add))
+            exports += [winograd_input_export(conv, src), winograd_export(conv, rq, add)]
+        else:
+            callee = _callee(conv, src, rq, packed, add, packs)
+            functions.setdefault(callee, _function(conv, src, rq, packed, add, packs))
+            exports += [conv_export(conv, rq, add, packs)] + ([] if packed else [pack_export(conv, src)])
+        convs.append((op, callee, fused, add is not None, dense[reader][0] if reader is not None else None))
     consumers = {op: dense[k][1] for k, op in packed_input.items()}
     for op, dw, src, fused in depthwise:
         packed = consumers.get(op)
