@@ -285,8 +285,10 @@ def test_small_maps_run_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows, 
 
 # (in channels, size, out channels): 3x3 stride-1 convs padded by 1 that the Winograd kernel takes
 # (winograd_fits): a partial last block of 6 tiles (2 x 5 tiles), two 64-channel blocks and the 128 input channels
-# of its exactness bound, one 4x4 tile of 4 channels, tile rows of 16 (64 wide: two steps of its input transform)
-_WINOGRAD = [(16, (8, 20), 64), (128, (16, 16), 128), (4, (4, 4), 64), (24, (12, 64), 64)]
+# of its exactness bound, one 4x4 tile of 4 channels, tile rows of 16 (64 wide: two steps of its input transform),
+# maps that end in partial tiles (14 x 14: 2 rows and columns of the last; 7 x 9)
+_WINOGRAD = [(16, (8, 20), 64), (128, (16, 16), 128), (4, (4, 4), 64), (24, (12, 64), 64), (32, (14, 14), 64),
+             (8, (7, 9), 128)]
 
 
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
@@ -296,6 +298,14 @@ def test_winograd_conv_requantizes_like_the_reference(c, hw, oc, shift, lo, hi, 
     rng, w, bias, x = _operands(c, hw, oc, 3, c * 7 + oc + shift)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, shift, lo, hi, zp, tmp_path)
     assert "@edgeq_winograd_conv_requant(" in after and "@edgeq_conv2d_u8s8" not in after
+
+
+def test_winograd_leaves_convs_it_does_not_fit(tmp_path):
+    """128 -> 256 channels: transformed weights 1 MiB larger than the conv's, which IREE would not evaluate at
+    compile time (winograd_fits); the direct kernel (for 8-wide maps, the small-map one) takes it."""
+    rng, w, bias, x = _operands(128, (8, 8), 256, 3, 3)
+    after = _check_requantized(rng, x, w, bias, 1, 1, 1, 39, 0, 255, -128, tmp_path)
+    assert "@edgeq_winograd_conv_requant" not in after and "@edgeq_conv2d_u8s8_rows_requant(" in after
 
 
 @pytest.mark.parametrize("xv,wv", [(-128, -128), (127, -128), (-128, 127)])

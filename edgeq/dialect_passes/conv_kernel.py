@@ -25,6 +25,10 @@ A batch-1 linear layer (linalg.matmul of a 1 x K row by constant K x N weights, 
 becomes one dispatch of edgeq_linear_u8s8, its bias add fused: IREE's own matvec took about 40 us of
 MobileNetV2's 1280 -> 1000 classifier on one core (s8 x s8 without vpdpbusd), the kernel takes 21 in the model (15
 in a C harness), bound by reading the weights.
+A requantized 3x3 stride-1 conv padded by 1 with up to 128 channels (winograd_fits: ResNet-18's layer1 and layer2)
+becomes one dispatch of edgeq_winograd_conv_requant instead: Winograd F(4x4, 3x3), exact in integers (the kernel's
+header), half the direct conv's instructions; its filters' transform is a generic on the constant weights that IREE
+evaluates at compile time. ResNet-18 on one worker: those 7 convs 4.0 -> 3.1 ms (docs/profiling.md).
 All share one hal.executable.source that links the compiled kernels.
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, a stride together with a dilation, and
@@ -49,9 +53,13 @@ ADD = "_add"       # the suffix of the requantized kernels' copies with a residu
 PACKS = "_packs"   # the suffix of their copies that also write a 1x1 conv's packed input
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 LINEAR = "edgeq_linear_u8s8"
-WINOGRAD_INPUT, WINOGRAD = "edgeq_winograd_input", "edgeq_winograd_conv_requant"
+WINOGRAD = "edgeq_winograd_conv_requant"
 WINOGRAD_TILES, WINOGRAD_OC = 6, 64   # the Winograd kernel's register tile: 6 tiles of 4x4 outputs x 64 channels
 WINOGRAD_MAX_C = 128   # its exactness bound: |sum| < 2^25 for any i8 input and weights (the kernel's header)
+# IREE evaluates the filters' transform at compile time only while it adds at most 1 MiB to the weights
+# (--iree-opt-const-expr-max-size-increase-threshold): else it runs at every call (14 ms for a 256 x 256 conv)
+WINOGRAD_MAX_GROWTH = 1 << 20
+WINOGRAD_SPAN = 98   # tiles per workgroup (_winograd_parts): their V, 36 x C x 2 bytes each, stays in L2
 LINEAR_BLOCK = 16   # its outputs per vector
 # How the kernels split a dispatch into workgroups, in equal parts and at most MAX_WORKGROUPS in all. IREE 3.13's
 # workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at a time from
@@ -375,35 +383,44 @@ def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvS
 
 
 def winograd_fits(conv: ConvShape, src: Source) -> bool:
-    """A 3x3 stride-1 conv padded by 1 on each side whose channels the Winograd kernel takes: an even count up to
-    WINOGRAD_MAX_C, output channels in blocks of 64, output rows and columns in whole 4x4 tiles (ResNet's layer1
-    and layer2)."""
+    """A 3x3 stride-1 conv padded by 1 on each side that the Winograd kernel takes: an even number of channels up to
+    WINOGRAD_MAX_C, output channels in blocks of 64, transformed weights (36 x C x OC i16, against 9 x C x OC i8)
+    that IREE still evaluates at compile time: ResNet's layer1 and layer2."""
     return ((conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, conv.unfold) == (3, 3, 1, 1, 1, 1, 1)
             and (src.top, src.left, src.h, src.w) == (1, 1, conv.oh, conv.ow) and conv.c % 2 == 0
-            and conv.c <= WINOGRAD_MAX_C and conv.oc % WINOGRAD_OC == 0 and conv.oh % 4 == 0 and conv.ow % 4 == 0)
+            and conv.c <= WINOGRAD_MAX_C and conv.oc % WINOGRAD_OC == 0
+            and (72 - 9) * conv.c * conv.oc <= WINOGRAD_MAX_GROWTH)
 
 
-def winograd_input_export(conv: ConvShape, src: Source) -> Export:
-    parts = _split(1, conv.c // 2)[2]   # of the channel pairs
-    return Export(f"winograd_input_{conv.c}x{src.h}x{src.w}_v{src.value & 0xFF}", WINOGRAD_INPUT,
-                  ("memref<1xi8>", "memref<1xi16>"), (conv.c, src.h, src.w, src.value, parts), (parts, 1))
+def _winograd_tiles(conv: ConvShape) -> int:
+    return -(-conv.oh // 4) * -(-conv.ow // 4)
 
 
-def winograd_export(conv: ConvShape, rq: Requant, add: ResidualAdd | None) -> Export:
+def winograd_export(conv: ConvShape, src: Source, rq: Requant, add: ResidualAdd | None) -> Export:
     """Two results: the i8 output, and the kernel's scratch (winograd_scratch bytes, unused after)."""
-    tiles = -(-conv.oh * conv.ow // 16 // WINOGRAD_TILES)
-    group, blocks, parts = _split(conv.oc // WINOGRAD_OC, tiles)
-    name = f"winograd_{conv.c}x{conv.oh}x{conv.ow}_{conv.oc}_{rq.name}" + (f"_{add.name}" if add else "")
-    pointers = ("memref<1xi16>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>") + (
+    parts = _winograd_parts(conv)
+    name = (f"winograd_{conv.c}x{conv.oh}x{conv.ow}_{conv.oc}_v{src.value & 0xFF}_{rq.name}"
+            + (f"_{add.name}" if add else ""))
+    pointers = ("memref<1xi8>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>") + (
         ("memref<1xi8>",) if add else ()) + ("memref<1xi8>", "memref<1xi8>")
-    scalars = (conv.c, conv.oc, conv.oh, conv.ow, parts, group, rq.shift, rq.lo, rq.hi, rq.zp)
+    scalars = (conv.c, conv.oc, conv.oh, conv.ow, src.value, parts, rq.shift, rq.lo, rq.hi, rq.zp)
     return Export(name, WINOGRAD + (ADD if add else ""), pointers, scalars + (add.scalars if add else ()),
-                  (blocks, parts), outputs=2)
+                  (1, parts), outputs=2)
 
 
-def winograd_scratch(export: Export) -> int:
-    """The bytes of a Winograd dispatch's scratch: per workgroup, 36 positions x 6 tiles x 64 i32 sums."""
-    return export.groups[0] * export.groups[1] * 36 * WINOGRAD_TILES * WINOGRAD_OC * 4
+def _winograd_parts(conv: ConvShape) -> int:
+    """Ranges of about WINOGRAD_SPAN tiles, as many per worker: ResNet-18's layer1 (196 tiles) took 5.09 ms in 2
+    parts, 5.16 in 4, 5.23 in 6, and 5.68 in 3 (one worker idle at the end); each range transforms its own input."""
+    tiles = _winograd_tiles(conv)
+    return max(1, min(tiles, MAX_WORKGROUPS, WORKERS * -(-tiles // (WORKERS * WINOGRAD_SPAN))))
+
+
+def winograd_scratch(conv: ConvShape) -> int:
+    """The bytes of a Winograd dispatch's scratch: per workgroup, V [36][C/2][span][2] i16 (64-byte aligned) for
+    its range of at most `span` tiles, and M [36][6 tiles][64 channels] i32."""
+    parts = _winograd_parts(conv)
+    span = -(-_winograd_tiles(conv) // parts)
+    return parts * (-(-36 * conv.c * span * 2 // 64) * 64 + 36 * WINOGRAD_TILES * WINOGRAD_OC * 4)
 
 
 # G' (the rows of Winograd F(4, 3)'s G scaled to integers by 4, 6, 6, 24, 24, 1; the kernel's header)
@@ -411,22 +428,20 @@ _WINOGRAD_G = ((1, 0, 0), (-1, -1, -1), (-1, 1, -1), (1, 2, 4), (1, -2, 4), (0, 
 
 
 def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualAdd | None) -> str:
-    """The util.func that computes one conv with the Winograd kernel: (x, w, bias, multipliers[, residual]) -> i8.
-    The input transform is one dispatch; the filters' transform U = G' g G'^T, [OC/64][6][6][C/2][64][2] i16, is
-    a generic on the constant weights (IREE evaluates it at compile time), summed in wrap-around i16: exact, as
+    """The util.func that computes one conv with the Winograd kernel: (x, w, bias, multipliers[, residual]) -> i8,
+    one dispatch that reads x unpadded. The filters' transform U = G' g G'^T, [OC/64][6][6][C/2][64][2] i16, is a
+    generic on the constant weights (IREE evaluates it at compile time), summed in wrap-around i16: exact, as
     |U| <= 49 * 128."""
     c, oc, pairs = conv.c, conv.oc, conv.c // 2
-    tiles = conv.oh * conv.ow // 16
-    inp, export = winograd_input_export(conv, src), winograd_export(conv, rq, add)
+    export = winograd_export(conv, src, rq, add)
     x_type, y_type = f"1x{c}x{src.h}x{src.w}xi8", f"1x{oc}x{conv.oh}x{conv.ow}xi8"
-    v_type, u_type = f"36x{pairs}x{tiles}x2xi16", f"{oc // WINOGRAD_OC}x6x6x{pairs}x{WINOGRAD_OC}x2xi16"
+    u_type = f"{oc // WINOGRAD_OC}x6x6x{pairs}x{WINOGRAD_OC}x2xi16"
     gg = ", ".join(str(a * b) for ra in _WINOGRAD_G for rb in _WINOGRAD_G for a in ra for b in rb)
     dims = "ob, p, q, cp, o, k, i, j"
     res, res_type = (", %res", f", tensor<{y_type}>") if add else ("", "")
-    scratch = f"{winograd_scratch(export)}xi8"
+    scratch = f"{winograd_scratch(conv)}xi8"
     lines = [
         "%z16 = arith.constant 0 : i16",
-        f"%v = flow.dispatch @{EXECUTABLE}::@{inp.name}(%x) : (tensor<{x_type}>) -> tensor<{v_type}>",
         f"%gg = arith.constant dense<[{gg}]> : tensor<324xi16>",
         "%g = tensor.expand_shape %gg [[0, 1, 2, 3]] output_shape [6, 6, 3, 3] : tensor<324xi16> into "
         "tensor<6x6x3x3xi16>",   # [p][q][i][j]: G'[p][i] G'[q][j]
@@ -439,7 +454,7 @@ def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualA
         "    ^bb0(%in: i8, %gv: i16, %out: i16):\n      %e = arith.extsi %in : i8 to i16\n"
         "      %m = arith.muli %e, %gv : i16\n      %s = arith.addi %out, %m : i16\n      linalg.yield %s : i16\n"
         f"    }} -> tensor<{u_type}>",
-        f"%y, %ws = flow.dispatch @{EXECUTABLE}::@{export.name}(%v, %u, %bias, %mult{res}) : (tensor<{v_type}>, "
+        f"%y, %ws = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %u, %bias, %mult{res}) : (tensor<{x_type}>, "
         f"tensor<{u_type}>, tensor<{oc}xi32>, tensor<{oc}x1x1xi32>{res_type}) -> (tensor<{y_type}>, "
         f"tensor<{scratch}>)",
         f"util.return %y : tensor<{y_type}>",
@@ -916,7 +931,7 @@ def run(module: ir.Operation, pass_) -> None:
         if winograd:
             callee = _callee(conv, src, rq, False, add) + "_winograd"
             functions.setdefault(callee, _winograd_function(conv, src, rq, add))
-            exports += [winograd_input_export(conv, src), winograd_export(conv, rq, add)]
+            exports.append(winograd_export(conv, src, rq, add))
         else:
             callee = _callee(conv, src, rq, packed, add, packs)
             functions.setdefault(callee, _function(conv, src, rq, packed, add, packs))

@@ -1,6 +1,7 @@
 // edgeq's int8 convolution for x86-64 with AVX-512 VNNI (and VBMI): a direct conv on vpdpbusd (u8 x s8, 4 MACs per
-// lane) with pixels in the lanes, so that it reads and writes NCHW-ordered data and needs no transposes; and the
-// batch-1 linear layer after the pool (edgeq_linear_u8s8, at the end).
+// lane) with pixels in the lanes, so that it reads and writes NCHW-ordered data and needs no transposes; the
+// batch-1 linear layer after the pool (edgeq_linear_u8s8); and Winograd F(4x4, 3x3) for 3x3 stride-1 convs with up
+// to 128 channels (edgeq_winograd_conv_requant, at the end).
 //
 // Output pixels are computed on a grid as wide as the (phase-split) padded input, wq columns: output (oh, ow) is
 // grid position q = oh * wq + ow, and tap (i, j) reads the input at q plus a constant offset. Sixteen consecutive
@@ -838,10 +839,15 @@ void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, in
 //   - the sums wrap in i32 (vpdpwssd does not saturate), so A'^T M A' is 576 Y modulo 2^32, and
 //     Y = ((576 Y mod 2^32) >> 6) * 9^-1 modulo 2^26, sign-extended from 26 bits, as long as |Y| < 2^25: with C
 //     <= 128 channels, |Y| <= 128 * 9 * 128 * 128 < 2^25 for any i8 input and weights.
-// Layouts: V [36][C/2][tiles][2] i16 (edgeq_winograd_input), tile t = i (W/4) + j for output rows 4i.. and columns
-// 4j..; U [OC/64][36][C/2][64][2] i16. The product is computed with output channels in the lanes, 6 tiles x 64
-// channels per register tile; its 36 M go through a per-workgroup scratch buffer ws to the output transform,
-// then the requantization (and residual add) of the grid kernel, transposed to NCHW.
+// The tiles cover the output rounded up to multiples of 4 (tile t = i ceil(W/4) + j: output rows 4i.., columns
+// 4j..): windows read the padding value past the input's edges, and the stores skip what lies past the output's.
+// A dispatch's workgroup gy takes the gy-th of `parts` equal ranges of the tiles for all output channels:
+//   1. it transforms its tiles' input windows into V [36][C/2][span][2] i16 (span: the most tiles in a range) in its
+//      slot of the scratch buffer ws (one dispatch for the conv: a separate transform's dispatch left a worker idle
+//      at both ends);
+//   2. for each 6 of its tiles and 64 output channels, the 36 positions' sums M (channels in the lanes) into ws,
+//      with the weights U [OC/64][36][C/2][64][2] i16;
+//   3. tile by tile, their output transform, the grid kernel's requantization (and residual add), stored to NCHW.
 #define WINO_TILES 6
 #define WINO_VECTORS 4
 #define WINO_OC (16 * WINO_VECTORS)
@@ -863,31 +869,50 @@ static inline __attribute__((always_inline)) void winograd_bt(const __m512i* d, 
   v[5] = _mm512_add_epi16(_mm512_sub_epi16(_mm512_slli_epi16(d13, 2), d[3]), d[5]);
 }
 
-// The input transform: x [C][H][W] i8, the conv's input before its padding of 1 with `value`, to V (above). Each
-// step transforms WINO_CHUNK tiles of one tile row for two channels, the first channel's in lanes 0-14 of a
-// 16-lane half, the second's in the other half; the stores interleave them into channel pairs. Workgroup gx: the
-// gx-th of `parts` equal parts of the channel pairs.
-void edgeq_winograd_input(const int8_t* x, int16_t* v, int32_t c, int32_t h, int32_t w, int32_t value, int32_t parts,
-                          size_t gx, size_t gy) {
-  (void)gy;
-  const int tw = w / 4, tiles = (h / 4) * tw, pairs = c / 2;
-  __m512i columns[6];  // vpermt2b indices: column 4 j + u - 1 of tile j's window, both channels
-  for (int u = 0; u < 6; ++u) {
-    uint8_t idx[64];  // lanes 15 and 31 up: unused
-    for (int j = 0; j < 16; ++j) idx[j] = (uint8_t)(4 * j + u), idx[16 + j] = (uint8_t)(64 + 4 * j + u);
-    for (int j = 32; j < 64; ++j) idx[j] = 0;
-    columns[u] = opaque_indices(idx);
-  }
-  uint16_t pair_idx[32];  // [first channel's 16 lanes | second's] -> [lane][channel]
-  for (int l = 0; l < 16; ++l) pair_idx[2 * l] = (uint16_t)l, pair_idx[2 * l + 1] = (uint16_t)(16 + l);
-  const __m512i interleave = opaque_indices((const uint8_t*)pair_idx);
-  const __m512i pad = _mm512_set1_epi8((char)value);
-  for (int cp = (int)gx * pairs / parts; cp < ((int)gx + 1) * pairs / parts; ++cp) {
-    const int8_t* x0 = x + (size_t)(2 * cp) * h * w;
+// Four rows of A'^T (6 4 4 1 1 0 / 0 4 -4 2 -2 0 / 0 4 4 4 4 0 / 0 4 -4 8 -8 24) applied to 6 vectors of i32 sums.
+static inline __attribute__((always_inline)) void winograd_at(const __m512i* m, __m512i* y) {
+  const __m512i s12 = _mm512_add_epi32(m[1], m[2]), d12 = _mm512_slli_epi32(_mm512_sub_epi32(m[1], m[2]), 2);
+  const __m512i s34 = _mm512_add_epi32(m[3], m[4]), d34 = _mm512_sub_epi32(m[3], m[4]);
+  y[0] = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(m[0], 2), _mm512_slli_epi32(m[0], 1)),
+                          _mm512_add_epi32(_mm512_slli_epi32(s12, 2), s34));
+  y[1] = _mm512_add_epi32(d12, _mm512_slli_epi32(d34, 1));
+  y[2] = _mm512_slli_epi32(_mm512_add_epi32(s12, s34), 2);
+  y[3] = _mm512_add_epi32(_mm512_add_epi32(d12, _mm512_slli_epi32(d34, 3)),
+                          _mm512_add_epi32(_mm512_slli_epi32(m[5], 4), _mm512_slli_epi32(m[5], 3)));
+}
+
+typedef struct {
+  const int8_t* x;
+  const int16_t* u;
+  const int32_t* bias;
+  int8_t* y;
+  int16_t* v;  // the workgroup's V and M in ws
+  __m512i* m;
+  const requant_t* rq;
+  const residual_t* add;
+  int pairs, tiles, tw, h, w, value, span, first;  // span: the most tiles in a range; first: this range's
+  __m512i columns[6];  // vpermt2b indices: column 4 j + u - 1 of tile j's window, for both channels of a pair
+  __m512i interleave;  // vpermw indices: [first channel's 16 lanes | second's] -> [lane][channel]
+  __m512i to_channels[4];  // vpermt2b indices: [pixel][16 channels] x 4 -> [4 channels][16 pixels]
+} winograd_t;
+
+// V of tiles [t0, t1): each step transforms WINO_CHUNK tiles of one tile row for two channels, the first channel's
+// in lanes 0-14 of a 16-lane half, the second's in the other half; the stores interleave them into channel pairs.
+static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0, int t1) {
+  // k's members in locals: the stores to V may alias k as far as clang knows, and it would reload them after each
+  const __m512i pad = _mm512_set1_epi8((char)k->value), interleave = k->interleave;
+  const __m512i columns[6] = {k->columns[0], k->columns[1], k->columns[2], k->columns[3], k->columns[4],
+                              k->columns[5]};
+  const int pairs = k->pairs, tw = k->tw, h = k->h, w = k->w, first = k->first;
+  const size_t span = (size_t)k->span;
+  int16_t* v = k->v;
+  for (int cp = 0; cp < pairs; ++cp) {
+    const int8_t* x0 = k->x + (size_t)(2 * cp) * h * w;
     const int8_t* x1 = x0 + (size_t)h * w;
-    for (int i = 0; i < h / 4; ++i) {
-      for (int j0 = 0; j0 < tw; j0 += WINO_CHUNK) {
-        const int n = tw - j0 < WINO_CHUNK ? tw - j0 : WINO_CHUNK, col0 = 4 * j0 - 1;
+    for (int i = t0 / tw; i * tw < t1; ++i) {
+      const int j1 = t1 - i * tw < tw ? t1 - i * tw : tw;
+      for (int j0 = t0 > i * tw ? t0 - i * tw : 0; j0 < j1; j0 += WINO_CHUNK) {
+        const int n = j1 - j0 < WINO_CHUNK ? j1 - j0 : WINO_CHUNK, col0 = 4 * j0 - 1;
         __mmask64 inside = 0;  // the columns of the 64 bytes from col0 that are in the row
         for (int b = 0; b < 64; ++b)
           if (col0 + b >= 0 && col0 + b < w) inside |= (__mmask64)1 << b;
@@ -905,107 +930,99 @@ void edgeq_winograd_input(const int8_t* x, int16_t* v, int32_t c, int32_t h, int
           winograd_bt(d, t[r]);
         }
         const __mmask16 lanes = (__mmask16)((1u << n) - 1);
+        const size_t at = (size_t)i * tw + j0 - first;
         for (int q = 0; q < 6; ++q) {
           const __m512i col[6] = {t[0][q], t[1][q], t[2][q], t[3][q], t[4][q], t[5][q]};
           __m512i out[6];
           winograd_bt(col, out);
           for (int p = 0; p < 6; ++p)
-            _mm512_mask_storeu_epi32(v + (((size_t)(6 * p + q) * pairs + cp) * tiles + (size_t)i * tw + j0) * 2,
-                                     lanes, _mm512_permutexvar_epi16(interleave, out[p]));
+            _mm512_mask_storeu_epi32(v + (((size_t)(6 * p + q) * pairs + cp) * span + at) * 2, lanes,
+                                     _mm512_permutexvar_epi16(interleave, out[p]));
         }
       }
     }
   }
 }
 
-// Four rows of A'^T (6 4 4 1 1 0 / 0 4 -4 2 -2 0 / 0 4 4 4 4 0 / 0 4 -4 8 -8 24) applied to 6 vectors of i32 sums.
-static inline __attribute__((always_inline)) void winograd_at(const __m512i* m, __m512i* y) {
-  const __m512i s12 = _mm512_add_epi32(m[1], m[2]), d12 = _mm512_slli_epi32(_mm512_sub_epi32(m[1], m[2]), 2);
-  const __m512i s34 = _mm512_add_epi32(m[3], m[4]), d34 = _mm512_sub_epi32(m[3], m[4]);
-  y[0] = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(m[0], 2), _mm512_slli_epi32(m[0], 1)),
-                          _mm512_add_epi32(_mm512_slli_epi32(s12, 2), s34));
-  y[1] = _mm512_add_epi32(d12, _mm512_slli_epi32(d34, 1));
-  y[2] = _mm512_slli_epi32(_mm512_add_epi32(s12, s34), 2);
-  y[3] = _mm512_add_epi32(_mm512_add_epi32(d12, _mm512_slli_epi32(d34, 3)),
-                          _mm512_add_epi32(_mm512_slli_epi32(m[5], 4), _mm512_slli_epi32(m[5], 3)));
-}
-
-typedef struct {
-  const int16_t* v;
-  const int16_t* u;
-  const int32_t* bias;
-  int8_t* y;
-  __m512i* ws;
-  const requant_t* rq;
-  const residual_t* add;
-  int pairs, tiles, tw, h, w;
-  __m512i to_channels[4];  // vpermt2b indices: [pixel][16 channels] x 4 -> [4 channels][16 pixels]
-} winograd_t;
-
-// The 36 sums of nt tiles from t0 x WINO_OC output channels (block ob), to the scratch ws[p][tile][vector].
-static inline __attribute__((always_inline)) void winograd_products(const winograd_t* k, int ob, int t0, const int nt) {
+// The 36 positions' sums of nt tiles from t0 x 64 output channels (block ob), to M [36][6 tiles][4 vectors].
+static inline __attribute__((always_inline)) void winograd_products(const winograd_t* k, int ob, int t0,
+                                                                    const int nt) {
   for (int p = 0; p < 36; ++p) {
     __m512i acc[WINO_TILES][WINO_VECTORS];
     for (int t = 0; t < nt; ++t)
       for (int o = 0; o < WINO_VECTORS; ++o) acc[t][o] = _mm512_setzero_si512();
     const int16_t* up = k->u + ((size_t)ob * 36 + p) * k->pairs * WINO_OC * 2;
-    const int32_t* vp = (const int32_t*)k->v + (size_t)p * k->pairs * k->tiles + t0;
+    const int32_t* vp = (const int32_t*)k->v + (size_t)p * k->pairs * k->span + (t0 - k->first);
     for (int cp = 0; cp < k->pairs; ++cp) {
       __m512i wv[WINO_VECTORS];
       for (int o = 0; o < WINO_VECTORS; ++o) wv[o] = _mm512_loadu_si512(up + (size_t)cp * WINO_OC * 2 + 32 * o);
       for (int t = 0; t < nt; ++t) {
-        const __m512i b = _mm512_set1_epi32(vp[(size_t)cp * k->tiles + t]);
+        const __m512i b = _mm512_set1_epi32(vp[(size_t)cp * k->span + t]);
         for (int o = 0; o < WINO_VECTORS; ++o) acc[t][o] = _mm512_dpwssd_epi32(acc[t][o], b, wv[o]);
       }
     }
     for (int t = 0; t < nt; ++t)
       for (int o = 0; o < WINO_VECTORS; ++o)
-        _mm512_storeu_si512(k->ws + (p * WINO_TILES + t) * WINO_VECTORS + o, acc[t][o]);
+        _mm512_storeu_si512(k->m + (p * WINO_TILES + t) * WINO_VECTORS + o, acc[t][o]);
   }
 }
 
-// A tile's 4 rows of 4 bytes in one channel plane (row stride w), as the dwords of a vector, and back.
-static inline __m128i tile_rows(const int8_t* at, int w) {
-  int32_t d[4];
-  for (int a = 0; a < 4; ++a) __builtin_memcpy(&d[a], at + (size_t)a * w, 4);
+// A tile's 4 rows of 4 bytes in one channel plane (row stride w), as the dwords of a vector, and back; at the map's
+// bottom and right edges, only its first `rows` rows and `cols` columns (the rest read as 0).
+static inline __m128i tile_rows(const int8_t* at, int w, int rows, int cols) {
+  int32_t d[4] = {0, 0, 0, 0};
+  if (rows == 4 && cols == 4) {
+    for (int a = 0; a < 4; ++a) __builtin_memcpy(&d[a], at + (size_t)a * w, 4);
+  } else {
+    for (int a = 0; a < rows; ++a)
+      for (int b = 0; b < cols; ++b) d[a] |= (int32_t)((uint32_t)(uint8_t)at[(size_t)a * w + b] << (8 * b));
+  }
   return _mm_set_epi32(d[3], d[2], d[1], d[0]);
 }
 
-static inline void store_tile_rows(int8_t* at, int w, __m128i four) {
+static inline void store_tile_rows(int8_t* at, int w, __m128i four, int rows, int cols) {
   const int32_t d[4] = {_mm_cvtsi128_si32(four), _mm_extract_epi32(four, 1), _mm_extract_epi32(four, 2),
                         _mm_extract_epi32(four, 3)};
-  for (int a = 0; a < 4; ++a) __builtin_memcpy(at + (size_t)a * w, &d[a], 4);
+  if (rows == 4 && cols == 4) {
+    for (int a = 0; a < 4; ++a) __builtin_memcpy(at + (size_t)a * w, &d[a], 4);
+  } else {
+    for (int a = 0; a < rows; ++a)
+      for (int b = 0; b < cols; ++b) at[(size_t)a * w + b] = (int8_t)(d[a] >> (8 * b));
+  }
 }
 
-// One tile's 16 outputs for 16 channels from oc0: the output transform of its sums in ws (slot t, vector o), the
-// division by 576, bias, requantization and residual add, stored to NCHW y.
+// One tile's 16 outputs for 16 channels from oc0 (vector o of M, the range's tile slot): the output transform,
+// the division by 576, bias, requantization and residual add, stored to NCHW y.
 static inline __attribute__((always_inline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int o,
                                                                    int oc0, const int usual) {
-  __m512i m[36], rows[4][6];
-  for (int p = 0; p < 36; ++p) m[p] = _mm512_loadu_si512(k->ws + (p * WINO_TILES + slot) * WINO_VECTORS + o);
+  __m512i m[36], t[4][6], sums[16];  // t: the first stage's 4 x 6; sums: Y, [pixel 4 a + col]
+  for (int p = 0; p < 36; ++p) m[p] = _mm512_loadu_si512(k->m + (p * WINO_TILES + slot) * WINO_VECTORS + o);
   for (int q = 0; q < 6; ++q) {
     const __m512i col[6] = {m[q], m[6 + q], m[12 + q], m[18 + q], m[24 + q], m[30 + q]};
     __m512i out[4];
     winograd_at(col, out);
-    for (int a = 0; a < 4; ++a) rows[a][q] = out[a];
+    for (int a = 0; a < 4; ++a) t[a][q] = out[a];
   }
-  const __m512i bias = _mm512_loadu_si512(k->bias + oc0), mult = _mm512_loadu_si512(k->rq->m + oc0);
-  const __m512i m_odd = _mm512_srli_epi64(mult, 32), inv9 = _mm512_set1_epi32(WINO_INV9);
-  __m128i b[16];  // the i8 results, [pixel 4 a + col][16 channels]
+  const __m512i inv9 = _mm512_set1_epi32(WINO_INV9);
   for (int a = 0; a < 4; ++a) {
     __m512i y[4];
-    winograd_at(rows[a], y);
-    for (int col = 0; col < 4; ++col) {
+    winograd_at(t[a], y);
+    for (int col = 0; col < 4; ++col) {  // 576 Y modulo 2^32 -> Y
       const __m512i ninth = _mm512_mullo_epi32(_mm512_srai_epi32(y[col], 6), inv9);  // Y modulo 2^26
-      const __m512i acc = _mm512_add_epi32(_mm512_srai_epi32(_mm512_slli_epi32(ninth, 6), 6), bias);
-      b[4 * a + col] = _mm512_cvtsepi32_epi8(requantize32(acc, k->rq, mult, m_odd, usual));
+      sums[4 * a + col] = _mm512_srai_epi32(_mm512_slli_epi32(ninth, 6), 6);
     }
   }
+  const __m512i bias = _mm512_loadu_si512(k->bias + oc0), mult = _mm512_loadu_si512(k->rq->m + oc0);
+  const __m512i m_odd = _mm512_srli_epi64(mult, 32);
+  __m128i b[16];  // the i8 results, [pixel][16 channels]
+  for (int px = 0; px < 16; ++px)
+    b[px] = _mm512_cvtsepi32_epi8(requantize32(_mm512_add_epi32(sums[px], bias), k->rq, mult, m_odd, usual));
   __m512i z[4];  // tile row a: [col][16 channels]
   for (int a = 0; a < 4; ++a)
     z[a] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(b[4 * a]), b[4 * a + 1], 1),
                                                  b[4 * a + 2], 2), b[4 * a + 3], 3);
   const int i = tile / k->tw, j = tile % k->tw;
+  const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - 4 * j < 4 ? k->w - 4 * j : 4;
   const size_t plane = (size_t)k->h * k->w;
   for (int g = 0; g < 4; ++g) {  // channels oc0 + 4 g ..: [channel][tile row a][col], a dword per row
     const __m512i lo = _mm512_permutex2var_epi8(z[0], k->to_channels[g], z[1]);
@@ -1015,8 +1032,10 @@ static inline __attribute__((always_inline)) void winograd_outputs(const winogra
     if (k->add) {
       const int8_t* r = k->add->r + at;  // the residual's dwords, [channel][tile row] (not vpgatherdd: slow)
       const __m512i rv = _mm512_inserti32x4(
-          _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(tile_rows(r, k->w)), tile_rows(r + plane, k->w), 1),
-                             tile_rows(r + 2 * plane, k->w), 2), tile_rows(r + 3 * plane, k->w), 3);
+          _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(tile_rows(r, k->w, rows, cols)),
+                                                tile_rows(r + plane, k->w, rows, cols), 1),
+                             tile_rows(r + 2 * plane, k->w, rows, cols), 2),
+          tile_rows(r + 3 * plane, k->w, rows, cols), 3);
       __m128i four[4];  // the channels' 16 pixels each
       four[0] = add_residual(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(c, 0)), k->add,
                              _mm512_extracti32x4_epi32(rv, 0));
@@ -1030,23 +1049,36 @@ static inline __attribute__((always_inline)) void winograd_outputs(const winogra
                                                 four[2], 2), four[3], 3);
     }
     // dword stores: vpscatterdd is slow on Zen 4 (it took a sixth of the products' time)
-    store_tile_rows(k->y + at, k->w, _mm512_castsi512_si128(c));
-    store_tile_rows(k->y + at + plane, k->w, _mm512_extracti32x4_epi32(c, 1));
-    store_tile_rows(k->y + at + 2 * plane, k->w, _mm512_extracti32x4_epi32(c, 2));
-    store_tile_rows(k->y + at + 3 * plane, k->w, _mm512_extracti32x4_epi32(c, 3));
+    store_tile_rows(k->y + at, k->w, _mm512_castsi512_si128(c), rows, cols);
+    store_tile_rows(k->y + at + plane, k->w, _mm512_extracti32x4_epi32(c, 1), rows, cols);
+    store_tile_rows(k->y + at + 2 * plane, k->w, _mm512_extracti32x4_epi32(c, 2), rows, cols);
+    store_tile_rows(k->y + at + 3 * plane, k->w, _mm512_extracti32x4_epi32(c, 3), rows, cols);
   }
 }
 
-// Workgroup (gx, gy): the gx-th `group` of WINO_OC-channel blocks, the gy-th of `parts` equal parts of the blocks
-// of WINO_TILES tiles; its scratch is the (gy * groups + gx)-th slot of ws.
-static inline __attribute__((always_inline)) void winograd_conv(const int16_t* v, const int16_t* u,
+// The workgroup's share of a conv (the section's header): gy-th range of the tiles, all output channels.
+static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x, const int16_t* u,
                                                                 const int32_t* bias, int8_t* y, void* ws,
                                                                 const requant_t* rq, const residual_t* add, int32_t c,
-                                                                int32_t oc, int32_t h, int32_t w, int32_t parts,
-                                                                int32_t group, size_t gx, size_t gy, const int usual) {
-  const int blocks = oc / WINO_OC, groups = (blocks + group - 1) / group;
-  winograd_t k = {v, u, bias, y, (__m512i*)ws + ((size_t)gy * groups + gx) * 36 * WINO_TILES * WINO_VECTORS, rq, add,
-                  c / 2, (h / 4) * (w / 4), w / 4, h, w};
+                                                                int32_t oc, int32_t h, int32_t w, int32_t value,
+                                                                int32_t parts, size_t gy, const int usual) {
+  const int tiles = ((h + 3) / 4) * ((w + 3) / 4), span = (tiles + parts - 1) / parts, pairs = c / 2;
+  const size_t v_bytes = ((size_t)36 * pairs * span * 4 + 63) / 64 * 64;
+  int8_t* slot = (int8_t*)ws + (size_t)gy * (v_bytes + (size_t)36 * WINO_TILES * WINO_OC * 4);
+  winograd_t k;  // member by member: an initializer would zero the index vectors with memset, which IREE lacks
+  k.x = x, k.u = u, k.bias = bias, k.y = y, k.v = (int16_t*)slot, k.m = (__m512i*)(slot + v_bytes), k.rq = rq;
+  k.add = add, k.pairs = pairs, k.tiles = tiles, k.tw = (w + 3) / 4, k.h = h, k.w = w;
+  k.value = value, k.span = span;
+  k.first = (int)gy * tiles / parts;
+  for (int q = 0; q < 6; ++q) {
+    uint8_t idx[64];  // lanes 15 and 31 up: unused
+    for (int j = 0; j < 16; ++j) idx[j] = (uint8_t)(4 * j + q), idx[16 + j] = (uint8_t)(64 + 4 * j + q);
+    for (int j = 32; j < 64; ++j) idx[j] = 0;
+    k.columns[q] = opaque_indices(idx);
+  }
+  uint16_t pair_idx[32];
+  for (int l = 0; l < 16; ++l) pair_idx[2 * l] = (uint16_t)l, pair_idx[2 * l + 1] = (uint16_t)(16 + l);
+  k.interleave = opaque_indices((const uint8_t*)pair_idx);
   for (int g = 0; g < 4; ++g) {
     uint8_t idx[64];
     for (int l = 0; l < 4; ++l)
@@ -1054,15 +1086,17 @@ static inline __attribute__((always_inline)) void winograd_conv(const int16_t* v
         for (int col = 0; col < 4; ++col) idx[16 * l + 4 * a + col] = (uint8_t)((a & 1) * 64 + 16 * col + 4 * g + l);
     k.to_channels[g] = opaque_indices(idx);
   }
-  const int tblocks = (k.tiles + WINO_TILES - 1) / WINO_TILES;
-  const int last = (int)gx * group + group < blocks ? (int)gx * group + group : blocks;
-  for (int b = (int)gy * tblocks / parts; b < ((int)gy + 1) * tblocks / parts; ++b) {
-    const int t0 = b * WINO_TILES, nt = k.tiles - t0 < WINO_TILES ? k.tiles - t0 : WINO_TILES;
-    for (int ob = (int)gx * group; ob < last; ++ob) {  // the channel blocks reuse the tiles' V from cache
+  const int last = ((int)gy + 1) * tiles / parts;
+  winograd_input(&k, k.first, last);
+  for (int t0 = k.first; t0 < last; t0 += WINO_TILES) {
+    const int nt = last - t0 < WINO_TILES ? last - t0 : WINO_TILES;
+    for (int ob = 0; ob < oc / WINO_OC; ++ob) {
       switch (nt) {  // each count as its own unrolled copy, so the accumulators stay in registers
-#define WINO_CASE(N) case N: winograd_products(&k, ob, t0, N); break;
-        WINO_CASE(6) WINO_CASE(5) WINO_CASE(4) WINO_CASE(3) WINO_CASE(2)
-#undef WINO_CASE
+        case 6: winograd_products(&k, ob, t0, 6); break;
+        case 5: winograd_products(&k, ob, t0, 5); break;
+        case 4: winograd_products(&k, ob, t0, 4); break;
+        case 3: winograd_products(&k, ob, t0, 3); break;
+        case 2: winograd_products(&k, ob, t0, 2); break;
         default: winograd_products(&k, ob, t0, 1); break;
       }
       for (int t = 0; t < nt; ++t)
@@ -1071,25 +1105,28 @@ static inline __attribute__((always_inline)) void winograd_conv(const int16_t* v
   }
 }
 
-#define WINOGRAD_PARAMS int32_t c, int32_t oc, int32_t h, int32_t w, int32_t parts, int32_t group
-// The Winograd conv's entries, in the pass's order of arguments: requantized i8 NCHW out, and with _add the
-// residual add after it; ws is the scratch buffer (a second result, unused after).
-void edgeq_winograd_conv_requant(const int16_t* v, const int16_t* u, const int32_t* bias, const int32_t* m,
+#define WINOGRAD_PARAMS int32_t c, int32_t oc, int32_t h, int32_t w, int32_t value, int32_t parts
+// The Winograd conv's entries, in the pass's order of arguments: x [C][H][W] i8, the conv's input before its
+// padding of 1 with `value`; requantized i8 NCHW out, and with _add the residual add after it; ws is the scratch
+// buffer (a second result, unused after).
+void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
                                  int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS, size_t gx, size_t gy) {
+  (void)gx;
   const requant_t rq = {m, shift, lo, hi, zp};
   if (usual_requant(&rq))
-    winograd_conv(v, u, bias, y, ws, &rq, 0, c, oc, h, w, parts, group, gx, gy, 1);
+    winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy, 1);
   else
-    winograd_conv(v, u, bias, y, ws, &rq, 0, c, oc, h, w, parts, group, gx, gy, 0);
+    winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy, 0);
 }
 
-void edgeq_winograd_conv_requant_add(const int16_t* v, const int16_t* u, const int32_t* bias, const int32_t* m,
+void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
                                      const int8_t* r, int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS,
                                      ADD_PARAMS, size_t gx, size_t gy) {
+  (void)gx;
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   if (usual_requant(&rq))
-    winograd_conv(v, u, bias, y, ws, &rq, &add, c, oc, h, w, parts, group, gx, gy, 1);
+    winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy, 1);
   else
-    winograd_conv(v, u, bias, y, ws, &rq, &add, c, oc, h, w, parts, group, gx, gy, 0);
+    winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy, 0);
 }
