@@ -121,8 +121,9 @@ def test_int8_profile_accounts_for_every_layer(tmp_path):
 
 @pytest.mark.skipif(not runs_edgeq_kernels(), reason="edgeq's kernels need x86-64 with AVX-512 VNNI and VBMI")
 def test_conv_kernel_benchmark_covers_every_dense_conv(tmp_path):
-    """Every dense digits conv is timed three ways: IREE's, edgeq's kernel with the pack of its input, the kernel
-    alone; the peak comes from vnni_peak.c on every core."""
+    """Every dense digits conv is timed four ways: IREE's, edgeq's kernel with the pack of its input, the kernel
+    alone, and requantized as the model runs it (which names its kernel); the peak comes from vnni_peak.c on every
+    core."""
     from edgeq import models
 
     result = _load("conv_kernel").main(["--model", "digits", "--repetitions", "3", "--json", str(tmp_path / "c.json")])
@@ -131,7 +132,8 @@ def test_conv_kernel_benchmark_covers_every_dense_conv(tmp_path):
     rows = result["convs"]
     assert convs and sorted(n for r in rows for n in r["layers"]) == sorted(convs)
     for r in rows:
-        assert set(r["times_us"]) == {"iree", "edgeq", "kernel alone"}
+        assert set(r["times_us"]) == {"iree", "edgeq", "kernel alone", "edgeq requantized"}
+        assert r["kernel"] in ("grid", "small-map")   # digits' convs: too few output channels for the Winograd one
         assert all(len(t) >= 3 and r["median_us"][w] > 0 for w, t in r["times_us"].items())
     assert 10 < result["peak_gmacs"] < 10_000
     assert json.loads((tmp_path / "c.json").read_text())["convs"] == rows

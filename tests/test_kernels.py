@@ -343,6 +343,44 @@ def test_winograd_conv_adds_the_residual(crq, zc, zr, zp, lo, hi, shift, tmp_pat
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
 
 
+def _maxpool_module(c: int, hw: tuple[int, int], pad_value: int, init: int) -> str:
+    """A 3x3 max pooling at stride 2 as torch's MaxPool2d(3, 2, 1) imports to i8: pad, fill, pooling_nchw_max."""
+    h, w = hw
+    oh, ow = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+    return f"""util.func public @main(%x: tensor<1x{c}x{h}x{w}xi8>) -> tensor<1x{c}x{oh}x{ow}xi8> {{
+  %v = arith.constant {pad_value} : i8
+  %i = arith.constant {init} : i8
+  %xp = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {{
+  ^bb0(%a: index, %b: index, %c: index, %d: index):
+    tensor.yield %v : i8
+  }} : tensor<1x{c}x{h}x{w}xi8> to tensor<1x{c}x{h + 2}x{w + 2}xi8>
+  %e = tensor.empty() : tensor<1x{c}x{oh}x{ow}xi8>
+  %f = linalg.fill ins(%i : i8) outs(%e : tensor<1x{c}x{oh}x{ow}xi8>) -> tensor<1x{c}x{oh}x{ow}xi8>
+  %k = tensor.empty() : tensor<3x3xi8>
+  %y = linalg.pooling_nchw_max {{dilations = dense<1> : vector<2xi64>, strides = dense<2> : vector<2xi64>}} ins(%xp, %k : tensor<1x{c}x{h + 2}x{w + 2}xi8>, tensor<3x3xi8>) outs(%f : tensor<1x{c}x{oh}x{ow}xi8>) -> tensor<1x{c}x{oh}x{ow}xi8>
+  util.return %y : tensor<1x{c}x{oh}x{ow}xi8>
+}}"""
+
+
+# (channels, size, padding value, init): ResNet's (64 x 112 x 112, 2 steps of 32 outputs per row), odd sizes, a
+# rows of 3 steps, the last of 2 outputs (131 wide -> 66), padding and init that are not the i8 minimum
+@pytest.mark.parametrize("c,hw,pad_value,init", [(64, (112, 112), -128, -128), (5, (13, 17), -3, -128),
+                                                 (3, (9, 131), 7, -100), (2, (20, 20), -128, 5)])
+def test_maxpool_kernel_matches_numpy(c, hw, pad_value, init, tmp_path):
+    rng = np.random.default_rng(c)
+    x = rng.integers(-128, 128, size=(1, c, *hw), dtype=np.int8)
+    y, after = _run_kernel(_maxpool_module(c, hw, pad_value, init), x, tmp_path)
+    assert "@edgeq_maxpool3x3s2_i8(" in after and "pooling_nchw_max" not in after
+    h, w = hw
+    xp = np.pad(x[0].astype(np.int64), ((0, 0), (1, 2), (1, 2)), constant_values=pad_value)
+    oh, ow = y.shape[2:]
+    expected = np.full((c, oh, ow), init, np.int64)
+    for i in range(3):
+        for j in range(3):
+            expected = np.maximum(expected, xp[:, i:i + 2 * oh:2, j:j + 2 * ow:2])
+    assert y.shape == (1, c, oh, ow) and np.array_equal(y[0], expected.astype(np.int8))
+
+
 # (channels, size, stride, padding): MobileNet's strides and paddings, rows narrower and wider than the kernel's
 # 16 lanes and its 64-byte row loads at both strides, odd sizes under stride 2, channels that are not a multiple of
 # its groups of 4, workgroups of several groups (64 x 9 x 9); output rows of 8 pixels or fewer, two to a vector
