@@ -905,7 +905,7 @@ def _maxpool(op: ir.Operation) -> MaxPool | None:
     value = _constant(fill.operands[0]) if fill is not None and fill.name == "linalg.fill" else None
     if (not all(t.has_static_shape for t in (x, window, init)) or x.shape[0] != 1 or int_width(x) != 8
             or int_width(init) != 8 or list(window.shape) != [3, 3] or value is None
-            or [int(v) for v in attr["strides"]] != [2, 2]
+            or "strides" not in attr or [int(v) for v in attr["strides"]] != [2, 2]
             or ("dilations" in attr and any(int(d) != 1 for d in attr["dilations"]))):
         return None
     return MaxPool(x.shape[1], *init.shape[2:], value)

@@ -890,7 +890,7 @@ typedef struct {
   __m512i* m;
   const requant_t* rq;
   const residual_t* add;
-  int pairs, tiles, tw, h, w, value, span, first;  // span: the most tiles in a range; first: this range's
+  int pairs, tw, h, w, value, span, first;  // tw: tiles per row; span: the most in a range; first: this range's
   __m512i columns[6];  // vpermt2b indices: column 4 j + u - 1 of tile j's window, for both channels of a pair
   __m512i interleave;  // vpermw indices: [first channel's 16 lanes | second's] -> [lane][channel]
   __m512i to_channels[4];  // vpermt2b indices: [pixel][16 channels] x 4 -> [4 channels][16 pixels]
@@ -1067,8 +1067,7 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
   int8_t* slot = (int8_t*)ws + (size_t)gy * (v_bytes + (size_t)36 * WINO_TILES * WINO_OC * 4);
   winograd_t k;  // member by member: an initializer would zero the index vectors with memset, which IREE lacks
   k.x = x, k.u = u, k.bias = bias, k.y = y, k.v = (int16_t*)slot, k.m = (__m512i*)(slot + v_bytes), k.rq = rq;
-  k.add = add, k.pairs = pairs, k.tiles = tiles, k.tw = (w + 3) / 4, k.h = h, k.w = w;
-  k.value = value, k.span = span;
+  k.add = add, k.pairs = pairs, k.tw = (w + 3) / 4, k.h = h, k.w = w, k.value = value, k.span = span;
   k.first = (int)gy * tiles / parts;
   for (int q = 0; q < 6; ++q) {
     uint8_t idx[64];  // lanes 15 and 31 up: unused
