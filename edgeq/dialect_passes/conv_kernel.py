@@ -28,7 +28,7 @@ in a C harness), bound by reading the weights.
 A requantized 3x3 stride-1 conv padded by 1 with up to 128 channels (winograd_fits: ResNet-18's layer1 and layer2)
 becomes one dispatch of edgeq_winograd_conv_requant instead: Winograd F(4x4, 3x3), exact in integers (the kernel's
 header), half the direct conv's instructions; its filters' transform is a generic on the constant weights that IREE
-evaluates at compile time. ResNet-18 on one worker: those 7 convs 4.0 -> 3.1 ms (docs/profiling.md).
+evaluates at compile time. ResNet-18 on one worker: those 7 convs 4.2 -> 3.3 ms (docs/profiling.md).
 A 3x3 max pooling at stride 2 (ResNet's, after the stem) becomes one dispatch of edgeq_maxpool3x3s2_i8, which reads
 its input unpadded: IREE's took 84 us and a 23 us copy for the padding on two threads.
 All share one hal.executable.source that links the compiled kernels.
