@@ -464,7 +464,7 @@ def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualA
     ]
     body = "\n".join("  " + ln for ln in lines)
     args = f"%bias: tensor<{oc}xi32>, %mult: tensor<{oc}x1x1xi32>" + (f", %res: tensor<{y_type}>" if add else "")
-    return (f"util.func private @{_callee(conv, src, rq, False, add)}_winograd(%x: tensor<{x_type}>, "
+    return (f"util.func private @{_callee(conv, src, rq, add=add, winograd=True)}(%x: tensor<{x_type}>, "
             f"%w: tensor<{conv.source_weights}>, {args}) -> tensor<{y_type}> {{\n{body}\n}}")
 
 
@@ -649,9 +649,9 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
 
 
 def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
-            add: ResidualAdd | None = None, packs: ConvShape | None = None) -> str:
+            add: ResidualAdd | None = None, packs: ConvShape | None = None, winograd: bool = False) -> str:
     return (f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "") + ("_packed" if packed else "")
-            + (f"_{add.name}" if add else "") + (PACKS if packs else ""))
+            + (f"_{add.name}" if add else "") + (PACKS if packs else "") + ("_winograd" if winograd else ""))
 
 
 def _entry(export: Export, ordinal: int) -> str:
@@ -917,8 +917,8 @@ def maxpool_export(pool: MaxPool, src: Source) -> Export:
                   (pool.c, src.h, src.w, src.top, src.left, src.value, pool.init, pool.oh, pool.ow, parts), (parts, 1))
 
 
-def _maxpool_function(pool: MaxPool, src: Source) -> str:
-    export = maxpool_export(pool, src)
+def _maxpool_function(pool: MaxPool, src: Source, export: Export) -> str:
+    """The util.func that runs one max pooling with the kernel, on the unpadded input."""
     x, y = f"1x{pool.c}x{src.h}x{src.w}xi8", f"1x{pool.c}x{pool.oh}x{pool.ow}xi8"
     return (f"util.func private @edgeq_{export.name}(%x: tensor<{x}>) -> tensor<{y}> {{\n"
             f"  %y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x) : (tensor<{x}>) -> tensor<{y}>\n"
@@ -974,7 +974,7 @@ def run(module: ir.Operation, pass_) -> None:
             reader = None
         packs = dense[reader][1] if reader is not None else None
         if winograd:
-            callee = _callee(conv, src, rq, False, add) + "_winograd"
+            callee = _callee(conv, src, rq, add=add, winograd=True)
             functions.setdefault(callee, _winograd_function(conv, src, rq, add))
             exports.append(winograd_export(conv, src, rq, add))
         else:
@@ -994,11 +994,13 @@ def run(module: ir.Operation, pass_) -> None:
     for _, lin, _ in linears:
         functions.setdefault(f"edgeq_{lin.name}", _linear_function(lin))
         exports.append(linear_export(lin))
-    pools = [(op, pool, Source.of(op.operands[0])[1]) for op in ops_named(module, "linalg.pooling_nchw_max")
-             if (pool := _maxpool(op))]
-    for _, pool, src in pools:
-        functions.setdefault(f"edgeq_{maxpool_export(pool, src).name}", _maxpool_function(pool, src))
-        exports.append(maxpool_export(pool, src))
+    pools = []   # (op, its export)
+    for op in ops_named(module, "linalg.pooling_nchw_max"):
+        if pool := _maxpool(op):
+            src = Source.of(op.operands[0])[1]
+            pools.append((op, maxpool_export(pool, src)))
+            functions.setdefault(f"edgeq_{pools[-1][1].name}", _maxpool_function(pool, src, pools[-1][1]))
+            exports.append(pools[-1][1])
     if not convs and not linears and not pools:
         return
     text = kernel_executable(list(dict.fromkeys(exports))) + "\n" + "\n".join(functions.values())
@@ -1036,12 +1038,11 @@ def run(module: ir.Operation, pass_) -> None:
         else:
             for dead in replaced:
                 dead.erase()
-    for op, pool, src in pools:   # its input may have become a kernel's result above
+    for op, export in pools:   # its input may have become a kernel's result above
         with ir.InsertionPoint(op), op.location:
             call = ir.Operation.create("util.call", results=[op.results[0].type],
                                        operands=[Source.of(op.operands[0])[0]],
-                                       attributes={"callee": ir.FlatSymbolRefAttr.get(
-                                           f"edgeq_{maxpool_export(pool, src).name}")})
+                                       attributes={"callee": ir.FlatSymbolRefAttr.get(f"edgeq_{export.name}")})
         op.results[0].replace_all_uses_with(call.results[0])
         op.erase()
     for op, lin, add in linears:

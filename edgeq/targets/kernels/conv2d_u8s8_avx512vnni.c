@@ -914,9 +914,7 @@ static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0
       const int j1 = t1 - i * tw < tw ? t1 - i * tw : tw;
       for (int j0 = t0 > i * tw ? t0 - i * tw : 0; j0 < j1; j0 += WINO_CHUNK) {
         const int n = j1 - j0 < WINO_CHUNK ? j1 - j0 : WINO_CHUNK, col0 = 4 * j0 - 1;
-        __mmask64 inside = 0;  // the columns of the 64 bytes from col0 that are in the row
-        for (int b = 0; b < 64; ++b)
-          if (col0 + b >= 0 && col0 + b < w) inside |= (__mmask64)1 << b;
+        const __mmask64 inside = window(col0, w);  // the columns of the 64 bytes from col0 that are in the row
         __m512i t[6][6];  // [window row][transformed column]
         for (int r = 0; r < 6; ++r) {
           const int row = 4 * i - 1 + r;
@@ -1137,13 +1135,9 @@ void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const in
 // step takes 32 outputs of a row: the horizontal maxima of the 65 input bytes they read, from two loads and three
 // vpermt2b (the even, odd and next even columns), for each of its 3 input rows; a row's maxima serve the output
 // rows above and below it. Workgroup gx: the gx-th of `parts` equal parts of the channels.
-static inline __attribute__((always_inline)) __m256i pool_row(const int8_t* row, int col0, int w, __m512i pad,
-                                                              const __m512i* taps) {
-  __mmask64 in0 = 0, in1 = 0;  // the bytes of the two loads from col0 that lie in the row
-  for (int b = 0; b < 64; ++b) {
-    if (col0 + b >= 0 && col0 + b < w) in0 |= (__mmask64)1 << b;
-    if (col0 + 64 + b >= 0 && col0 + 64 + b < w) in1 |= (__mmask64)1 << b;
-  }
+// in0, in1: the bytes of the two loads from col0 that lie in the row (window)
+static inline __attribute__((always_inline)) __m256i pool_row(const int8_t* row, int col0, __mmask64 in0,
+                                                              __mmask64 in1, __m512i pad, const __m512i* taps) {
   const __m512i a = _mm512_mask_loadu_epi8(pad, in0, row + col0), b = _mm512_mask_loadu_epi8(pad, in1, row + col0 + 64);
   const __m512i m = _mm512_max_epi8(_mm512_max_epi8(_mm512_permutex2var_epi8(a, taps[0], b),
                                                     _mm512_permutex2var_epi8(a, taps[1], b)),
@@ -1167,6 +1161,7 @@ void edgeq_maxpool3x3s2_i8(const int8_t* x, int8_t* y, int32_t c, int32_t h, int
     int8_t* yc = y + (size_t)ch * oh * ow;
     for (int j0 = 0; j0 < ow; j0 += 32) {
       const int col0 = 2 * j0 - left;
+      const __mmask64 in0 = window(col0, w), in1 = window(col0 + 64, w);
       const __mmask32 lanes = ow - j0 >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (ow - j0)) - 1);
       __m256i below = _mm256_setzero_si256();  // the last output row's bottom input row, its maxima
       int below_row = -1000;
@@ -1180,7 +1175,7 @@ void edgeq_maxpool3x3s2_i8(const int8_t* x, int8_t* y, int32_t c, int32_t h, int
           } else if (row < 0 || row >= h) {
             hm = _mm512_castsi512_si256(pad);
           } else {
-            hm = pool_row(xc + (size_t)row * w, col0, w, pad, taps);
+            hm = pool_row(xc + (size_t)row * w, col0, in0, in1, pad, taps);
           }
           if (i == 2) below = hm, below_row = row;
           m = _mm256_max_epi8(m, hm);
