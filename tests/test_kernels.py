@@ -320,19 +320,20 @@ def test_winograd_is_exact_at_its_bound(xv, wv, tmp_path):
     assert "@edgeq_winograd_conv_requant(" in after
 
 
-@pytest.mark.parametrize("crq,zc,zr,zp,lo,hi,shift", [((39, 0, 255, -128), -128, -128, -128, -128, 127, 20),
-                                                      ((35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])
-def test_winograd_conv_adds_the_residual(crq, zc, zr, zp, lo, hi, shift, tmp_path):
+@pytest.mark.parametrize("hw,crq,zc,zr,zp,lo,hi,shift", [
+    ((12, 8), (39, 0, 255, -128), -128, -128, -128, -128, 127, 20),  # whole tiles: the residual gathered
+    ((10, 7), (35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])  # the map's last tiles partial: read row by row
+def test_winograd_conv_adds_the_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path):
     """ResNet's basic block end on the Winograd kernel: its epilogue adds the residual, as the direct kernels'."""
-    rng, w, bias, x = _operands(32, (12, 8), 64, 3, 11 + shift)
+    rng, w, bias, x = _operands(32, hw, 64, 3, 11 + shift)
     ref = _reference(x, w, bias, 1, 1, 1, -128)
     m = _multipliers(rng, ref, crq[0]).astype(np.int32)
     mc, mr = (int(v) for v in rng.integers(1 << 19, 1 << 21, size=2))
-    module = _conv_module(w, bias, (12, 8), 1, 1, 1, -128, (m, *crq))
+    module = _conv_module(w, bias, hw, 1, 1, 1, -128, (m, *crq))
     q = module.split("util.return %q : tensor<")[1].split(">")[0]
     module = (module.replace("util.func public @main(%x: ", f"util.func public @main(%res: tensor<{q}>, %x: ")
               .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, zc, mc, zr, mr, shift, zp, lo, hi)))
-    r = rng.integers(-128, 128, size=(1, 64, 12, 8), dtype=np.int8)
+    r = rng.integers(-128, 128, size=(1, 64, *hw), dtype=np.int8)
     r.flat[:2] = [-128, 127]
     y, after = _run_kernel(module, [r, x], tmp_path)
     assert "@edgeq_winograd_conv_requant_add(" in after

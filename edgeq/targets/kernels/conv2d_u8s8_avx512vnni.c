@@ -894,6 +894,7 @@ typedef struct {
   __m512i columns[6];  // vpermt2b indices: column 4 j + u - 1 of tile j's window, for both channels of a pair
   __m512i interleave;  // vpermw indices: [first channel's 16 lanes | second's] -> [lane][channel]
   __m512i to_channels[4];  // vpermt2b indices: [pixel][16 channels] x 4 -> [4 channels][16 pixels]
+  __m512i residual_rows;  // vpgatherdd offsets of a tile's rows in 4 channel planes, [channel][tile row]
 } winograd_t;
 
 // V of tiles [t0, t1): each step transforms WINO_CHUNK tiles of one tile row for two channels, the first channel's
@@ -1029,12 +1030,17 @@ static inline __attribute__((always_inline)) void winograd_outputs(const winogra
     __m512i c = _mm512_mask_blend_epi8(0xFF00FF00FF00FF00ull, lo, hi);
     const size_t at = (size_t)(oc0 + 4 * g) * plane + (size_t)(4 * i) * k->w + 4 * j;
     if (k->add) {
-      const int8_t* r = k->add->r + at;  // the residual's dwords, [channel][tile row] (not vpgatherdd: slow)
-      const __m512i rv = _mm512_inserti32x4(
-          _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(tile_rows(r, k->w, rows, cols)),
-                                                tile_rows(r + plane, k->w, rows, cols), 1),
-                             tile_rows(r + 2 * plane, k->w, rows, cols), 2),
-          tile_rows(r + 3 * plane, k->w, rows, cols), 3);
+      // the residual's dwords, [channel][tile row]: one vpgatherdd for a whole tile (16 scalar loads and their
+      // inserts made the add cost 107 us of layer1's 501, the gather 57: C harness, one core)
+      const int8_t* r = k->add->r + at;
+      const __m512i rv =
+          rows == 4 && cols == 4
+              ? _mm512_i32gather_epi32(k->residual_rows, r, 1)
+              : _mm512_inserti32x4(
+                    _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(tile_rows(r, k->w, rows, cols)),
+                                                          tile_rows(r + plane, k->w, rows, cols), 1),
+                                       tile_rows(r + 2 * plane, k->w, rows, cols), 2),
+                    tile_rows(r + 3 * plane, k->w, rows, cols), 3);
       __m128i four[4];  // the channels' 16 pixels each
       four[0] = add_residual(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(c, 0)), k->add,
                              _mm512_extracti32x4_epi32(rv, 0));
@@ -1084,6 +1090,9 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
         for (int col = 0; col < 4; ++col) idx[16 * l + 4 * a + col] = (uint8_t)((a & 1) * 64 + 16 * col + 4 * g + l);
     k.to_channels[g] = opaque_indices(idx);
   }
+  k.residual_rows = _mm512_add_epi32(
+      _mm512_mullo_epi32(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_set1_epi32(h * w)),
+      _mm512_mullo_epi32(_mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0), _mm512_set1_epi32(w)));
   const int last = ((int)gy + 1) * tiles / parts;
   winograd_input(&k, k.first, last);
   for (int t0 = k.first; t0 < last; t0 += WINO_TILES) {
