@@ -8,8 +8,8 @@ Each conv is timed as the model runs it, but for the requantization: padded NCHW
 (edgeq's includes the pack of its input). The kernel's dispatch is also timed alone, on inputs already in its
 layouts, as the pass runs it (stems unfolded); the table gives its best. And the conv is timed with its
 requantization to i8, as the model runs it: that picks the kernel (the Winograd one for the 3x3 stride-1 convs it
-fits, whose GMAC/s count a direct conv's MACs, so they can pass the peak; the small-map one for maps 8 wide or
-less; else the grid). A call runs the conv on CALLS different
+fits, whose GMAC/s count a direct conv's MACs, so they can pass the peak; the rows one, output channels in the lanes,
+where ConvShape.rows_kernel says; else the grid). A call runs the conv on CALLS different
 inputs, so the per-call overhead (about 30 us) is spread; the ways are timed in the latency benchmark's interleaved
 rounds.
 Prints a table of medians (GMAC/s from the medians) and writes JSON.
@@ -55,7 +55,7 @@ def vnni_peak(work: Path, cores: int) -> float:
 def _module(conv: ConvShape, pad: int, requantized: bool = False) -> str:
     """util.func @main: the conv on CALLS inputs, constant weights and bias, as edgeq's integer models export it;
     `requantized`: with the bias broadcast and the requantization to i8 after it, as the models run it (which
-    picks the kernel: the Winograd, grid or small-map one)."""
+    picks the kernel: the Winograd, grid or rows one)."""
     rng = np.random.default_rng(0)
     w = rng.integers(-128, 128, size=(conv.oc, conv.c, conv.kh, conv.kw), dtype=np.int8)
     h, wd = conv.hp - 2 * pad, conv.wp - 2 * pad
@@ -131,7 +131,7 @@ def _kernel_name(after: str) -> str:
     """Which of edgeq's kernels the pass gave a requantized conv."""
     if "@edgeq_winograd_conv_requant(" in after:
         return "winograd"
-    return "small-map" if "@edgeq_conv2d_u8s8_rows_requant(" in after else "grid"
+    return "rows" if "@edgeq_conv2d_u8s8_rows_requant(" in after else "grid"
 
 
 def main(argv: list[str] | None = None) -> dict:

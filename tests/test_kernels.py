@@ -238,12 +238,14 @@ def _read_by_1x1(module: str, w1: np.ndarray, b1: np.ndarray, keep: bool) -> str
                                                        (32, (10, 10), 24, 1, 1, 0, False),
                                                        (64, (7, 7), 40, 3, 1, 1, True),
                                                        (32, (13, 13), 24, 3, 2, 1, True),
-                                                       (320, (7, 7), 24, 1, 1, 0, True)])
+                                                       (320, (7, 7), 24, 1, 1, 0, True),
+                                                       (32, (10, 19), 40, 3, 1, 1, True)])
 def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, rows, crq, zc, zr, zp, lo, hi, shift,
                                            tmp_path):
     """A requantized conv followed by a residual add with another i8 tensor: one kernel call, whose epilogue adds
     the residual (edgeq_conv2d_u8s8_requant_add), bit for bit against the reference's i32 arithmetic. On 7 x 7
-    maps the small-map kernel's epilogue adds it (partial last 16 channels, stride 2, a long 1x1 sum)."""
+    maps the rows kernel's epilogue adds it (partial last 16 channels, stride 2, a long 1x1 sum), and on a map 19
+    wide in row segments of 6, 6 and 7."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 31 + oc + shift)
     ref = _reference(x, w, bias, stride, pad, 1, -128)
     m = _multipliers(rng, ref, crq[0]).astype(np.int32)
@@ -264,20 +266,23 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, rows, crq,
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
 
 
-# (in channels, size, out channels, kernel, stride, padding, channels in lanes): output rows of 8 pixels or fewer,
-# which the kernel with output channels in its lanes takes: ResNet's layer4 (7 x 7) with a partial last 16
-# channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3 wide, 1x1 convs with sums of 128
-# and more on 7 x 7 (MobileNetV2's last ones; one with padded input channels; ResNet's stride-2 downsample to 7 x 7);
-# 1x1 convs with shorter sums stay on the grid; 240 channels in 8 workgroups of 32 with a last one of 16
-_SMALL_MAPS = [(64, (7, 7), 80, 3, 1, 1, True), (32, (13, 13), 40, 3, 2, 1, True), (16, (5, 3), 16, 5, 1, 2, True),
-               (320, (7, 7), 40, 1, 1, 0, True), (330, (7, 7), 24, 1, 1, 0, True), (128, (7, 7), 40, 1, 1, 0, True),
-               (136, (14, 14), 24, 1, 2, 0, True), (48, (7, 7), 24, 1, 1, 0, False), (96, (7, 7), 24, 1, 1, 0, False),
-               (32, (7, 7), 240, 3, 1, 1, True)]
+# (in channels, size, out channels, kernel, stride, padding, channels in lanes): the convs the rows kernel, with
+# output channels in its lanes, takes (ConvShape.rows_kernel). Output rows of 8 pixels or fewer: ResNet's layer4
+# (7 x 7) with a partial last 16 channels, stride 2 with an odd count of 8-channel blocks, a 5x5 conv on a map 3
+# wide, 1x1 convs with sums of 128 and more on 7 x 7 (MobileNetV2's last ones; one with padded input channels;
+# ResNet's stride-2 downsample to 7 x 7); 1x1 convs with shorter sums stay on the grid; 240 channels in 8
+# workgroups of 32 with a last one of 16. Wider rows in segments of nearly equal widths, for sums of 256 and more
+# (ResNet's layer3, 14 x 14: segments of 7; stride 2 to 12 x 10: of 5); shorter sums on wide maps stay on the grid
+_ROWS_KERNEL = [(64, (7, 7), 80, 3, 1, 1, True), (32, (13, 13), 40, 3, 2, 1, True), (16, (5, 3), 16, 5, 1, 2, True),
+                (320, (7, 7), 40, 1, 1, 0, True), (330, (7, 7), 24, 1, 1, 0, True), (128, (7, 7), 40, 1, 1, 0, True),
+                (136, (14, 14), 24, 1, 2, 0, True), (48, (7, 7), 24, 1, 1, 0, False), (96, (7, 7), 24, 1, 1, 0, False),
+                (32, (7, 7), 240, 3, 1, 1, True), (256, (14, 14), 24, 3, 1, 1, True), (32, (23, 20), 40, 3, 2, 1, True),
+                (24, (12, 20), 16, 3, 1, 1, False)]
 
 
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
-@pytest.mark.parametrize("c,hw,oc,k,stride,pad,rows", _SMALL_MAPS)
-def test_small_maps_run_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows, shift, lo, hi, zp, tmp_path):
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,rows", _ROWS_KERNEL)
+def test_rows_kernel_runs_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows, shift, lo, hi, zp, tmp_path):
     rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
     after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path)
     assert ("_rows" in after) == rows
@@ -302,7 +307,7 @@ def test_winograd_conv_requantizes_like_the_reference(c, hw, oc, shift, lo, hi, 
 
 def test_winograd_leaves_convs_it_does_not_fit(tmp_path):
     """128 -> 256 channels: transformed weights 1 MiB larger than the conv's, which IREE would not evaluate at
-    compile time (winograd_fits); the direct kernel (for 8-wide maps, the small-map one) takes it."""
+    compile time (winograd_fits); the direct kernel (here the rows one) takes it."""
     rng, w, bias, x = _operands(128, (8, 8), 256, 3, 3)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, 39, 0, 255, -128, tmp_path)
     assert "@edgeq_winograd_conv_requant" not in after and "@edgeq_conv2d_u8s8_rows_requant(" in after
@@ -418,17 +423,19 @@ def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shif
 
 # (in channels, size, out channels, kernel, padding, a residual add, packs): a padded 3x3 conv (the grid's dropped
 # columns), MobileNet's project conv with its residual add on a map whose grid ends in a partial vector, and
-# output channels that are not whole tiles of 8, whose reader packs its input itself; on 7 x 7, the small-map
-# kernel's packed output, with and without the add, with a partial last 16 channels (24)
+# output channels that are not whole tiles of 8, whose reader packs its input itself; on 7 x 7, the rows
+# kernel's packed output, with and without the add, with a partial last 16 channels (24), and on a map 11 wide, in
+# row segments of 5 and 6
 @pytest.mark.parametrize("crq", [(39, 0, 255, -128), (35, -100, 90, 3)])
 @pytest.mark.parametrize("c,hw,oc,k,pad,add,packs", [(12, (10, 10), 16, 3, 1, False, True),
                                                      (16, (13, 13), 24, 1, 0, True, True),
                                                      (8, (9, 9), 20, 3, 1, False, False),
                                                      (64, (7, 7), 32, 3, 1, True, True),
                                                      (320, (7, 7), 24, 1, 0, False, True),
-                                                     (320, (7, 7), 24, 1, 0, True, True)])
+                                                     (320, (7, 7), 24, 1, 0, True, True),
+                                                     (32, (10, 11), 24, 3, 1, True, True)])
 def test_conv_hands_its_output_packed_to_a_1x1_conv(c, hw, oc, k, pad, add, packs, crq, tmp_path):
-    """MobileNet's project -> expand pairs: a requantized conv (on the grid or the small-map kernel) whose output a
+    """MobileNet's project -> expand pairs: a requantized conv (on the grid or the rows kernel) whose output a
     1x1 conv reads writes that conv's packed input as a second result, besides its NCHW output (which main returns
     too, as the next residual add would read it); the 1x1 conv runs without a pack dispatch. Both outputs bit for
     bit."""

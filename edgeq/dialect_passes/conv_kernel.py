@@ -50,7 +50,7 @@ ARGUMENT = "edgeq-conv-kernel"
 EXECUTABLE = "edgeq_kernels"
 # the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
-CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # small maps, output channels in the lanes
+CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # output channels in the lanes (ConvShape.rows_kernel)
 ADD = "_add"       # the suffix of the requantized kernels' copies with a residual add after the requantization
 PACKS = "_packs"   # the suffix of their copies that also write a 1x1 conv's packed input
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
@@ -184,15 +184,20 @@ class ConvShape:
         return -(-self.oh * self.wq // 16)
 
     @property
-    def small_map(self) -> bool:
-        """Output rows of at most 8 pixels, on which the grid's 16-pixel vectors would waste a sixth or more of
-        their lanes (ResNet-18's layer4: a 9-wide grid for 7 pixels, 64 lanes for 63 positions):
-        edgeq_conv2d_u8s8_rows_requant takes them instead, 20% faster there. 1x1 convs only with sums of 128 or
-        more: shorter ones do not pay for its transposing stores. On one core (C harness over both kernels),
-        1x1 convs on 7x7 maps, grid -> rows: 64 -> 128 3.0 -> 3.3 us, 96 -> 576 18.5 -> 18.8; 128 -> 256 10.5 ->
-        9.7, 160 -> 960 47.6 -> 42.9, 256 -> 512 38.7 -> 33.6, 320 -> 1280 119 -> 100 (docs/profiling.md)."""
-        return ((self.kh * self.kw > 1 or self.c >= 128) and self.ow <= 8
-                and 5 * 16 * self.vectors >= 6 * self.oh * self.ow)
+    def rows_kernel(self) -> bool:
+        """Whether edgeq_conv2d_u8s8_rows_requant (output channels in the lanes, each output row in segments of at
+        most 8 pixels) takes the conv instead of the grid kernel: it computes no dropped columns and rounds no
+        pixels up to whole vectors. On one core (C harness over both kernels, grid -> rows, us): 3x3 convs 256 -> 256
+        on 14x14 574 -> 504, 512 -> 512 on 7x7 649 -> 499, 64 -> 64 on 56x56 552 -> 529; stride 2 to 28x28, 14x14
+        and 7x7: 277 -> 270, 293 -> 258, 328 -> 253. Not for short sums on wide maps, where its per-tile
+        transposing epilogue does not pay: the unfolded stem (147 per output, 646 -> 732), 1x1 convs (64 -> 128 at
+        stride 2 to 28x28: 36 -> 47). 1x1 convs only on maps 8 wide and with sums of 128 or more: 64 -> 128 on 7x7
+        3.0 -> 3.3, 96 -> 576 18.5 -> 18.8; 128 -> 256 10.5 -> 9.7, 160 -> 960 47.6 -> 42.9, 256 -> 512 38.7 -> 33.6,
+        320 -> 1280 119 -> 100 (docs/profiling.md)."""
+        small = self.ow <= 8 and 5 * 16 * self.vectors >= 6 * self.oh * self.ow   # the grid wastes a sixth
+        if self.kh * self.kw > 1:
+            return small or self.c * self.kh * self.kw >= 256
+        return small and self.c >= 128
 
     @property
     def rows(self) -> int:
@@ -342,9 +347,9 @@ class ResidualAdd:
 def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | None = None,
                 packs: ConvShape | None = None) -> Export:
     """With `packs`, the 1x1 conv that reads the output: the kernel writes its packed input too (a second result)."""
-    rows = rq is not None and conv.small_map
+    rows = rq is not None and conv.rows_kernel
     # the grid kernel splits the 16-pixel vectors (in parts of 3 at least: a tile of 1 vector loads as many weights
-    # as it computes with), the small-map kernel the output rows and its channels in groups of 32
+    # as it computes with), the rows kernel the output rows and its channels in groups of 32
     group, blocks, parts = _split(conv.oc8, conv.oh, 4) if rows else _split(conv.oc8, conv.vectors, 1, 3)
     scalars = (conv.c4, conv.oc, conv.oc8, conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, *conv.phases,
                conv.wq, conv.rows * conv.wq, conv.oh, conv.ow, parts, group)

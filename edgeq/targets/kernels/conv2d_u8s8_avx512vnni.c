@@ -269,14 +269,16 @@ static inline __attribute__((always_inline)) void requant_conv(
          group, gx, gy, 0);
 }
 
-// Small maps, output channels in the lanes. On a 7-wide map the grid above computes 9 columns per row (the
-// padded width) and rounds 49 pixels up to 64 lanes: a quarter of its MACs are thrown away. Here a lane is an
-// output channel and each output pixel of a row has its own accumulators: a register tile is 2 vectors of 16
-// output channels x one output row of up to 8 pixels, each step loading 2 weight vectors and broadcasting each
-// pixel's 4 input channels. Same packed input, weights and scalars as edgeq_conv2d_u8s8_requant (a weight vector
-// is two consecutive 8-channel blocks); workgroup (gx, gy): the gx-th `group` of 8-channel blocks (a multiple of 4),
-// the gy-th of `parts` equal parts of the output rows. Requantized, i8 NCHW out, with the copies below adding a
-// residual add (residual_t) and the packed second output (packed_t) as the grid kernel's do.
+// Output channels in the lanes (the rows kernel). On a 7-wide map the grid above computes 9 columns per row (the
+// padded width) and rounds 49 pixels up to 64 lanes: a quarter of its MACs are thrown away; on 14 x 14, 16 columns
+// for 14. Here a lane is an output channel and each output pixel of a row segment has its own accumulators: a
+// register tile is 2 vectors of 16 output channels x up to 8 pixels of one output row (rows wider than 8 in
+// segments of nearly equal widths), each step loading 2 weight vectors and broadcasting each pixel's 4 input
+// channels. Same packed input, weights and scalars as edgeq_conv2d_u8s8_requant (a weight vector is two consecutive
+// 8-channel blocks); workgroup (gx, gy): the gx-th `group` of 8-channel blocks (a multiple of 4), the gy-th of
+// `parts` equal parts of the output rows. Requantized, i8 NCHW out, with the copies below adding a residual add
+// (residual_t) and the packed second output (packed_t) as the grid kernel's do. The pass gives it the convs where
+// it beats the grid (ConvShape.rows_kernel).
 #define ROW_VECTORS 2
 
 // Byte indices for vpermb/vpermt2b, loaded where clang cannot see them: with them known at compile time, clang 22
@@ -313,7 +315,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
                                                            const residual_t* add, const packed_t* pk,
                                                            const transpose_t* tr, const shape_t* s, int oc8,
-                                                           int oc0, int oh, const int np, const int usual) {
+                                                           int oc0, int oh, int ow0, const int np, const int usual) {
   const size_t filter = (size_t)s->kh * s->kw * s->c4 * TILE_CHANNELS * 4;  // one 8-channel block's weights
   __m512i acc[ROW_VECTORS][8];
   __mmask16 live[ROW_VECTORS];  // the lanes that are output channels
@@ -325,7 +327,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
   }
   const int b0 = oc0 / TILE_CHANNELS;
   for (int t = 0; t < s->kh * s->kw; ++t) {
-    const uint8_t* xt = x + taps[t] + (size_t)oh * s->wq * 4;
+    const uint8_t* xt = x + taps[t] + ((size_t)oh * s->wq + ow0) * 4;
     for (int c = 0; c < s->c4; ++c) {
       __m512i wv[ROW_VECTORS];
       for (int v = 0; v < ROW_VECTORS; ++v) {  // blocks 2v and 2v + 1 of the tile, or zeros past the last
@@ -349,7 +351,8 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
     if (!live[v]) break;
     const __m512i m = _mm512_maskz_loadu_epi32(live[v], rq->m + oc0 + 16 * v);
     const __m512i m_odd = _mm512_srli_epi64(m, 32);
-    const size_t row = (size_t)(oc0 + 16 * v) * out_plane + (size_t)oh * s->out_w;  // the first channel's row
+    // the first channel's row segment
+    const size_t row = (size_t)(oc0 + 16 * v) * out_plane + (size_t)oh * s->out_w + ow0;
     const __mmask16 pixels = (__mmask16)((1u << np) - 1);
     __m128i rb[8];  // the residual, [pixel][output channel]
     if (add) {  // its rows, transposed
@@ -397,7 +400,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
     for (int p = 0; p < np; ++p) {
       int32_t four[4];
       _mm_storeu_si128((void*)four, _mm_xor_si128(b[p], _mm_set1_epi8((char)0x80)));
-      const size_t at = (size_t)(oc0 + 16 * v) / 4 * pk->plane + (size_t)oh * s->out_w + p;
+      const size_t at = (size_t)(oc0 + 16 * v) / 4 * pk->plane + (size_t)oh * s->out_w + ow0 + p;
       for (int g = 0; g < 4 && (live[v] >> (4 * g) & 1); ++g)
         __builtin_memcpy(pk->yk + (at + (size_t)g * pk->plane) * 4, &four[g], 4);
     }
@@ -417,27 +420,31 @@ static inline __attribute__((always_inline)) void rows_conv(
   const transpose_t tr = {{transpose_indices(1, 0), transpose_indices(1, 1)},
                           {transpose_indices(0, 0), transpose_indices(0, 1)}};
   const int tile = TILE_CHANNELS * group, last = (int)gx * tile + tile < oc ? (int)gx * tile + tile : oc;
+  const int segments = (out_w + 7) / 8;  // of a row, of nearly equal widths
   for (int oh = (int)gy * out_h / parts; oh < ((int)gy + 1) * out_h / parts; ++oh) {
     for (int oc0 = (int)gx * tile; oc0 < last; oc0 += 16 * ROW_VECTORS) {
+      for (int seg = 0; seg < segments; ++seg) {
+        const int ow0 = seg * out_w / segments;
 #define ROW_TILE(NP) \
-  usual ? row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, NP, 1) \
-        : row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, NP, 0)
-      switch (out_w) {  // each width as its own unrolled copy, so the accumulators stay in registers
-        case 8: ROW_TILE(8); break;
-        case 7: ROW_TILE(7); break;
-        case 6: ROW_TILE(6); break;
-        case 5: ROW_TILE(5); break;
-        case 4: ROW_TILE(4); break;
-        case 3: ROW_TILE(3); break;
-        case 2: ROW_TILE(2); break;
-        default: ROW_TILE(1); break;
-      }
+  usual ? row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, ow0, NP, 1) \
+        : row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, ow0, NP, 0)
+        switch ((seg + 1) * out_w / segments - ow0) {  // each width its own unrolled copy: accumulators in registers
+          case 8: ROW_TILE(8); break;
+          case 7: ROW_TILE(7); break;
+          case 6: ROW_TILE(6); break;
+          case 5: ROW_TILE(5); break;
+          case 4: ROW_TILE(4); break;
+          case 3: ROW_TILE(3); break;
+          case 2: ROW_TILE(2); break;
+          default: ROW_TILE(1); break;
+        }
 #undef ROW_TILE
+      }
     }
   }
 }
 
-// The requantized convs' entries, for the grid kernel (requant_conv) and the small-map kernel (rows_conv), in the
+// The requantized convs' entries, for the grid kernel (requant_conv) and the rows kernel (rows_conv), in the
 // pass's order of arguments: NAME requantizes, i8 out, where the i32 sums never reach memory; NAME_add adds the
 // residual r (residual_t, NCHW like y) after the requantization; NAME_packs and NAME_add_packs write their output a
 // second time to yk, packed for the 1x1 conv that reads it (packed_t), whose plane is plane_k.
