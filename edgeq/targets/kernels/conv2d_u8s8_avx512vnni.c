@@ -856,6 +856,7 @@ void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, in
 //      with the weights U [OC/64][36][C/2][64][2] i16;
 //   3. tile by tile, their output transform, the grid kernel's requantization (and residual add), stored to NCHW.
 #define WINO_TILES 6
+#define WINO_MERGED 9  // a range's last 1 to 3 tiles join the block before them, in passes of 2 vectors
 #define WINO_VECTORS 4
 #define WINO_OC (16 * WINO_VECTORS)
 #define WINO_CHUNK 15  // tiles per input-transform step: their windows span 62 columns, one 64-byte load per row
@@ -951,26 +952,26 @@ static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0
   }
 }
 
-// The 36 positions' sums of nt tiles from t0 x 64 output channels (block ob), to M [6 tiles][4 vectors][36].
+// The 36 positions' sums of nt tiles from t0 x nv vectors of 16 output channels from vector o0 of block ob, to M
+// [nt][nv][36].
 static inline __attribute__((always_inline)) void winograd_products(const winograd_t* k, int ob, int t0,
-                                                                    const int nt) {
+                                                                    const int nt, int o0, const int nv) {
   for (int p = 0; p < 36; ++p) {
-    __m512i acc[WINO_TILES][WINO_VECTORS];
+    __m512i acc[WINO_MERGED][WINO_VECTORS];  // [nt][nv] of them
     for (int t = 0; t < nt; ++t)
-      for (int o = 0; o < WINO_VECTORS; ++o) acc[t][o] = _mm512_setzero_si512();
-    const int16_t* up = k->u + ((size_t)ob * 36 + p) * k->pairs * WINO_OC * 2;
+      for (int o = 0; o < nv; ++o) acc[t][o] = _mm512_setzero_si512();
+    const int16_t* up = k->u + ((size_t)ob * 36 + p) * k->pairs * WINO_OC * 2 + 32 * o0;
     const int32_t* vp = (const int32_t*)k->v + (size_t)p * k->pairs * k->span + (t0 - k->first);
     for (int cp = 0; cp < k->pairs; ++cp) {
       __m512i wv[WINO_VECTORS];
-      for (int o = 0; o < WINO_VECTORS; ++o) wv[o] = _mm512_loadu_si512(up + (size_t)cp * WINO_OC * 2 + 32 * o);
+      for (int o = 0; o < nv; ++o) wv[o] = _mm512_loadu_si512(up + (size_t)cp * WINO_OC * 2 + 32 * o);
       for (int t = 0; t < nt; ++t) {
         const __m512i b = _mm512_set1_epi32(vp[(size_t)cp * k->span + t]);
-        for (int o = 0; o < WINO_VECTORS; ++o) acc[t][o] = _mm512_dpwssd_epi32(acc[t][o], b, wv[o]);
+        for (int o = 0; o < nv; ++o) acc[t][o] = _mm512_dpwssd_epi32(acc[t][o], b, wv[o]);
       }
     }
     for (int t = 0; t < nt; ++t)
-      for (int o = 0; o < WINO_VECTORS; ++o)
-        _mm512_storeu_si512(k->m + (t * WINO_VECTORS + o) * 36 + p, acc[t][o]);
+      for (int o = 0; o < nv; ++o) _mm512_storeu_si512(k->m + (t * nv + o) * 36 + p, acc[t][o]);
   }
 }
 
@@ -998,12 +999,12 @@ static inline void store_tile_rows(int8_t* at, int w, __m128i four, int rows, in
   }
 }
 
-// One tile's 16 outputs for 16 channels from oc0 (vector o of M, the range's tile slot): the output transform,
-// the division by 576, bias, requantization and residual add, stored to NCHW y.
-static inline __attribute__((always_inline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int o,
-                                                                   int oc0, const int usual) {
+// One tile's 16 outputs for 16 channels from oc0 (its sums at M's slot): the output transform, the division by
+// 576, bias, requantization and residual add, stored to NCHW y.
+static inline __attribute__((always_inline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
+                                                                   const int usual) {
   __m512i m[36], t[4][6], sums[16];  // t: the first stage's 4 x 6; sums: Y, [pixel 4 a + col]
-  for (int p = 0; p < 36; ++p) m[p] = _mm512_loadu_si512(k->m + (slot * WINO_VECTORS + o) * 36 + p);
+  for (int p = 0; p < 36; ++p) m[p] = _mm512_loadu_si512(k->m + slot * 36 + p);
   for (int q = 0; q < 6; ++q) {
     const __m512i col[6] = {m[q], m[6 + q], m[12 + q], m[18 + q], m[24 + q], m[30 + q]};
     __m512i out[4];
@@ -1102,20 +1103,37 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
       _mm512_mullo_epi32(_mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0), _mm512_set1_epi32(w)));
   const int last = ((int)gy + 1) * tiles / parts;
   winograd_input(&k, k.first, last);
-  for (int t0 = k.first; t0 < last; t0 += WINO_TILES) {
-    const int nt = last - t0 < WINO_TILES ? last - t0 : WINO_TILES;
+  for (int t0 = k.first; t0 < last;) {
+    // blocks of 6 tiles; the range's last 1 to 3 tiles join the block before them, which then takes two passes of
+    // 32 channels: each pass reads half of the block's weights, where a block of their own would read them all again
+    // (ResNet's layer2, 49 tiles: the workgroup of 25 otherwise took 12% longer than the one of 24)
+    const int nt = last - t0 <= WINO_MERGED ? last - t0 : WINO_TILES;
     for (int ob = 0; ob < oc / WINO_OC; ++ob) {
+      if (nt > WINO_TILES) {
+        for (int o0 = 0; o0 < WINO_VECTORS; o0 += 2) {
+          switch (nt) {
+            case 9: winograd_products(&k, ob, t0, 9, o0, 2); break;
+            case 8: winograd_products(&k, ob, t0, 8, o0, 2); break;
+            default: winograd_products(&k, ob, t0, 7, o0, 2); break;
+          }
+          for (int t = 0; t < nt; ++t)
+            for (int o = 0; o < 2; ++o) winograd_outputs(&k, t0 + t, 2 * t + o, ob * WINO_OC + 16 * (o0 + o), usual);
+        }
+        continue;
+      }
       switch (nt) {  // each count as its own unrolled copy, so the accumulators stay in registers
-        case 6: winograd_products(&k, ob, t0, 6); break;
-        case 5: winograd_products(&k, ob, t0, 5); break;
-        case 4: winograd_products(&k, ob, t0, 4); break;
-        case 3: winograd_products(&k, ob, t0, 3); break;
-        case 2: winograd_products(&k, ob, t0, 2); break;
-        default: winograd_products(&k, ob, t0, 1); break;
+        case 6: winograd_products(&k, ob, t0, 6, 0, WINO_VECTORS); break;
+        case 5: winograd_products(&k, ob, t0, 5, 0, WINO_VECTORS); break;
+        case 4: winograd_products(&k, ob, t0, 4, 0, WINO_VECTORS); break;
+        case 3: winograd_products(&k, ob, t0, 3, 0, WINO_VECTORS); break;
+        case 2: winograd_products(&k, ob, t0, 2, 0, WINO_VECTORS); break;
+        default: winograd_products(&k, ob, t0, 1, 0, WINO_VECTORS); break;
       }
       for (int t = 0; t < nt; ++t)
-        for (int o = 0; o < WINO_VECTORS; ++o) winograd_outputs(&k, t0 + t, t, o, ob * WINO_OC + 16 * o, usual);
+        for (int o = 0; o < WINO_VECTORS; ++o)
+          winograd_outputs(&k, t0 + t, WINO_VECTORS * t + o, ob * WINO_OC + 16 * o, usual);
     }
+    t0 += nt;
   }
 }
 
