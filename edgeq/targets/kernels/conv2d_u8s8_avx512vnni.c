@@ -1000,35 +1000,42 @@ static inline void store_tile_rows(int8_t* at, int w, __m128i four, int rows, in
 }
 
 // One tile's 16 outputs for 16 channels from oc0 (its sums at M's slot): the output transform, the division by
-// 576, bias, requantization and residual add, stored to NCHW y.
-static inline __attribute__((always_inline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
-                                                                   const int usual) {
-  __m512i m[36], t[4][6], sums[16];  // t: the first stage's 4 x 6; sums: Y, [pixel 4 a + col]
-  for (int p = 0; p < 36; ++p) m[p] = _mm512_loadu_si512(k->m + slot * 36 + p);
+// 576, bias, requantization and residual add, stored to NCHW y. Not inlined: its copies at each call site of the
+// conv's body made layer1's conv 5% slower, with the residual add 21% (C harness, one core).
+static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
+                                                      const int usual) {
+  // Fully unrolled, M read where it is needed: as loops over arrays, clang copied M to the stack and ran both
+  // stages through memory
+  const __m512i* ms = k->m + slot * 36;
+  __m512i t[4][6];  // the first stage's 4 x 6
+#pragma clang loop unroll(full)
   for (int q = 0; q < 6; ++q) {
-    const __m512i col[6] = {m[q], m[6 + q], m[12 + q], m[18 + q], m[24 + q], m[30 + q]};
+    const __m512i col[6] = {_mm512_loadu_si512(ms + q), _mm512_loadu_si512(ms + 6 + q),
+                            _mm512_loadu_si512(ms + 12 + q), _mm512_loadu_si512(ms + 18 + q),
+                            _mm512_loadu_si512(ms + 24 + q), _mm512_loadu_si512(ms + 30 + q)};
     __m512i out[4];
     winograd_at(col, out);
+#pragma clang loop unroll(full)
     for (int a = 0; a < 4; ++a) t[a][q] = out[a];
   }
   const __m512i inv9 = _mm512_set1_epi32((int32_t)((uint32_t)WINO_INV9 << 6));
+  const __m512i bias = _mm512_loadu_si512(k->bias + oc0), mult = _mm512_loadu_si512(k->rq->m + oc0);
+  const __m512i m_odd = _mm512_srli_epi64(mult, 32);
+  __m512i z[4];  // tile row a: [col][16 channels]
+#pragma clang loop unroll(full)
   for (int a = 0; a < 4; ++a) {
     __m512i y[4];
     winograd_at(t[a], y);
-    for (int col = 0; col < 4; ++col) {  // 576 Y modulo 2^32 -> Y
-      // (Y modulo 2^26) << 6, whose arithmetic shift back is Y
-      sums[4 * a + col] = _mm512_srai_epi32(_mm512_mullo_epi32(_mm512_srai_epi32(y[col], 6), inv9), 6);
+    __m128i b[4];  // the row's i8 results, [col][16 channels]
+#pragma clang loop unroll(full)
+    for (int col = 0; col < 4; ++col) {
+      // 576 Y modulo 2^32 -> (Y modulo 2^26) << 6, whose arithmetic shift back is Y
+      const __m512i sum = _mm512_srai_epi32(_mm512_mullo_epi32(_mm512_srai_epi32(y[col], 6), inv9), 6);
+      b[col] = _mm512_cvtsepi32_epi8(requantize32(_mm512_add_epi32(sum, bias), k->rq, mult, m_odd, usual));
     }
+    z[a] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(b[0]), b[1], 1), b[2], 2),
+                              b[3], 3);
   }
-  const __m512i bias = _mm512_loadu_si512(k->bias + oc0), mult = _mm512_loadu_si512(k->rq->m + oc0);
-  const __m512i m_odd = _mm512_srli_epi64(mult, 32);
-  __m128i b[16];  // the i8 results, [pixel][16 channels]
-  for (int px = 0; px < 16; ++px)
-    b[px] = _mm512_cvtsepi32_epi8(requantize32(_mm512_add_epi32(sums[px], bias), k->rq, mult, m_odd, usual));
-  __m512i z[4];  // tile row a: [col][16 channels]
-  for (int a = 0; a < 4; ++a)
-    z[a] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(b[4 * a]), b[4 * a + 1], 1),
-                                                 b[4 * a + 2], 2), b[4 * a + 3], 3);
   const int i = tile / k->tw, j = tile % k->tw;
   const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - 4 * j < 4 ? k->w - 4 * j : 4;
   const size_t plane = (size_t)k->h * k->w;
