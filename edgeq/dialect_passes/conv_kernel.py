@@ -63,6 +63,7 @@ WINOGRAD_MAX_C = 128   # its exactness bound: |sum| < 2^25 for any i8 input and 
 # (--iree-opt-const-expr-max-size-increase-threshold): else it runs at every call (14 ms for a 256 x 256 conv)
 WINOGRAD_MAX_GROWTH = 1 << 20
 WINOGRAD_SPAN = 98   # tiles per workgroup (_winograd_parts)
+WINOGRAD_PIECE = 14   # tiles of its range a workgroup computes at a time (the kernel's WINO_PIECE)
 LINEAR_BLOCK = 16   # its outputs per vector
 # How the kernels split a dispatch into workgroups, in equal parts and at most MAX_WORKGROUPS in all. IREE 3.13's
 # workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at a time from
@@ -424,10 +425,11 @@ def _winograd_parts(conv: ConvShape) -> int:
 
 
 def winograd_scratch(conv: ConvShape) -> int:
-    """The bytes of a Winograd dispatch's scratch: per workgroup, V [36][C/2][tiles per row][2] i16 (64-byte
-    aligned) for one tile row of its range at a time, and M [36][6 tiles][64 channels] i32."""
-    return _winograd_parts(conv) * (-(-36 * conv.c * -(-conv.ow // 4) * 2 // 64) * 64
-                                    + 36 * WINOGRAD_TILES * WINOGRAD_OC * 4)
+    """The bytes of a Winograd dispatch's scratch: per workgroup, V [36][C/2][piece][2] i16 (64-byte aligned) for
+    the piece of its range it computes at a time (WINOGRAD_PIECE tiles, or a tile row if longer), and M [36][6
+    tiles][64 channels] i32."""
+    piece = max(WINOGRAD_PIECE, -(-conv.ow // 4))
+    return _winograd_parts(conv) * (-(-36 * conv.c * piece * 2 // 64) * 64 + 36 * WINOGRAD_TILES * WINOGRAD_OC * 4)
 
 
 # G' (the rows of Winograd F(4, 3)'s G scaled to integers by 4, 6, 6, 24, 24, 1; the kernel's header)

@@ -849,18 +849,19 @@ void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, in
 // The tiles cover the output rounded up to multiples of 4 (tile t = i ceil(W/4) + j: output rows 4i.., columns
 // 4j..): windows read the padding value past the input's edges, and the stores skip what lies past the output's.
 // A dispatch's workgroup gy takes the gy-th of `parts` equal ranges of the tiles for all output channels (one
-// dispatch for the conv: a separate transform's dispatch left a worker idle at both ends), one tile row of its range
-// at a time:
-//   1. it transforms the row's input windows into V [36][C/2][tiles per row][2] i16 in its slot of the scratch
-//      buffer ws. A row's V, 64.5 KB for ResNet's layer1 and layer2, is rewritten row after row by the same worker:
-//      V for the whole range (451 KB for layer1) was written to lines that the other core had written last, when
-//      IREE gave it the other range at the conv before: on two threads taking turns at the ranges, layer1's ranges
-//      took 209 us instead of 200, layer2's 191 instead of 175 (C harness);
+// dispatch for the conv: a separate transform's dispatch left a worker idle at both ends), in pieces of WINO_PIECE
+// tiles (or a tile row, if longer: one step of the input transform per row):
+//   1. it transforms the piece's input windows into V [36][C/2][piece][2] i16 in its slot of the scratch buffer
+//      ws. A piece's V, 64.5 KB for ResNet's layer1 and 129 KB for layer2, is rewritten piece after piece by the
+//      same worker: V for the whole range (451 KB for layer1) was written to lines that the other core had written
+//      last, when IREE gave it the other range at the conv before. On two threads taking turns at the ranges,
+//      layer1's ranges took 209 us instead of 200, layer2's 191 instead of 175 (C harness, pieces of a row);
 //   2. for each 6 of those tiles and 64 output channels, the 36 positions' sums M (channels in the lanes) into ws,
 //      with the weights U [OC/64][36][C/2][64][2] i16;
 //   3. tile by tile, their output transform, the grid kernel's requantization (and residual add), stored to NCHW.
 #define WINO_TILES 6
-#define WINO_MERGED 9  // a row's last 1 to 3 tiles join the block before them, in passes of 2 vectors
+#define WINO_MERGED 9  // a piece's last 1 to 3 tiles join the block before them, in passes of 2 vectors
+#define WINO_PIECE 14  // tiles of a range transformed and computed at a time (a whole tile row, if longer)
 #define WINO_VECTORS 4
 #define WINO_OC (16 * WINO_VECTORS)
 #define WINO_CHUNK 15  // tiles per input-transform step: their windows span 62 columns, one 64-byte load per row
@@ -1085,11 +1086,12 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
                                                                 int32_t oc, int32_t h, int32_t w, int32_t value,
                                                                 int32_t parts, size_t gy, const int usual) {
   const int tw = (w + 3) / 4, tiles = ((h + 3) / 4) * tw, pairs = c / 2;
-  const size_t v_bytes = ((size_t)36 * pairs * tw * 4 + 63) / 64 * 64;
+  const int span = tw > WINO_PIECE ? tw : WINO_PIECE;
+  const size_t v_bytes = ((size_t)36 * pairs * span * 4 + 63) / 64 * 64;
   int8_t* slot = (int8_t*)ws + (size_t)gy * (v_bytes + (size_t)36 * WINO_TILES * WINO_OC * 4);
   winograd_t k;  // member by member: an initializer would zero the index vectors with memset, which IREE lacks
   k.x = x, k.u = u, k.bias = bias, k.y = y, k.v = (int16_t*)slot, k.m = (__m512i*)(slot + v_bytes), k.rq = rq;
-  k.add = add, k.pairs = pairs, k.tw = tw, k.h = h, k.w = w, k.value = value, k.span = tw;
+  k.add = add, k.pairs = pairs, k.tw = tw, k.h = h, k.w = w, k.value = value, k.span = span;
   for (int q = 0; q < 6; ++q) {
     uint8_t idx[64];  // bytes 30 up: unused
     for (int j = 0; j < 16; ++j) idx[2 * j] = (uint8_t)(4 * j + q), idx[2 * j + 1] = (uint8_t)(64 + 4 * j + q);
@@ -1107,13 +1109,13 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
       _mm512_mullo_epi32(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_set1_epi32(h * w)),
       _mm512_mullo_epi32(_mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0), _mm512_set1_epi32(w)));
   const int first = (int)gy * tiles / parts, last = ((int)gy + 1) * tiles / parts;
-  for (int r0 = first, r1; r0 < last; r0 = r1) {  // the range's tiles in each tile row
-    r1 = (r0 / tw + 1) * tw < last ? (r0 / tw + 1) * tw : last;
+  for (int r0 = first, r1; r0 < last; r0 = r1) {  // the range in pieces of `span` tiles
+    r1 = r0 + span < last ? r0 + span : last;
     k.first = r0;
     winograd_input(&k, r0, r1);
     for (int t0 = r0; t0 < r1;) {
-      // blocks of 6 tiles; the row's last 1 to 3 tiles join the block before them, which then takes two passes of
-      // 32 channels: each pass reads half of the block's weights, where a block of their own would read them all
+      // blocks of 6 tiles; the piece's last 1 to 3 tiles join the block before them, which then takes two passes
+      // of 32 channels: each pass reads half of the block's weights, where a block of their own would read them all
       // again (ResNet's layer2, 49 tiles in ranges of 24 and 25: the one of 25 took 12% longer than the other)
       const int nt = r1 - t0 <= WINO_MERGED ? r1 - t0 : WINO_TILES;
       for (int ob = 0; ob < oc / WINO_OC; ++ob) {
