@@ -272,12 +272,14 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, rows, crq,
 # wide, 1x1 convs with sums of 128 and more on 7 x 7 (MobileNetV2's last ones; one with padded input channels;
 # ResNet's stride-2 downsample to 7 x 7); 1x1 convs with shorter sums stay on the grid; 240 channels in 8
 # workgroups of 32 with a last one of 16. Wider rows in segments of nearly equal widths, for sums of 256 and more
-# (ResNet's layer3, 14 x 14: segments of 7; stride 2 to 12 x 10: of 5); shorter sums on wide maps stay on the grid
+# (ResNet's layer3, 14 x 14: segments of 7; stride 2 to 12 x 10: of 5); shorter sums on wide maps stay on the grid,
+# among them maps whose packed rows are longer than the pack's 64-position steps (stride 1 and 2)
 _ROWS_KERNEL = [(64, (7, 7), 80, 3, 1, 1, True), (32, (13, 13), 40, 3, 2, 1, True), (16, (5, 3), 16, 5, 1, 2, True),
                 (320, (7, 7), 40, 1, 1, 0, True), (330, (7, 7), 24, 1, 1, 0, True), (128, (7, 7), 40, 1, 1, 0, True),
                 (136, (14, 14), 24, 1, 2, 0, True), (48, (7, 7), 24, 1, 1, 0, False), (96, (7, 7), 24, 1, 1, 0, False),
                 (32, (7, 7), 240, 3, 1, 1, True), (256, (14, 14), 24, 3, 1, 1, True), (32, (23, 20), 40, 3, 2, 1, True),
-                (24, (12, 20), 16, 3, 1, 1, False)]
+                (24, (12, 20), 16, 3, 1, 1, False), (8, (5, 140), 16, 3, 1, 1, False),
+                (12, (6, 150), 16, 3, 2, 1, False)]
 
 
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
