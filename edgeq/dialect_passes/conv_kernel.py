@@ -426,10 +426,11 @@ def _winograd_parts(conv: ConvShape) -> int:
 
 def winograd_scratch(conv: ConvShape) -> int:
     """The bytes of a Winograd dispatch's scratch: per workgroup, V [36][C/2][piece][2] i16 (64-byte aligned) for
-    the piece of its range it computes at a time (WINOGRAD_PIECE tiles, or a tile row if longer), and M [36][6
-    tiles][64 channels] i32."""
-    piece = max(WINOGRAD_PIECE, -(-conv.ow // 4))
-    return _winograd_parts(conv) * (-(-36 * conv.c * piece * 2 // 64) * 64 + 36 * WINOGRAD_TILES * WINOGRAD_OC * 4)
+    the piece of its range it computes at a time (WINOGRAD_PIECE tiles, or a tile row if longer, at most the
+    range), and M [36][6 tiles][64 channels] i32."""
+    parts = _winograd_parts(conv)
+    piece = min(max(WINOGRAD_PIECE, -(-conv.ow // 4)), -(-_winograd_tiles(conv) // parts))
+    return parts * (-(-36 * conv.c * piece * 2 // 64) * 64 + 36 * WINOGRAD_TILES * WINOGRAD_OC * 4)
 
 
 # G' (the rows of Winograd F(4, 3)'s G scaled to integers by 4, 6, 6, 24, 24, 1; the kernel's header)

@@ -485,7 +485,6 @@ static inline __attribute__((always_inline)) void rows_conv(
 REQUANT_ENTRIES(edgeq_conv2d_u8s8_requant, requant_conv)
 REQUANT_ENTRIES(edgeq_conv2d_u8s8_rows_requant, rows_conv)
 
-// 16 bytes of an input row, from column col0 in steps of sw (1 or 2); `pad` where a column lies outside [0, w).
 // Which bytes of a 64-byte load from column col of a w-byte row lie within the row.
 static inline __mmask64 window(int col, int w) {
   const int lo = col < 0 ? -col : 0, hi = w - col < 64 ? w - col : 64;
@@ -1098,7 +1097,8 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
                                                                 int32_t oc, int32_t h, int32_t w, int32_t value,
                                                                 int32_t parts, size_t gy, const int usual) {
   const int tw = (w + 3) / 4, tiles = ((h + 3) / 4) * tw, pairs = c / 2;
-  const int span = tw > WINO_PIECE ? tw : WINO_PIECE;
+  const int longest = (tiles + parts - 1) / parts, piece = tw > WINO_PIECE ? tw : WINO_PIECE;
+  const int span = piece < longest ? piece : longest;  // V's tiles
   const size_t v_bytes = ((size_t)36 * pairs * span * 4 + 63) / 64 * 64;
   int8_t* slot = (int8_t*)ws + (size_t)gy * (v_bytes + (size_t)36 * WINO_TILES * WINO_OC * 4);
   winograd_t k;  // member by member: an initializer would zero the index vectors with memset, which IREE lacks
