@@ -291,11 +291,11 @@ def test_rows_kernel_runs_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows
 
 
 # (in channels, size, out channels): 3x3 stride-1 convs padded by 1 that the Winograd kernel takes
-# (winograd_fits), in two workgroups of tiles, each taken a tile row at a time: a partial block of 6 tiles (2 x 5
-# tiles: 5 each), two 64-channel blocks and the 128 input channels of its exactness bound, one 4x4 tile of 4
-# channels, tile rows of 16 (64 wide: two steps of its input transform) with a range ending mid-row, maps that end
-# in partial tiles (14 x 14: 2 rows and columns of the last; 7 x 9); rows of 7, 8 and 9 tiles, whose last tiles join
-# the block before them
+# (winograd_fits), in two workgroups of tiles, each taken in pieces of 14 tiles or a tile row: a partial block of 6
+# tiles (2 x 5 tiles: 5 each), two 64-channel blocks and the 128 input channels of its exactness bound, one 4x4 tile
+# of 4 channels, tile rows of 16 (64 wide: two steps of its input transform) with pieces ending mid-row, maps that
+# end in partial tiles (14 x 14: 2 rows and columns of the last; 7 x 9); pieces of 7, 8 and 9 tiles, whose last
+# tiles join the block before them
 _WINOGRAD = [(16, (8, 20), 64), (128, (16, 16), 128), (4, (4, 4), 64), (24, (12, 64), 64), (32, (14, 14), 64),
              (8, (7, 9), 128), (16, (8, 28), 64), (8, (8, 32), 64), (8, (8, 36), 64)]
 
