@@ -175,9 +175,10 @@ def main(argv: list[str] | None = None) -> dict:
                                         (REQUANTIZED, ["edgeq-conv-kernel"],
                                          (work / f"{k}.rq.input.mlir").read_text())):
                 source = work / f"{k}.{way.split()[0]}{'.rq' if way == REQUANTIZED else ''}.mlir"
-                source.write_text(run_pipeline(module, passes))
+                lowered = run_pipeline(module, passes)
+                source.write_text(lowered)
                 if way == REQUANTIZED:
-                    kernel = _kernel_name(source.read_text())
+                    kernel = _kernel_name(lowered)
                 compile_input(source, host.spec.compile_flags(), source.with_suffix(".vmfb"))
                 fn = host.load(source.with_suffix(".vmfb"))
                 rng = np.random.default_rng(k)

@@ -1005,9 +1005,10 @@ def run(module: ir.Operation, pass_) -> None:
     for op in ops_named(module, "linalg.pooling_nchw_max"):
         if pool := _maxpool(op):
             src = Source.of(op.operands[0])[1]
-            pools.append((op, maxpool_export(pool, src)))
-            functions.setdefault(f"edgeq_{pools[-1][1].name}", _maxpool_function(pool, src, pools[-1][1]))
-            exports.append(pools[-1][1])
+            export = maxpool_export(pool, src)
+            pools.append((op, export))
+            functions.setdefault(f"edgeq_{export.name}", _maxpool_function(pool, src, export))
+            exports.append(export)
     if not convs and not linears and not pools:
         return
     text = kernel_executable(list(dict.fromkeys(exports))) + "\n" + "\n".join(functions.values())

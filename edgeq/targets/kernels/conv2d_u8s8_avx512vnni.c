@@ -1095,8 +1095,9 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
                                                                 const int32_t* bias, int8_t* y, void* ws,
                                                                 const requant_t* rq, const residual_t* add, int32_t c,
                                                                 int32_t oc, int32_t h, int32_t w, int32_t value,
-                                                                int32_t parts, size_t gy, const int usual) {
+                                                                int32_t parts, size_t gy) {
   const int tw = (w + 3) / 4, tiles = ((h + 3) / 4) * tw, pairs = c / 2;
+  const int usual = usual_requant(rq);  // a runtime flag: winograd_outputs, not inlined, tests it per call
   const int longest = (tiles + parts - 1) / parts, piece = tw > WINO_PIECE ? tw : WINO_PIECE;
   const int span = piece < longest ? piece : longest;  // V's tiles
   const size_t v_bytes = ((size_t)36 * pairs * span * 4 + 63) / 64 * 64;
@@ -1169,10 +1170,7 @@ void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_
                                  int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS, size_t gx, size_t gy) {
   (void)gx;
   const requant_t rq = {m, shift, lo, hi, zp};
-  if (usual_requant(&rq))
-    winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy, 1);
-  else
-    winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy, 0);
+  winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
 }
 
 void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
@@ -1181,10 +1179,7 @@ void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const in
   (void)gx;
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  if (usual_requant(&rq))
-    winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy, 1);
-  else
-    winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy, 0);
+  winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
 }
 
 // 3x3 max pooling at stride 2 (ResNet's after the stem), i8 NCHW: y = max(init, the window's values), the input
