@@ -208,22 +208,30 @@ def _residual_added(q: str, zc: int, mc: int, zr: int, mr: int, shift: int, zp: 
     return "\n".join("  " + ln for ln in lines) + f"\n  util.return {t} : tensor<{q}>"
 
 
-def _read_by_1x1(module: str, w1: np.ndarray, b1: np.ndarray, keep: bool) -> str:
-    """The module with a 1x1 conv (i32, its bias as the init) that reads the i8 value main returns, and returns
-    that conv's result, after the i8 value if `keep`."""
+def _read_by_conv(module: str, w1: np.ndarray, b1: np.ndarray, keep: bool, stride: int = 1, pad: int = 0,
+                  pad_value: int = 0) -> str:
+    """The module with a conv (i32, its bias as the init; 1x1 unless w1 says otherwise) that reads the i8 value main
+    returns, padded by `pad` with `pad_value`, and returns that conv's result, after the i8 value if `keep`."""
     value, q = re.findall(r"util\.return (%\w+) : tensor<(\w+)>", module)[-1]
-    oc, c = w1.shape[:2]
-    oh, ow = (int(d) for d in q.split("x")[2:4])
-    out = f"1x{oc}x{oh}x{ow}xi32"
+    oc, c, k = w1.shape[:3]
+    h, w = (int(d) for d in q.split("x")[2:4])
+    hp, wp = h + 2 * pad, w + 2 * pad
+    out = f"1x{oc}x{(hp - k) // stride + 1}x{(wp - k) // stride + 1}xi32"
     results = f"tensor<{q}>, tensor<{out}>" if keep else f"tensor<{out}>"
     module = module.replace(f"-> tensor<{q}> {{", f"-> ({results}) {{")
+    padded = f"""%z1 = arith.constant {pad_value} : i8
+  %xp1 = tensor.pad {value} low[0, 0, {pad}, {pad}] high[0, 0, {pad}, {pad}] {{
+  ^bb0(%i1: index, %j1: index, %k1: index, %l1: index):
+    tensor.yield %z1 : i8
+  }} : tensor<{q}> to tensor<1x{c}x{hp}x{wp}xi8>
+  """ if pad else ""
     return module.replace(f"util.return {value} : tensor<{q}>", f"""\
 %w1f = arith.constant {_dense(w1)}
-  %w1 = tensor.expand_shape %w1f [[0, 1, 2, 3]] output_shape [{oc}, {c}, 1, 1] : tensor<{w1.size}xi8> into tensor<{oc}x{c}x1x1xi8>
+  %w1 = tensor.expand_shape %w1f [[0, 1, 2, 3]] output_shape [{oc}, {c}, {k}, {k}] : tensor<{w1.size}xi8> into tensor<{oc}x{c}x{k}x{k}xi8>
   %b1 = arith.constant {_dense(b1)}
-  %e1 = tensor.empty() : tensor<{out}>
+  {padded}%e1 = tensor.empty() : tensor<{out}>
   %bi1 = linalg.broadcast ins(%b1 : tensor<{oc}xi32>) outs(%e1 : tensor<{out}>) dimensions = [0, 2, 3]
-  %y1 = linalg.conv_2d_nchw_fchw {{dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>}} ins({value}, %w1 : tensor<{q}>, tensor<{oc}x{c}x1x1xi8>) outs(%bi1 : tensor<{out}>) -> tensor<{out}>
+  %y1 = linalg.conv_2d_nchw_fchw {{dilations = dense<1> : vector<2xi64>, strides = dense<{stride}> : vector<2xi64>}} ins({"%xp1" if pad else value}, %w1 : tensor<1x{c}x{hp}x{wp}xi8>, tensor<{oc}x{c}x{k}x{k}xi8>) outs(%bi1 : tensor<{out}>) -> tensor<{out}>
   util.return {value + ', ' if keep else ''}%y1 : {results}""")
 
 
@@ -415,7 +423,7 @@ def test_depthwise_hands_its_output_packed_to_a_1x1_conv(c, hw, stride, oc, shif
     dw = _conv_module(w, bias, hw, stride, 1, 1, -128, (m, shift, lo, hi, zp))
     w1 = rng.integers(-128, 128, size=(oc, c, 1, 1), dtype=np.int8)
     b1 = rng.integers(-(1 << 20), 1 << 20, size=(oc,), dtype=np.int32)
-    text = _read_by_1x1(dw, w1, b1, keep=False)
+    text = _read_by_conv(dw, w1, b1, keep=False)
     y, after = _run_kernel(text, x, tmp_path)
     assert "_packed" in after and "@pack_" not in after   # the 1x1 conv's input came packed
     ref = _reference(x, w, bias, stride, 1, 1, -128)
@@ -460,11 +468,53 @@ def test_conv_hands_its_output_packed_to_a_1x1_conv(c, hw, oc, k, pad, add, pack
         expected = (((acc + (1 << 20)) >> 21).clip(-128, 127)).astype(np.int8)
     w1 = rng.integers(-128, 128, size=(40, oc, 1, 1), dtype=np.int8)
     b1 = rng.integers(-(1 << 20), 1 << 20, size=(40,), dtype=np.int32)
-    (y, y1), after = _run_kernel(_read_by_1x1(module, w1, b1, keep=True), inputs, tmp_path, outputs=2)
+    (y, y1), after = _run_kernel(_read_by_conv(module, w1, b1, keep=True), inputs, tmp_path, outputs=2)
     assert ("_packs" in after) == packs and after.count("flow.dispatch @edgeq_kernels::@pack_") == 2 - packs
     assert ("_add" in after) == add
     assert y.dtype == np.int8 and np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
     expected1 = _reference(expected, w1, b1, 1, 0, 1, 0)
+    assert y1.dtype == np.int32 and np.array_equal(y1, expected1), f"{int((y1 != expected1).sum())} values differ"
+
+
+# (the rows kernel's conv: in channels, size, out channels, kernel, stride, padding, a residual add; its reader:
+# kernel, stride, padding, padding value, out channels): ResNet's layer3 pairs, a 3x3 conv padded by 1 reading the
+# output (on the rows kernel or, with sums of 24 x 9, the grid) on a map 11 wide, in segments of 5 and 6 that start
+# at odd and even padded columns; at stride 2 (four phase planes), with the add; a 1x1 conv at stride 2 (odd rows
+# and columns not stored), with a partial last 16 channels (24); a 5x5 conv padded by 2 at stride 2 after a
+# stride-2 conv, its padding not the zero point
+@pytest.mark.parametrize("crq", [(39, 0, 255, -128), (35, -100, 90, 3)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,add,reader", [
+    (32, (10, 11), 32, 3, 1, 1, False, (3, 1, 1, -128, 40)), (32, (10, 11), 24, 3, 1, 1, False, (3, 1, 1, 7, 16)),
+    (32, (10, 11), 32, 3, 1, 1, True, (3, 2, 1, -128, 40)), (32, (9, 13), 24, 3, 1, 1, True, (1, 2, 0, 0, 16)),
+    (64, (13, 12), 16, 3, 2, 1, False, (5, 2, 2, -5, 8))])
+def test_rows_kernel_hands_its_output_packed_to_any_conv(c, hw, oc, k, stride, pad, add, reader, crq, tmp_path):
+    """A conv on the rows kernel whose output another conv reads through a pack writes that conv's packed input,
+    its padding and phase planes included, as a second result; the reader has no pack dispatch. Both outputs bit
+    for bit."""
+    k1, s1, p1, v1, oc1 = reader
+    rng, w, bias, x = _operands(c, hw, oc, k, c * 7 + oc + k1 + s1 + crq[0])
+    ref = _reference(x, w, bias, stride, pad, 1, -128)
+    m = _multipliers(rng, ref, crq[0]).astype(np.int32)
+    module = _conv_module(w, bias, hw, stride, pad, 1, -128, (m, *crq))
+    expected = _requantized_ref(ref, m, *crq)
+    inputs = [x]
+    if add:   # ResNet's: zero points -128
+        q = module.split("util.return %q : tensor<")[1].split(">")[0]
+        mc, mr = (int(v) for v in rng.integers(1 << 19, 1 << 21, size=2))
+        module = (module.replace("util.func public @main(%x: ", f"util.func public @main(%res: tensor<{q}>, %x: ")
+                  .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, -128, mc, -128, mr, 20, -128, -128,
+                                                                             127)))
+        r = rng.integers(-128, 128, size=expected.shape, dtype=np.int8)
+        inputs = [r, x]
+        acc = (expected.astype(np.int64) + 128) * mc + (r.astype(np.int64) + 128) * mr
+        expected = ((((acc + (1 << 19)) >> 20) - 128).clip(-128, 127)).astype(np.int8)
+    w1 = rng.integers(-128, 128, size=(oc1, oc, k1, k1), dtype=np.int8)
+    b1 = rng.integers(-(1 << 20), 1 << 20, size=(oc1,), dtype=np.int32)
+    text = _read_by_conv(module, w1, b1, keep=True, stride=s1, pad=p1, pad_value=v1)
+    (y, y1), after = _run_kernel(text, inputs, tmp_path, outputs=2)
+    assert "_rows_" in after and "_packs_" in after and after.count("flow.dispatch @edgeq_kernels::@pack_") == 1
+    assert y.dtype == np.int8 and np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+    expected1 = _reference(expected, w1, b1, s1, p1, 1, v1)
     assert y1.dtype == np.int32 and np.array_equal(y1, expected1), f"{int((y1 != expected1).sum())} values differ"
 
 

@@ -20,7 +20,8 @@ Each 3x3 depthwise conv with such a requantization becomes one dispatch of edgeq
 reads the unpadded input itself; the others are left to edgeq-depthwise-taps. When its output feeds a 1x1 conv
 alone (MobileNet's depthwise -> project pairs), it writes that conv's packed input, and the conv has no pack.
 Likewise a requantized conv whose output a 1x1 conv reads (MobileNet's project -> expand pairs) writes that
-conv's packed input as a second result, besides its NCHW output for the other uses.
+conv's packed input as a second result, besides its NCHW output for the other uses; on the rows kernel, the packed
+input of any conv that reads it, padding and phase planes included (ResNet's layer3 and layer4).
 A batch-1 linear layer (linalg.matmul of a 1 x K row by constant K x N weights, the classifier after the pool)
 becomes one dispatch of edgeq_linear_u8s8, its bias add fused: IREE's own matvec took about 40 us of
 MobileNetV2's 1280 -> 1000 classifier on one core (s8 x s8 without vpdpbusd), the kernel takes 21 in the model (15
@@ -38,6 +39,7 @@ depthwise convs whose two strides differ.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -52,7 +54,7 @@ EXECUTABLE = "edgeq_kernels"
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # output channels in the lanes (ConvShape.rows_kernel)
 ADD = "_add"       # the suffix of the requantized kernels' copies with a residual add after the requantization
-PACKS = "_packs"   # the suffix of their copies that also write a 1x1 conv's packed input
+PACKS = "_packs"   # the suffix of their copies that also write the packed input of the conv that reads the output
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 LINEAR = "edgeq_linear_u8s8"
 MAXPOOL = "edgeq_maxpool3x3s2_i8"
@@ -346,8 +348,9 @@ class ResidualAdd:
 
 
 def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | None = None,
-                packs: ConvShape | None = None) -> Export:
-    """With `packs`, the 1x1 conv that reads the output: the kernel writes its packed input too (a second result)."""
+                packs: tuple[ConvShape, Source] | None = None) -> Export:
+    """With `packs`, the conv that reads the output and how it reads it: the kernel writes that conv's packed input
+    too (a second result), its padding included."""
     rows = rq is not None and conv.rows_kernel
     # the grid kernel splits the 16-pixel vectors (in parts of 3 at least: a tile of 1 vector loads as many weights
     # as it computes with), the rows kernel the output rows and its channels in groups of 32
@@ -366,8 +369,18 @@ def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | N
         pointers = pointers[:4] + ("memref<1xi8>",) + pointers[4:]
     if packs is None:
         return Export(name, function, pointers, scalars, groups)
-    return Export(name + PACKS, function + PACKS, pointers + ("memref<1xi8>",), scalars + (packs.rows * packs.wq,),
+    reader, src = packs
+    layout = (reader.rows * reader.wq, reader.wq, reader.rows, src.top, src.left, reader.sh, reader.sw,
+              *reader.phases, src.value)
+    return Export(name + _packs_name(packs), function + PACKS, pointers + ("memref<1xi8>",), scalars + layout,
                   groups, outputs=2)
+
+
+def _packs_name(packs: tuple[ConvShape, Source]) -> str:
+    """The suffix of a kernel that writes this reader's packed input: its layout, which the output's shape and it
+    determine."""
+    reader, src = packs
+    return f"{PACKS}_{reader.rows}x{reader.wq}_t{src.top}l{src.left}_s{reader.sh}x{reader.sw}_v{src.value & 0xFF}"
 
 
 def pack_export(conv: ConvShape, src: Source) -> Export:
@@ -583,10 +596,10 @@ def _pad(value: str, source: str, shape: str, high: str) -> str:
 
 
 def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
-              add: ResidualAdd | None = None, packs: ConvShape | None = None) -> str:
+              add: ResidualAdd | None = None, packs: tuple[ConvShape, Source] | None = None) -> str:
     """The util.func that computes one conv with the kernels (see the module docstring): (x, w, init) -> i32 sums,
     or with rq, (x, w, bias, multipliers) -> i8, and with add, (..., residual) -> i8 after the add; `packed`: x
-    comes packed (from the kernel before); with `packs`, the i8 result and that 1x1 conv's packed input."""
+    comes packed (from the kernel before); with `packs`, the i8 result and that reader's packed input."""
     t = conv.types()
     x_type = t["xk"] if packed else f"1x{conv.c // conv.unfold}x{src.h}x{src.w}xi8"
     w_src, w_type = "%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
@@ -644,7 +657,7 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
     else:
         y = f"tensor<{t['out'].replace('xi32', 'xi8')}>"
         res, res_type = (", %res", f", {y}") if add else ("", "")
-        ys, results = ("%y, %yk", f"{y}, tensor<{packs.types()['xk']}>") if packs else ("%y", y)
+        ys, results = ("%y, %yk", f"{y}, tensor<{packs[0].types()['xk']}>") if packs else ("%y", y)
         lines += [
             f"{ys} = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk, %mult{res}) : (tensor<{t['xk']}>, "
             f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>{res_type}) -> ({results})",
@@ -656,9 +669,10 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
 
 
 def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
-            add: ResidualAdd | None = None, packs: ConvShape | None = None, winograd: bool = False) -> str:
+            add: ResidualAdd | None = None, packs: tuple[ConvShape, Source] | None = None,
+            winograd: bool = False) -> str:
     return (f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "") + ("_packed" if packed else "")
-            + (f"_{add.name}" if add else "") + (PACKS if packs else "") + ("_winograd" if winograd else ""))
+            + (f"_{add.name}" if add else "") + (_packs_name(packs) if packs else "") + ("_winograd" if winograd else ""))
 
 
 def _entry(export: Export, ordinal: int) -> str:
@@ -940,26 +954,33 @@ def _zeros(n: int) -> ir.Value:
         "value": ir.DenseElementsAttr.get_splat(t, ir.IntegerAttr.get(i32, 0))}).results[0]
 
 
-def _packed_reader(value: ir.Value, dense: list) -> int | None:
-    """The index in `dense` of a 1x1 conv (stride 1, no padding) that reads `value`: that conv can take it packed
-    from the kernel that writes it."""
-    for k, (op, conv, src, _) in enumerate(dense):
-        if (op.operands[0] == value and (conv.kh, conv.kw, conv.sh, conv.sw) == (1, 1, 1, 1)
-                and (src.h, src.w) == (conv.hp, conv.wp) and (src.top, src.left) == (0, 0)):
-            return k
-    return None
+def _packed_reader(value: ir.Value, dense: list, direct: list[bool], any_layout: bool = False) -> int | None:
+    """The index in `dense` of a conv that reads `value` through a pack (not one that `direct` marks: the Winograd
+    kernel reads NCHW): that conv can take it packed from the kernel that writes it. Only 1x1 convs at stride 1
+    without padding, whose packed input is the output's pixels in order, unless `any_layout` (the rows kernel
+    writes any conv's, padding and phase planes included; not an unfolded one's). Of several, the one whose pack
+    writes the most."""
+    readers = [k for k, (op, conv, src, _) in enumerate(dense)
+               if Source.of(op.operands[0])[0] == value and not direct[k] and conv.unfold == 1
+               and (any_layout or ((conv.kh, conv.kw, conv.sh, conv.sw) == (1, 1, 1, 1)
+                                   and (src.h, src.w) == (conv.hp, conv.wp) and (src.top, src.left) == (0, 0)))]
+    return max(readers, key=lambda k: math.prod(dense[k][1].phases) * dense[k][1].rows * dense[k][1].wq,
+               default=None)
 
 
 def run(module: ir.Operation, pass_) -> None:
     dense = [(op, ConvShape.of(op).unfolded(), Source.of(op.operands[0])[1], _requantization(op))
              for op in ops_named(module, "linalg.conv_2d_nchw_fchw") if _matches(op)]
+    # the convs the Winograd kernel takes: they read their input NCHW
+    winograd_at = [bool(WINOGRAD_ENABLED and fused and winograd_fits(conv, src)) for _, conv, src, fused in dense]
     depthwise, packed_input = [], {}   # dense conv index -> the op (depthwise or conv) that writes its input packed
     for op in ops_named(module, "linalg.depthwise_conv_2d_nchw_chw"):
         # only with their requantization; the others stay for edgeq-depthwise-taps
         if _matches_depthwise(op) and (fused := _requantization(op)):
             depthwise.append((op, DepthwiseShape.of(op), Source.of(op.operands[0])[1], fused))
             # a 1x1 conv that is its only use takes it packed
-            reader = _packed_reader(fused[0].results[0], dense) if _only_user(fused[0].results[0]) else None
+            reader = (_packed_reader(fused[0].results[0], dense, winograd_at) if _only_user(fused[0].results[0])
+                      else None)
             if reader is not None:
                 packed_input[reader] = op
     # convs: (op, callee, fused, with a residual add, the 1x1 conv whose packed input it writes too)
@@ -971,15 +992,16 @@ def run(module: ir.Operation, pass_) -> None:
         add = found[2] if found and not any(found[0] == c for c in claimed) else None
         if add:
             claimed.append(found[0])
-        winograd = WINOGRAD_ENABLED and rq and not packed and winograd_fits(conv, src)
-        # whole tiles of 8 channels: a 1x1 conv that reads the output takes it packed too
-        reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense)
+        winograd = winograd_at[k] and not packed
+        # whole tiles of 8 channels: a conv that reads the output takes it packed too (the rows kernel writes any
+        # conv's packed input, the grid kernel a 1x1 conv's)
+        reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense, winograd_at, conv.rows_kernel)
                   if rq and conv.oc % CHANNEL_BLOCK == 0 and not winograd else None)
         if reader is not None and reader not in packed_input:
             packed_input[reader] = op
         else:
             reader = None
-        packs = dense[reader][1] if reader is not None else None
+        packs = dense[reader][1:3] if reader is not None else None
         if winograd:
             callee = _callee(conv, src, rq, add=add, winograd=True)
             functions.setdefault(callee, _winograd_function(conv, src, rq, add))
@@ -1019,12 +1041,13 @@ def run(module: ir.Operation, pass_) -> None:
         op.detach_from_parent()
         ip.insert(op)
     symbols = ir.SymbolTable(module)
-    packed_for = []   # (a 1x1 conv not yet replaced, its input packed by a conv before)
+    packed_for = []   # (a conv not yet replaced, its input packed by a kernel before)
     for op, callee, fused, added, reader in convs:
         # now, not before: a producer may have been a fused generic, replaced above
-        x = Source.of(op.operands[0])[0]
         if (k := next((k for k, (r, _) in enumerate(packed_for) if r == op), None)) is not None:
             x = packed_for.pop(k)[1]
+        else:
+            x = Source.of(op.operands[0])[0]
         # the call takes the place of the conv, or with its requantization fused, of the requantizing generic, or
         # with the residual add too, of the add's last generic (after both inputs)
         replaced, operands = ([op], list(op.operands)[1:]) if fused is None else ([fused[0], op], [op.operands[1],

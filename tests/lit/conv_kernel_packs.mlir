@@ -5,19 +5,19 @@
 // kernel writes the i8 output NCHW and, as a second result, the 1x1 conv's packed input (16 channels -> 4 groups),
 // through a second writable binding; the 1x1 conv runs without a pack dispatch of its own.
 // CHECK:       hal.executable.source private @edgeq_kernels
-// CHECK:         hal.executable.export public @conv_8x8x8_16x1x1_s1x1_d1x1_rq39_0_255_m128_packs
+// CHECK:         hal.executable.export public @conv_8x8x8_16x1x1_s1x1_d1x1_rq39_0_255_m128_packs_8x8_t0l0_s1x1_v0
 // CHECK-NOT:     hal.executable.export public @pack_conv_16x8x8
 // CHECK:           binding(4) alignment(64) offset(%c0) : memref<1xi8>
 // CHECK-NEXT:      binding(5) alignment(64) offset(%c0) : memref<1xi8>
 // CHECK:           call @edgeq_conv2d_u8s8_requant_packs(%0, %1, %2, %3, %4, %5,
-// CHECK-LABEL: util.func private @edgeq_conv_8x8x8_16x1x1_s1x1_d1x1_8x8_t0l0_v0_rq39_0_255_m128_packs(
+// CHECK-LABEL: util.func private @edgeq_conv_8x8x8_16x1x1_s1x1_d1x1_8x8_t0l0_v0_rq39_0_255_m128_packs_8x8_t0l0_s1x1_v0(
 // CHECK-SAME:      -> (tensor<1x16x8x8xi8>, tensor<4x1x1x8x8x4xi8>)
-// CHECK:         flow.dispatch @edgeq_kernels::@conv_8x8x8_16x1x1_s1x1_d1x1_rq39_0_255_m128_packs({{.*}} -> (tensor<1x16x8x8xi8>, tensor<4x1x1x8x8x4xi8>)
+// CHECK:         flow.dispatch @edgeq_kernels::@conv_8x8x8_16x1x1_s1x1_d1x1_rq39_0_255_m128_packs_8x8_t0l0_s1x1_v0({{.*}} -> (tensor<1x16x8x8xi8>, tensor<4x1x1x8x8x4xi8>)
 // CHECK-LABEL: util.func private @edgeq_conv_16x8x8_24x1x1_s1x1_d1x1_8x8_t0l0_v0_packed(
 // CHECK-NOT:     flow.dispatch @edgeq_kernels::@pack_
 // CHECK:         flow.dispatch @edgeq_kernels::@conv_16x8x8_24x1x1_s1x1_d1x1(
 // CHECK-LABEL: util.func public @conv_then_1x1
-// CHECK:         %[[Y:.*]]:2 = util.call @edgeq_conv_8x8x8_16x1x1_s1x1_d1x1_8x8_t0l0_v0_rq39_0_255_m128_packs(
+// CHECK:         %[[Y:.*]]:2 = util.call @edgeq_conv_8x8x8_16x1x1_s1x1_d1x1_8x8_t0l0_v0_rq39_0_255_m128_packs_8x8_t0l0_s1x1_v0(
 // CHECK:         %[[Z:.*]] = util.call @edgeq_conv_16x8x8_24x1x1_s1x1_d1x1_8x8_t0l0_v0_packed(%[[Y]]#1,
 // CHECK:         util.return %[[Y]]#0, %[[Z]]
 util.func public @conv_then_1x1(%x: tensor<1x8x8x8xi8>, %w: tensor<16x8x1x1xi8>, %b: tensor<16xi32>, %m: tensor<16x1x1xi32>, %w1: tensor<24x16x1x1xi8>, %acc: tensor<1x24x8x8xi32>) -> (tensor<1x16x8x8xi8>, tensor<1x24x8x8xi32>) {

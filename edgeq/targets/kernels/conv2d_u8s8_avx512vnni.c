@@ -123,12 +123,49 @@ static inline __m128i add_residual(__m512i y, const residual_t* a, __m128i r) {
                                                _mm512_set1_epi32(a->hi)));
 }
 
-// A second copy of a conv's i8 output, packed as the input of a 1x1 conv (stride 1, no padding) that reads it:
-// [C/4][plane][4] u8 (+ 128), the layout edgeq_pack_u8 writes, so that conv needs no pack dispatch.
+// A second copy of a conv's i8 output, packed as the input of the conv that reads it, in the layout edgeq_pack_u8
+// writes for that conv (its padding included), so that conv needs no pack dispatch: [C/4][ph][pw][rows][wq][4] u8
+// (+ 128), the padded input's row a + sh i and column b + sw j at phase plane (a, b), row i, column j. The grid
+// kernel writes it only for 1x1 readers at stride 1 without padding (one plane, [C/4][plane][4]); the rows kernel
+// for any reader.
 typedef struct {
   uint8_t* yk;
-  size_t plane;
+  size_t plane;  // rows x wq
+  int wq, rows, top, left, sh, sw, ph, pw;
+  int32_t pad;  // the reader's padding value + 128, in all 4 bytes
 } packed_t;
+
+// Where the padded input's (r, col) lies in group g's planes, in bytes; -1 where the reader stores no such pixel
+// (odd rows or columns of a 1x1 conv at stride 2, or beyond its grid). Strides are 1 or 2 (shifts, not divisions:
+// those made the rows kernel's tiles 6-12% slower).
+static inline ptrdiff_t packed_at(const packed_t* pk, int g, int r, int col) {
+  const int a = r & (pk->sh - 1), b = col & (pk->sw - 1), i = r >> (pk->sh - 1), j = col >> (pk->sw - 1);
+  if (a >= pk->ph || b >= pk->pw || i >= pk->rows || j >= pk->wq) return -1;
+  return (ptrdiff_t)((((size_t)g * pk->ph + a) * pk->pw + b) * pk->plane + (size_t)i * pk->wq + j) * 4;
+}
+
+// The padding of groups [g0, g1) of the packed copy, in the padded rows [r0, r1): every stored pixel there that
+// lies outside the output (out_h x out_w, at top, left).
+static void fill_padding(const packed_t* pk, int g0, int g1, int r0, int r1, int out_h, int out_w) {
+  for (int g = g0; g < g1; ++g)
+    for (int a = 0; a < pk->ph; ++a)
+      for (int b = 0; b < pk->pw; ++b) {
+        int32_t* plane = (int32_t*)pk->yk + (((size_t)g * pk->ph + a) * pk->pw + b) * pk->plane;
+        // the columns left and right of the output: j < jl and j >= jr
+        const int jl = (pk->left - b + pk->sw - 1) >> (pk->sw - 1);
+        const int jr = (pk->left + out_w - b + pk->sw - 1) >> (pk->sw - 1);
+        for (int i = 0; i < pk->rows; ++i) {
+          const int r = a + pk->sh * i;
+          if (r < r0 || r >= r1) continue;
+          int32_t* row = plane + (size_t)i * pk->wq;
+          const int inside = r >= pk->top && r < pk->top + out_h;
+          for (int j = 0; j < pk->wq; ++j) {
+            if (inside && j == jl) j = jr;
+            if (j < pk->wq) row[j] = pk->pad;
+          }
+        }
+      }
+}
 
 // The n output pixels from p of 4 channels from c (16 bytes each, lanes 0..n-1), interleaved and + 128, to yk.
 static inline void store_packed(const packed_t* pk, int c, size_t p, const __m128i* four, int n) {
@@ -306,9 +343,22 @@ static inline __m512i transpose_indices(int to_rows, int half) {
   return opaque_indices(idx);
 }
 
-// The transposes' four index vectors: to_rows for channels 0-7 and 8-15, to_pixels for pixels 0-3 and 4-7.
+// vpermt2b indices from the same [pixel][16 output channels] to the packed copy's layout: groups 2 half and
+// 2 half + 1 of 4 channels, each as 8 pixels of 4 bytes (32 bytes), in order at stride 1, at stride 2 the even
+// pixels first.
+static inline __m512i packed_indices(int half, int sw) {
+  uint8_t idx[64];
+  for (int i = 0; i < 64; ++i) {
+    const int g = 2 * half + i / 32, n = i % 32 / 4, p = sw == 1 ? n : n < 4 ? 2 * n : 2 * n - 7;
+    idx[i] = (uint8_t)((p >= 4 ? 64 : 0) + 16 * (p & 3) + 4 * g + i % 4);
+  }
+  return opaque_indices(idx);
+}
+
+// The transposes' index vectors: to_rows for channels 0-7 and 8-15, to_pixels for pixels 0-3 and 4-7, packed for
+// groups 0-1 and 2-3.
 typedef struct {
-  __m512i rows[2], pixels[2];
+  __m512i rows[2], pixels[2], packed[2];
 } transpose_t;
 
 static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, const size_t* taps, const int8_t* w,
@@ -396,13 +446,24 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
                              l & 1 ? _mm_srli_si128(pair[l / 2], 8) : pair[l / 2]);
     }
     if (!pk) continue;
-    // the packed copy: each pixel's 16 bytes are 4 groups of 4 channels, + 128 (the pass packs only whole groups)
-    for (int p = 0; p < np; ++p) {
-      int32_t four[4];
-      _mm_storeu_si128((void*)four, _mm_xor_si128(b[p], _mm_set1_epi8((char)0x80)));
-      const size_t at = (size_t)(oc0 + 16 * v) / 4 * pk->plane + (size_t)oh * s->out_w + ow0 + p;
-      for (int g = 0; g < 4 && (live[v] >> (4 * g) & 1); ++g)
-        __builtin_memcpy(pk->yk + (at + (size_t)g * pk->plane) * 4, &four[g], 4);
+    // the packed copy, + 128 (the pass packs only whole groups of 4 channels): per group, two 16-byte stores of
+    // 4 pixels each, pixels 0-3 and 4-7 at stride 1, the even and odd ones (two phase planes) at stride 2
+    const int r = oh + pk->top, col = ow0 + pk->left;
+    const ptrdiff_t lo = packed_at(pk, (oc0 + 16 * v) / 4, r, col);
+    const ptrdiff_t hi = pk->sw == 1 ? (lo < 0 ? -1 : lo + 16) : packed_at(pk, (oc0 + 16 * v) / 4, r, col + 1);
+    const __mmask8 mlo = pk->sw == 1 ? pixels & 15 : (1 << (np + 1) / 2) - 1;
+    const __mmask8 mhi = pk->sw == 1 ? pixels >> 4 : (1 << np / 2) - 1;
+    const size_t group = (size_t)pk->ph * pk->pw * pk->plane * 4;
+    for (int half = 0; half < 2 && (live[v] >> (8 * half) & 1); ++half) {
+      const __m512i t = _mm512_xor_si512(_mm512_permutex2var_epi8(z[0], tr->packed[half], z[1]),
+                                         _mm512_set1_epi8((char)0x80));
+      const __m128i q[4] = {_mm512_castsi512_si128(t), _mm512_extracti32x4_epi32(t, 1),
+                            _mm512_extracti32x4_epi32(t, 2), _mm512_extracti32x4_epi32(t, 3)};
+      for (int k = 0; k < 2 && (live[v] >> (8 * half + 4 * k) & 1); ++k) {
+        const size_t g = (size_t)(2 * half + k) * group;
+        if (lo >= 0) _mm_mask_storeu_epi32(pk->yk + lo + g, mlo, q[2 * k]);
+        if (hi >= 0) _mm_mask_storeu_epi32(pk->yk + hi + g, mhi, q[2 * k + 1]);
+      }
     }
   }
 }
@@ -418,10 +479,15 @@ static inline __attribute__((always_inline)) void rows_conv(
   size_t taps[kh * kw];
   tap_offsets(&s, taps);
   const transpose_t tr = {{transpose_indices(1, 0), transpose_indices(1, 1)},
-                          {transpose_indices(0, 0), transpose_indices(0, 1)}};
+                          {transpose_indices(0, 0), transpose_indices(0, 1)},
+                          {packed_indices(0, pk ? pk->sw : 1), packed_indices(1, pk ? pk->sw : 1)}};
   const int tile = TILE_CHANNELS * group, last = (int)gx * tile + tile < oc ? (int)gx * tile + tile : oc;
   const int segments = (out_w + 7) / 8;  // of a row, of nearly equal widths
-  for (int oh = (int)gy * out_h / parts; oh < ((int)gy + 1) * out_h / parts; ++oh) {
+  const int oh0 = (int)gy * out_h / parts, oh1 = ((int)gy + 1) * out_h / parts;
+  if (pk)  // the padding of this workgroup's rows, those above the first and below the last included
+    fill_padding(pk, (int)gx * tile / 4, last / 4, gy == 0 ? 0 : oh0 + pk->top,
+                 (int)gy == parts - 1 ? INT32_MAX : oh1 + pk->top, out_h, out_w);
+  for (int oh = oh0; oh < oh1; ++oh) {
     for (int oc0 = (int)gx * tile; oc0 < last; oc0 += 16 * ROW_VECTORS) {
       for (int seg = 0; seg < segments; ++seg) {
         const int ow0 = seg * out_w / segments;
@@ -455,6 +521,13 @@ static inline __attribute__((always_inline)) void rows_conv(
 #define REQUANT_PARAMS int32_t shift, int32_t lo, int32_t hi, int32_t zp
 #define ADD_PARAMS                                                                                                  \
   int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp, int32_t add_lo, int32_t add_hi
+// the reader's packed input (packed_t): its plane, grid width and rows, padding, strides and phase planes
+#define PACKED_PARAMS                                                                                               \
+  int32_t plane_k, int32_t wq_k, int32_t rows_k, int32_t top_k, int32_t left_k, int32_t sh_k, int32_t sw_k,        \
+      int32_t ph_k, int32_t pw_k, int32_t value_k
+#define PACKED_INIT                                                                                                 \
+  {yk, (size_t)plane_k, wq_k, rows_k, top_k, left_k, sh_k, sw_k, ph_k, pw_k,                                       \
+   (int32_t)(0x01010101u * (uint8_t)(value_k ^ 0x80))}
 #define REQUANT_ENTRIES(NAME, RUN)                                                                                  \
   void NAME(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, int8_t* y, SHAPE_PARAMS,     \
             REQUANT_PARAMS, size_t gx, size_t gy) {                                                                 \
@@ -468,17 +541,17 @@ static inline __attribute__((always_inline)) void rows_conv(
     RUN(x, w, bias, y, &rq, &add, 0, SHAPE_ARGS, gx, gy);                                                           \
   }                                                                                                                 \
   void NAME##_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, int8_t* y,           \
-                    uint8_t* yk, SHAPE_PARAMS, REQUANT_PARAMS, int32_t plane_k, size_t gx, size_t gy) {            \
+                    uint8_t* yk, SHAPE_PARAMS, REQUANT_PARAMS, PACKED_PARAMS, size_t gx, size_t gy) {              \
     const requant_t rq = {m, shift, lo, hi, zp};                                                                   \
-    const packed_t pk = {yk, (size_t)plane_k};                                                                     \
+    const packed_t pk = PACKED_INIT;                                                                               \
     RUN(x, w, bias, y, &rq, 0, &pk, SHAPE_ARGS, gx, gy);                                                            \
   }                                                                                                                 \
   void NAME##_add_packs(const uint8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m, const int8_t* r, \
-                        int8_t* y, uint8_t* yk, SHAPE_PARAMS, REQUANT_PARAMS, ADD_PARAMS, int32_t plane_k,         \
+                        int8_t* y, uint8_t* yk, SHAPE_PARAMS, REQUANT_PARAMS, ADD_PARAMS, PACKED_PARAMS,           \
                         size_t gx, size_t gy) {                                                                     \
     const requant_t rq = {m, shift, lo, hi, zp};                                                                   \
     const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};                                      \
-    const packed_t pk = {yk, (size_t)plane_k};                                                                     \
+    const packed_t pk = PACKED_INIT;                                                                               \
     RUN(x, w, bias, y, &rq, &add, &pk, SHAPE_ARGS, gx, gy);                                                         \
   }
 
