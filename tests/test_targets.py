@@ -268,3 +268,40 @@ def test_host_caller_falls_back_to_batch_where_idle_is_one_way(monkeypatch):
         assert host._waiting_policy() == os.SCHED_BATCH
     finally:
         host._waiting_policy.cache_clear()
+
+def _anon_huge_kb() -> int:
+    return sum(int(ln.split()[1]) for ln in Path("/proc/self/smaps").read_text().splitlines()
+               if ln.startswith("AnonHugePages:"))
+
+
+@pytest.mark.skipif(not Path("/sys/kernel/mm/transparent_hugepage/enabled").exists()
+                    or "[never]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text(),
+                    reason="transparent huge pages: Linux, where they are not turned off")
+def test_host_module_weights_lie_in_huge_pages(tmp_path):
+    """The host target loads a module into transparent huge pages (madvise), where its kernels read the weights in
+    place (docs/profiling.md): a matmul with 6 MB of constant weights runs bit-exact from it, and the process holds
+    at least 4 MB more in huge pages once it is loaded."""
+    from edgeq.pipeline.compile import compile_input
+    from edgeq.targets.host import HostTarget
+
+    rng = np.random.default_rng(0)
+    k, n = 4096, 1536
+    w = rng.integers(-128, 128, size=(k, n), dtype=np.int8)
+    x = rng.integers(-128, 128, size=(1, k), dtype=np.int8)
+    (tmp_path / "m.mlir").write_text(f"""
+util.func public @main(%x: tensor<1x{k}xi8>) -> tensor<1x{n}xi32> {{
+  %w = arith.constant dense<"0x{w.tobytes().hex().upper()}"> : tensor<{k}x{n}xi8>
+  %z = arith.constant 0 : i32
+  %e = tensor.empty() : tensor<1x{n}xi32>
+  %f = linalg.fill ins(%z : i32) outs(%e : tensor<1x{n}xi32>) -> tensor<1x{n}xi32>
+  %y = linalg.matmul ins(%x, %w : tensor<1x{k}xi8>, tensor<{k}x{n}xi8>) outs(%f : tensor<1x{n}xi32>) -> tensor<1x{n}xi32>
+  util.return %y : tensor<1x{n}xi32>
+}}""")
+    target = HostTarget()
+    compile_input(tmp_path / "m.mlir", target.spec.compile_flags(), tmp_path / "m.vmfb")
+    before = _anon_huge_kb()
+    fn = target.load(tmp_path / "m.vmfb")
+    grown = _anon_huge_kb() - before
+    y = np.asarray(fn(x).to_host())
+    assert np.array_equal(y, x.astype(np.int32) @ w.astype(np.int32))
+    assert grown >= 4096, f"{grown} kB more in huge pages"
