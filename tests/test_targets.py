@@ -305,3 +305,34 @@ util.func public @main(%x: tensor<1x{k}xi8>) -> tensor<1x{n}xi32> {{
     y = np.asarray(fn(x).to_host())
     assert np.array_equal(y, x.astype(np.int32) @ w.astype(np.int32))
     assert grown >= 4096, f"{grown} kB more in huge pages"
+
+
+def test_host_run_names_inputs_it_rejects(tmp_path):
+    """An input of the wrong dtype or shape is an EdgeqError that names IREE's complaint and the fix, not a
+    traceback from the VM; the runner copies new inputs into its buffers at each call."""
+    from edgeq.errors import EdgeqError
+    from edgeq.pipeline.compile import compile_input
+    from edgeq.targets.host import HostTarget
+
+    (tmp_path / "m.mlir").write_text("""
+util.func public @main(%x: tensor<2x3xi8>) -> tensor<2x3xi32> {
+  %e = tensor.empty() : tensor<2x3xi32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]} ins(%x : tensor<2x3xi8>) outs(%e : tensor<2x3xi32>) {
+  ^bb0(%a: i8, %o: i32):
+    %w = arith.extsi %a : i8 to i32
+    %s = arith.muli %w, %w : i32
+    linalg.yield %s : i32
+  } -> tensor<2x3xi32>
+  util.return %y : tensor<2x3xi32>
+}""")
+    target = HostTarget()
+    compile_input(tmp_path / "m.mlir", target.spec.compile_flags(), tmp_path / "m.vmfb")
+    x = np.arange(-3, 3, dtype=np.int8).reshape(2, 3)
+    call = target.runner(tmp_path / "m.vmfb", [x])
+    assert np.array_equal(call()[0], x.astype(np.int32) ** 2)
+    x[0, 0] = 11   # the same array, changed: the next call reads it again
+    assert call()[0][0, 0] == 121
+    for bad, complaint in ((x.astype(np.float32), "element type mismatch"), (x[:1], "shape dimension 0 mismatch")):
+        with pytest.raises(EdgeqError, match=f"{complaint}.*fix: pass arrays of the shapes and dtypes"):
+            target.run(tmp_path / "m.vmfb", [bad])
