@@ -672,7 +672,8 @@ def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = Fal
             add: ResidualAdd | None = None, packs: tuple[ConvShape, Source] | None = None,
             winograd: bool = False) -> str:
     return (f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "") + ("_packed" if packed else "")
-            + (f"_{add.name}" if add else "") + (_packs_name(packs) if packs else "") + ("_winograd" if winograd else ""))
+            + (f"_{add.name}" if add else "") + (_packs_name(packs) if packs else "")
+            + ("_winograd" if winograd else ""))
 
 
 def _entry(export: Export, ordinal: int) -> str:
@@ -983,7 +984,7 @@ def run(module: ir.Operation, pass_) -> None:
                       else None)
             if reader is not None:
                 packed_input[reader] = op
-    # convs: (op, callee, fused, with a residual add, the 1x1 conv whose packed input it writes too)
+    # convs: (op, callee, fused, with a residual add, the conv whose packed input it writes too)
     convs, functions, exports, claimed = [], {}, [], []
     for k, (op, conv, src, fused) in enumerate(dense):
         rq, packed = fused and fused[3], k in packed_input

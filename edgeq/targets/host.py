@@ -158,7 +158,7 @@ def _module_in_huge_pages(instance, data: bytes):
     """The module, its bytes in transparent huge pages where Linux gives them on request (madvise): the kernels read
     the weights in place from it, and with 4 KB pages each 4 KB of a layer's weights is a TLB miss whose page walk
     misses the caches too (ResNet-18's layer4 convs took 498 us hot and 546 us after a 64 MB sweep, one core, C
-    harness; software prefetches did not move that). ResNet-18 on two threads, alternating calls: 1.5-1.9% faster
+    harness; software prefetches did not move that). ResNet-18 on two threads, alternating calls: 1.3-1.9% faster
     (docs/profiling.md). Elsewhere the module is copied as IREE would."""
     import ctypes
     import mmap
