@@ -121,7 +121,8 @@ class HostTarget:
             outs = []
             for k in range(results.size):
                 view = results.get_as_ref(k).deref(rt.HalBufferView)
-                outs.append(np.array(view.map().asarray(tuple(view.shape), _dtypes()[view.element_type])))
+                dtype = rt.HalElementType.map_to_dtype(view.element_type)
+                outs.append(np.array(view.map().asarray(tuple(view.shape), dtype)))
             return outs
         return call
 
@@ -140,18 +141,6 @@ class HostTarget:
 
 
 HUGE_PAGE = 2 << 20
-
-
-@functools.cache
-def _dtypes() -> dict[int, np.dtype]:
-    """numpy's dtype of each IREE element type that the runner reads back (IREE's results are mostly signless)."""
-    import iree.runtime as rt
-
-    t = rt.HalElementType
-    pairs = {np.int8: (t.INT_8, t.SINT_8), np.int16: (t.INT_16, t.SINT_16), np.int32: (t.INT_32, t.SINT_32),
-             np.int64: (t.INT_64, t.SINT_64), np.uint8: (t.UINT_8,), np.float16: (t.FLOAT_16,),
-             np.float32: (t.FLOAT_32,), np.float64: (t.FLOAT_64,), np.bool_: (t.BOOL_8,)}
-    return {int(e): np.dtype(d) for d, types in pairs.items() for e in types}
 
 
 def _module_in_huge_pages(instance, data: bytes):

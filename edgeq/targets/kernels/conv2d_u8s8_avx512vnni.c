@@ -513,7 +513,7 @@ static inline __attribute__((always_inline)) void rows_conv(
 // The requantized convs' entries, for the grid kernel (requant_conv) and the rows kernel (rows_conv), in the
 // pass's order of arguments: NAME requantizes, i8 out, where the i32 sums never reach memory; NAME_add adds the
 // residual r (residual_t, NCHW like y) after the requantization; NAME_packs and NAME_add_packs write their output a
-// second time to yk, packed for the 1x1 conv that reads it (packed_t), whose plane is plane_k.
+// second time to yk, packed for the conv that reads it (packed_t, from PACKED_PARAMS).
 #define SHAPE_PARAMS                                                                                                \
   int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,     \
       int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, int32_t parts, int32_t group
@@ -1204,32 +1204,23 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
       // of 32 channels: each pass reads half of the block's weights, where a block of their own would read them all
       // again (ResNet's layer2, 49 tiles in ranges of 24 and 25: the one of 25 took 12% longer than the other)
       const int nt = r1 - t0 <= WINO_MERGED ? r1 - t0 : WINO_TILES;
-      for (int ob = 0; ob < oc / WINO_OC; ++ob) {
-        if (nt > WINO_TILES) {
-          for (int o0 = 0; o0 < WINO_VECTORS; o0 += 2) {
-            switch (nt) {
-              case 9: winograd_products(&k, ob, t0, 9, o0, 2); break;
-              case 8: winograd_products(&k, ob, t0, 8, o0, 2); break;
-              default: winograd_products(&k, ob, t0, 7, o0, 2); break;
-            }
-            for (int t = 0; t < nt; ++t)
-              for (int o = 0; o < 2; ++o)
-                winograd_outputs(&k, t0 + t, 2 * t + o, ob * WINO_OC + 16 * (o0 + o), usual);
+      const int nv = nt > WINO_TILES ? 2 : WINO_VECTORS;  // vectors of 16 channels per pass
+      for (int ob = 0; ob < oc / WINO_OC; ++ob)
+        for (int o0 = 0; o0 < WINO_VECTORS; o0 += nv) {
+          switch (nt) {  // each count as its own unrolled copy, so the accumulators stay in registers
+            case 9: winograd_products(&k, ob, t0, 9, o0, 2); break;
+            case 8: winograd_products(&k, ob, t0, 8, o0, 2); break;
+            case 7: winograd_products(&k, ob, t0, 7, o0, 2); break;
+            case 6: winograd_products(&k, ob, t0, 6, o0, WINO_VECTORS); break;
+            case 5: winograd_products(&k, ob, t0, 5, o0, WINO_VECTORS); break;
+            case 4: winograd_products(&k, ob, t0, 4, o0, WINO_VECTORS); break;
+            case 3: winograd_products(&k, ob, t0, 3, o0, WINO_VECTORS); break;
+            case 2: winograd_products(&k, ob, t0, 2, o0, WINO_VECTORS); break;
+            default: winograd_products(&k, ob, t0, 1, o0, WINO_VECTORS); break;
           }
-          continue;
+          for (int t = 0; t < nt; ++t)
+            for (int o = 0; o < nv; ++o) winograd_outputs(&k, t0 + t, nv * t + o, ob * WINO_OC + 16 * (o0 + o), usual);
         }
-        switch (nt) {  // each count as its own unrolled copy, so the accumulators stay in registers
-          case 6: winograd_products(&k, ob, t0, 6, 0, WINO_VECTORS); break;
-          case 5: winograd_products(&k, ob, t0, 5, 0, WINO_VECTORS); break;
-          case 4: winograd_products(&k, ob, t0, 4, 0, WINO_VECTORS); break;
-          case 3: winograd_products(&k, ob, t0, 3, 0, WINO_VECTORS); break;
-          case 2: winograd_products(&k, ob, t0, 2, 0, WINO_VECTORS); break;
-          default: winograd_products(&k, ob, t0, 1, 0, WINO_VECTORS); break;
-        }
-        for (int t = 0; t < nt; ++t)
-          for (int o = 0; o < WINO_VECTORS; ++o)
-            winograd_outputs(&k, t0 + t, WINO_VECTORS * t + o, ob * WINO_OC + 16 * o, usual);
-      }
       t0 += nt;
     }
   }
