@@ -146,6 +146,19 @@ def test_conv_kernel_requantizes_like_the_reference(c, hw, oc, k, stride, pad, d
     _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path)
 
 
+# Stems on the patch kernel (patch_fits), each with the usual requantization and a clamped one: ResNet's 3 x 7 x 7
+# at stride 2 and MobileNet's 3 x 3 x 3 (their own copies for the usual requantization), a 7 x 7 at stride 1 on
+# rows of two vectors, and 2 channels x 5 x 5 (the general copy) with output channels padded to 8 (20 -> 24);
+# padded with a value other than the usual zero point
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(3, (62, 64), 64, 7, 2, 3), (3, (32, 31), 32, 3, 2, 1),
+                                                  (3, (9, 32), 16, 7, 1, 3), (2, (20, 32), 20, 5, 2, 2)])
+def test_patch_kernel_runs_the_stems(c, hw, oc, k, stride, pad, shift, lo, hi, zp, tmp_path):
+    rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
+    after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path, pad_value=-7)
+    assert [d.endswith("_patch") for d in re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after)] == [True]
+
+
 def _requantized_ref(ref: np.ndarray, m: np.ndarray, shift: int, lo: int, hi: int, zp: int) -> np.ndarray:
     """edgeq's requantization of the sums `ref`: i64, then i32 + zp truncated to i8 (wraps past 127)."""
     wide = (ref * m.astype(np.int64)[None, :, None, None] + (1 << (shift - 1))) >> shift
@@ -158,12 +171,12 @@ def _multipliers(rng, ref: np.ndarray, shift: int) -> np.ndarray:
             * rng.uniform(0.5, 4, size=ref.shape[1])).astype(np.int64)
 
 
-def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
-    ref = _reference(x, w, bias, stride, pad, dilation, -128)
+def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path, pad_value=-128):
+    ref = _reference(x, w, bias, stride, pad, dilation, pad_value)
     m = _multipliers(rng, ref, shift)   # and the int32 extremes
     m[:2] = [2 ** 31 - 1, -2 ** 31]
     m = m.clip(-2 ** 31, 2 ** 31 - 1).astype(np.int32)
-    module = _conv_module(w, bias, x.shape[2:], stride, pad, dilation, -128, (m, shift, lo, hi, zp))
+    module = _conv_module(w, bias, x.shape[2:], stride, pad, dilation, pad_value, (m, shift, lo, hi, zp))
     y, after = _run_kernel(module, x, tmp_path)
     assert "_rq" in after and "linalg.generic" not in after.split("util.func public @main")[1]
     expected = _requantized_ref(ref, m, shift, lo, hi, zp)

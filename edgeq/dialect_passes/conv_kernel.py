@@ -26,6 +26,9 @@ A batch-1 linear layer (linalg.matmul of a 1 x K row by constant K x N weights, 
 becomes one dispatch of edgeq_linear_u8s8, its bias add fused: IREE's own matvec took about 40 us of
 MobileNetV2's 1280 -> 1000 classifier on one core (s8 x s8 without vpdpbusd), the kernel takes 21 in the model (15
 in a C harness), bound by reading the weights.
+A requantized conv with few input channels (the stems, patch_fits) becomes one dispatch of
+edgeq_conv2d_u8s8_patch_requant: a 1x1 conv over its whole patch, which the kernel unfolds from the unpadded input
+into L1 tile by tile, with no pack (ResNet-18's sums of 147 in 37 groups of 4, not 42).
 A requantized 3x3 stride-1 conv padded by 1 with up to 128 channels (winograd_fits: ResNet-18's layer1 and layer2)
 becomes one dispatch of edgeq_winograd_conv_requant instead: Winograd F(4x4, 3x3), exact in integers (the kernel's
 header), half the direct conv's instructions; its filters' transform is a generic on the constant weights that IREE
@@ -53,6 +56,7 @@ EXECUTABLE = "edgeq_kernels"
 # the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # output channels in the lanes (ConvShape.rows_kernel)
+CONV_PATCH = "edgeq_conv2d_u8s8_patch_requant"   # the stems, as 1x1 convs over their patches (patch_fits)
 ADD = "_add"       # the suffix of the requantized kernels' copies with a residual add after the requantization
 PACKS = "_packs"   # the suffix of their copies that also write the packed input of the conv that reads the output
 DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
@@ -67,6 +71,7 @@ WINOGRAD_MAX_GROWTH = 1 << 20
 WINOGRAD_SPAN = 98   # tiles per workgroup (_winograd_parts)
 WINOGRAD_PIECE = 14   # tiles of its range a workgroup computes at a time (the kernel's WINO_PIECE)
 LINEAR_BLOCK = 16   # its outputs per vector
+PATCH_MAX_GROUPS = 64   # the patch kernel's groups of 4 patch channels: 16 KB of each tile's patch on its stack
 # How the kernels split a dispatch into workgroups, in equal parts and at most MAX_WORKGROUPS in all. IREE 3.13's
 # workers take a dispatch's workgroups one at a time while there are fewer than 8 per worker, but 8 at a time from
 # 16 on (2 workers), and then one worker waits for up to 8 of the other's: ResNet-18 on two threads took 5.54 ms
@@ -402,6 +407,64 @@ def depthwise_export(dw: DepthwiseShape, src: Source, rq: Requant, packed: ConvS
     return Export(f"{dw.name}_{src.name}_{rq.name}" + ("_packed" if packed else ""), DEPTHWISE,
                   ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>"), scalars,
                   (parts, 1))
+
+
+def patch_fits(conv: ConvShape, rq: Requant | None) -> bool:
+    """A requantized conv with few input channels that the patch kernel takes (the stems): a 1x1 conv over its
+    whole patch, unfolded in the kernel from the unpadded input, where that has fewer groups of 4 channels than the
+    unfolded pack's rows (ResNet-18's 3 x 7 x 7 in 37 groups, not 7 x 6; MobileNetV2's 3 x 3 x 3 in 7, not 3 x 3),
+    and its output rows are whole vectors; at most PATCH_MAX_GROUPS, as the kernel keeps a tile's patch on its stack.
+    ResNet-18's stem on one core (C harness): 26 us of pack and 643 of conv, 605 in all on the patch kernel."""
+    unfolded, groups = conv.unfolded(), -(-conv.c * conv.kh * conv.kw // 4)
+    return (rq is not None and unfolded.unfold > 1 and conv.ow % 16 == 0 and conv.dh == conv.dw == 1
+            and groups < unfolded.kh * unfolded.c4 and groups <= PATCH_MAX_GROUPS)
+
+
+def patch_export(conv: ConvShape, src: Source, rq: Requant) -> Export:
+    """Each workgroup computes all output channels of its vectors: the patch is unfolded once."""
+    parts = _split(1, conv.oh * conv.ow // 16, 1, 3)[2]
+    scalars = (conv.c, src.h, src.w, src.top, src.left, src.value, conv.kh, conv.kw, conv.sh, conv.sw, conv.oc,
+               conv.oc8, conv.oh, conv.ow, parts, conv.oc8, rq.shift, rq.lo, rq.hi, rq.zp)
+    return Export(f"{conv.name}_{src.name}_{rq.name}_patch", CONV_PATCH,
+                  ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>"), scalars,
+                  (1, parts))
+
+
+def _patch_function(conv: ConvShape, src: Source, rq: Requant) -> str:
+    """The util.func that computes one conv with the patch kernel: (x, w, bias, multipliers) -> i8, one dispatch that
+    reads x unpadded. The weights flattened to the patch's channels and packed as [OC/8][C/4][8][4]."""
+    export, oc, f = patch_export(conv, src, rq), conv.oc, conv.c * conv.kh * conv.kw
+    fp, ocp = 4 * -(-f // 4), conv.ocp
+    x_type, y_type = f"1x{conv.c}x{src.h}x{src.w}xi8", f"1x{oc}x{conv.oh}x{conv.ow}xi8"
+    wk_type = f"{conv.oc8}x{fp // 4}x{CHANNEL_BLOCK}x4xi8"
+    lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32", "%m128 = arith.constant -128 : i32",
+             f"%wf = tensor.collapse_shape %w [[0], [1, 2, 3]] : tensor<{conv.source_weights}> into "
+             f"tensor<{oc}x{f}xi8>"]
+    w, start = "%wf", "%bias"
+    if (fp, ocp) != (f, oc):   # zero weights for the padded channels
+        lines.append(f"%wp = tensor.pad %wf low[0, 0] high[{ocp - oc}, {fp - f}] {{\n    ^bb0(%i: index, %j: index):\n"
+                     f"      tensor.yield %zero : i8\n    }} : tensor<{oc}x{f}xi8> to tensor<{ocp}x{fp}xi8>")
+        w = "%wp"
+    if ocp != oc:
+        lines.append(f"%b0 = tensor.pad %bias low[0] high[{ocp - oc}] {{\n    ^bb0(%i: index):\n"
+                     f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{oc}xi32> to tensor<{ocp}xi32>")
+        start = "%b0"
+    lines += [
+        f"%we = tensor.empty() : tensor<{wk_type}>",
+        "%wk = linalg.generic {indexing_maps = [affine_map<(o, c, l, k) -> "
+        f"(o * {CHANNEL_BLOCK} + l, c * 4 + k)>, affine_map<(o, c, l, k) -> (o, c, l, k)>], iterator_types = ["
+        + ", ".join(['"parallel"'] * 4) + "]} "
+        f"ins({w} : tensor<{ocp}x{fp}xi8>) outs(%we : tensor<{wk_type}>) {{\n"
+        "    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n"
+        f"    }} -> tensor<{wk_type}>",
+        _compensated(w, f"{ocp}x{fp}xi8", start, f"{ocp}xi32", "o, c", "o"),
+        f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %wk, %bk, %mult) : (tensor<{x_type}>, "
+        f"tensor<{wk_type}>, tensor<{ocp}xi32>, tensor<{oc}x1x1xi32>) -> tensor<{y_type}>",
+        f"util.return %y : tensor<{y_type}>",
+    ]
+    body = "\n".join("  " + ln for ln in lines)
+    return (f"util.func private @edgeq_{export.name}(%x: tensor<{x_type}>, %w: tensor<{conv.source_weights}>, "
+            f"%bias: tensor<{oc}xi32>, %mult: tensor<{oc}x1x1xi32>) -> tensor<{y_type}> {{\n{body}\n}}")
 
 
 def winograd_fits(conv: ConvShape, src: Source) -> bool:
@@ -994,10 +1057,11 @@ def run(module: ir.Operation, pass_) -> None:
         if add:
             claimed.append(found[0])
         winograd = winograd_at[k] and not packed
+        patch = not add and patch_fits(ConvShape.of(op), rq)   # never packed: _packed_reader skips unfolded convs
         # whole tiles of 8 channels: a conv that reads the output takes it packed too (the rows kernel writes any
         # conv's packed input, the grid kernel a 1x1 conv's)
         reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense, winograd_at, conv.rows_kernel)
-                  if rq and conv.oc % CHANNEL_BLOCK == 0 and not winograd else None)
+                  if rq and conv.oc % CHANNEL_BLOCK == 0 and not winograd and not patch else None)
         if reader is not None and reader not in packed_input:
             packed_input[reader] = op
         else:
@@ -1007,6 +1071,11 @@ def run(module: ir.Operation, pass_) -> None:
             callee = _callee(conv, src, rq, add=add, winograd=True)
             functions.setdefault(callee, _winograd_function(conv, src, rq, add))
             exports.append(winograd_export(conv, src, rq, add))
+        elif patch:
+            export = patch_export(ConvShape.of(op), src, rq)
+            callee = f"edgeq_{export.name}"
+            functions.setdefault(callee, _patch_function(ConvShape.of(op), src, rq))
+            exports.append(export)
         else:
             callee = _callee(conv, src, rq, packed, add, packs)
             functions.setdefault(callee, _function(conv, src, rq, packed, add, packs))

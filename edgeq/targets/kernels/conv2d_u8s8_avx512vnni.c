@@ -1,7 +1,8 @@
 // edgeq's int8 convolution for x86-64 with AVX-512 VNNI (and VBMI): a direct conv on vpdpbusd (u8 x s8, 4 MACs per
-// lane) with pixels in the lanes, so that it reads and writes NCHW-ordered data and needs no transposes; the
-// batch-1 linear layer after the pool (edgeq_linear_u8s8); and Winograd F(4x4, 3x3) for 3x3 stride-1 convs with up
-// to 128 channels (edgeq_winograd_conv_requant, at the end).
+// lane) with pixels in the lanes, so that it reads and writes NCHW-ordered data and needs no transposes; the stems
+// as 1x1 convs over their patches (edgeq_conv2d_u8s8_patch_requant); the batch-1 linear layer after the pool
+// (edgeq_linear_u8s8); and Winograd F(4x4, 3x3) for 3x3 stride-1 convs with up to 128 channels
+// (edgeq_winograd_conv_requant, at the end).
 //
 // Output pixels are computed on a grid as wide as the (phase-split) padded input, wq columns: output (oh, ow) is
 // grid position q = oh * wq + ow, and tap (i, j) reads the input at q plus a constant offset. Sixteen consecutive
@@ -665,6 +666,131 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
     else
       pack(x, o, c, h, w, top, left, value, sh, 2, pw, rows, wq, g, (int)gy, evens);
   }
+}
+
+// A conv with few input channels (the stems) as a 1x1 conv over its whole patch (im2col), patch channel f being
+// input channel f / (kh kw) at tap ((f / kw) % kh, f % kw): ResNet-18's sums of 3 x 7 x 7 = 147 are 37 groups of 4,
+// where the unfolded pack's rows of 7 taps x 3 channels (24 lanes for 21) made 42. Each tile's patch is unfolded
+// into a buffer on the stack, straight from the unpadded NCHW input, and the workgroup's output channels compute
+// on it at once: no pack dispatch, and the patch never leaves L1. For outputs whose rows are whole vectors
+// (out_w % 16 == 0), so that a vector's 16 pixels share an output row.
+typedef struct {
+  const int8_t* x;
+  int c, h, w, top, left, kh, kw, sh, sw;
+  __m512i pad;  // the padding value, in every byte
+} patch_t;
+
+// vpermt2b indices of patch group g: lane l's 4 channels from the rows of the (channel, tap row) pair unit0 =
+// 4 g / kw (bytes 0-63) and the next (64-127), at column sw l + tap column. Channels past the patch take any byte
+// (their weights are 0).
+static inline __m512i patch_indices(const patch_t* p, int g) {
+  const int size = p->c * p->kh * p->kw, unit0 = 4 * g / p->kw;
+  uint8_t idx[64];
+  for (int l = 0; l < 16; ++l)
+    for (int k = 0; k < 4; ++k) {
+      const int f = 4 * g + k < size ? 4 * g + k : 4 * g;
+      idx[4 * l + k] = (uint8_t)((f / p->kw - unit0) * 64 + p->sw * l + f % p->kw);
+    }
+  return opaque_indices(idx);
+}
+
+// Row u of the patch for the vector at output row oy, from column col (inside: the bytes within the input's row):
+// input channel u / kh, tap row u % kh, xored with the sign bit; the padding value outside the input. `within`:
+// all the vector's tap rows lie inside the input (a constant in unfold_patch's copies).
+static inline __attribute__((always_inline)) __m512i patch_row(const patch_t* p, int u, const int kh, int oy, int col,
+                                                             __mmask64 inside, const int within) {
+  const int r = p->sh * oy + u % kh - p->top, valid = within || (r >= 0 && r < p->h);
+  const int8_t* row = p->x + ((size_t)(u / kh) * p->h + (valid ? r : 0)) * p->w;
+  return _mm512_xor_si512(_mm512_set1_epi8((char)0x80),
+                          _mm512_mask_loadu_epi8(p->pad, valid ? inside : 0, (const void*)((intptr_t)row + col)));
+}
+
+// One vector's patch, 16 bytes per group at buf[g * TILE_VECTORS]: one vpermt2b per group from the input rows of
+// its first (channel, tap row) pair and the next, each row one masked load as the groups reach it. c, kh and kw
+// are constants in patch_conv's copies for the usual stems: the loop unrolls, and the two rows in use stay in
+// registers (a loop over the groups took 50 us of ResNet-18's stem on one core, twice the pack's time).
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpass-failed"  // the general copy's loop, whose bounds are not constants
+static inline __attribute__((always_inline)) void unfold_vector(const patch_t* p, __m512i* buf, const __m512i* idx,
+                                                                const int c, const int kh, const int kw, int oy,
+                                                                int col, __mmask64 inside, const int within) {
+  const int last = c * kh - 1;
+  int u = 0;
+  __m512i a = patch_row(p, 0, kh, oy, col, inside, within), b = patch_row(p, last > 0, kh, oy, col, inside, within);
+#pragma clang loop unroll(full)
+  for (int g = 0; g < (c * kh * kw + 3) / 4; ++g) {
+    for (; u < 4 * g / kw; ++u) a = b, b = patch_row(p, u + 2 < last ? u + 2 : last, kh, oy, col, inside, within);
+    buf[g * TILE_VECTORS] = _mm512_permutex2var_epi8(a, idx[g], b);
+  }
+}
+#pragma clang diagnostic pop
+
+// The patch of the nv vectors from grid position q as [c4][TILE_VECTORS * 16][4] u8 (+ 128) in buf. Rows that lie
+// inside the input, all but the first and last few, skip the checks.
+static inline __attribute__((always_inline)) void unfold_patch(const patch_t* p, __m512i* buf, const __m512i* idx,
+                                                               const int c, const int kh, const int kw, int out_w,
+                                                               int q, int nv) {
+  for (int v = 0; v < nv; ++v) {
+    const int oy = (q + 16 * v) / out_w, col = p->sw * ((q + 16 * v) % out_w) - p->left;
+    const __mmask64 inside = window(col, p->w);
+    const int r0 = p->sh * oy - p->top;
+    if (r0 >= 0 && r0 + kh <= p->h)
+      unfold_vector(p, buf + v, idx, c, kh, kw, oy, col, inside, 1);
+    else
+      unfold_vector(p, buf + v, idx, c, kh, kw, oy, col, inside, 0);
+  }
+}
+
+static inline __attribute__((always_inline)) void patch_conv(const patch_t* p, const int8_t* w, const int32_t* bias,
+                                                             int8_t* y, const requant_t* rq, const int c,
+                                                             const int kh, const int kw, int32_t oc, int32_t oc8,
+                                                             int32_t out_h, int32_t out_w, int32_t parts,
+                                                             int32_t group, size_t gx, size_t gy, const int usual) {
+  const int c4 = (c * kh * kw + 3) / 4;
+  const shape_t s = {c4, oc, 1, 1, 1, 1, 1, 1, 1, out_w, out_w, out_h * out_w, 0, TILE_VECTORS * 64};
+  const size_t taps[1] = {0}, filter = (size_t)c4 * TILE_CHANNELS * 4;
+  __m512i idx[c4], buf[c4 * TILE_VECTORS];
+  for (int g = 0; g < c4; ++g) idx[g] = patch_indices(p, g);
+  const int last = (int)gx * group + group < oc8 ? (int)gx * group + group : oc8;
+  const int vectors = s.grid / 16, first = (int)gy * vectors / parts, end = ((int)gy + 1) * vectors / parts;
+  const int tiles = (end - first + TILE_VECTORS - 1) / TILE_VECTORS;
+  for (int t = 0, v0 = first; t < tiles; ++t) {
+    const int nv = (end - first) / tiles + (t < (end - first) % tiles);
+    unfold_patch(p, buf, idx, c, kh, kw, out_w, v0 * 16, nv);
+    for (int b = (int)gx * group; b < last; ++b) {
+      const int8_t* wb = w + (size_t)b * filter;
+      const int32_t* bb = bias + b * TILE_CHANNELS;
+      const uint8_t* xq = (const uint8_t*)buf;
+      switch (nv) {
+        case 3: tile(xq, taps, wb, bb, y, rq, 0, 0, &s, b * TILE_CHANNELS, v0 * 16, 3, usual); break;
+        case 2: tile(xq, taps, wb, bb, y, rq, 0, 0, &s, b * TILE_CHANNELS, v0 * 16, 2, usual); break;
+        default: tile(xq, taps, wb, bb, y, rq, 0, 0, &s, b * TILE_CHANNELS, v0 * 16, 1, usual); break;
+      }
+    }
+    v0 += nv;
+  }
+}
+
+// The conv over its patch, requantized: x the unpadded NCHW input [c][h][w] i8, padded by `value`; w the weights
+// [oc8][c4][8][4] of the patch's channels (the conv's OIHW weights, flattened); bias and y as for the grid kernel.
+// The usual stems (3 channels, 7 x 7 or 3 x 3 taps) and the usual requantization each have their own copy.
+void edgeq_conv2d_u8s8_patch_requant(const int8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                     int8_t* y, int32_t c, int32_t h, int32_t wd, int32_t top, int32_t left,
+                                     int32_t value, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t oc,
+                                     int32_t oc8, int32_t out_h, int32_t out_w, int32_t parts, int32_t group,
+                                     REQUANT_PARAMS, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const patch_t p = {x, c, h, wd, top, left, kh, kw, sh, sw, _mm512_set1_epi8((char)value)};
+#define PATCH_CONV(C, KH, KW, USUAL) \
+  patch_conv(&p, w, bias, y, &rq, C, KH, KW, oc, oc8, out_h, out_w, parts, group, gx, gy, USUAL)
+  const int usual = usual_requant(&rq);
+  if (c == 3 && kh == 7 && kw == 7 && usual)
+    PATCH_CONV(3, 7, 7, 1);
+  else if (c == 3 && kh == 3 && kw == 3 && usual)
+    PATCH_CONV(3, 3, 3, 1);
+  else
+    PATCH_CONV(c, kh, kw, 0);
+#undef PATCH_CONV
 }
 
 // A 3x3 depthwise conv with its requantization, straight from the unpadded NCHW input x [c][h][w] i8 (the padding
