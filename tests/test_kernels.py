@@ -531,6 +531,65 @@ def test_rows_kernel_hands_its_output_packed_to_any_conv(c, hw, oc, k, stride, p
     assert y1.dtype == np.int32 and np.array_equal(y1, expected1), f"{int((y1 != expected1).sum())} values differ"
 
 
+def _beside(module: str, other: str, value: str = "%x") -> str:
+    """`module` whose main also computes `other`'s main on its value `value` (other's %x) and returns both."""
+    body = re.sub(r"%(?!x\b)(\w+)", r"%o_\1", other.split("{", 1)[1].rsplit("}", 1)[0]).replace("%x", value)
+    ret_o = re.search(r"util\.return (%\w+) : (tensor<\w+>)", body)
+    ret = list(re.finditer(r"util\.return (%\w+) : (tensor<\w+>)", module))[-1]
+    head = module[:ret.start()].replace(f"-> {ret.group(2)} {{", f"-> ({ret.group(2)}, {ret_o.group(2)}) {{", 1)
+    return (head + body[:ret_o.start()].strip() + f"\n  util.return {ret.group(1)}, {ret_o.group(1)} : {ret.group(2)}, "
+            f"{ret_o.group(2)}\n}}")
+
+
+# (in channels, size, the 1x1 conv's out channels, requantized, the input from a conv before): a 1x1 stride-2
+# conv beside a 3x3 stride-2 conv padded by 1 on the same input (ResNet's downsample and its block's first conv)
+# reads phase plane (1, 1) of that conv's packed input, with no pack of its own: i32 sums on the grid kernel, an
+# odd map (13 x 11: planes 7 wide, outputs 6), requantized on the rows kernel (128 channels to 7 x 7), and with
+# their input written packed by the 3x3 conv before them (the rows kernel's second output)
+@pytest.mark.parametrize("c,hw,oc,requantized,before", [(16, (14, 14), 24, False, False),
+                                                        (8, (13, 11), 16, False, False),
+                                                        (128, (14, 14), 64, True, False),
+                                                        (128, (14, 14), 64, True, True)])
+def test_downsample_reads_the_strided_convs_packed_input(c, hw, oc, requantized, before, tmp_path):
+    rng, w3, b3, x = _operands(c, hw, 24, 3, c + oc)
+    w1 = rng.integers(-128, 128, size=(oc, c, 1, 1), dtype=np.int8)
+    b1 = rng.integers(-(1 << 20), 1 << 20, size=(oc,), dtype=np.int32)
+    x1, text = x, None
+    if before:   # a requantized 3x3 conv on the rows kernel writes their input (256 channels: not Winograd's)
+        x = rng.integers(-128, 128, size=(1, 256, *hw), dtype=np.int8)
+        w0 = rng.integers(-128, 128, size=(c, 256, 3, 3), dtype=np.int8)
+        ref0 = _reference(x, w0, b1[:1].repeat(c), 1, 1, 1, -128)
+        m0 = _multipliers(rng, ref0, 39).clip(0, 2 ** 31 - 1).astype(np.int32)
+        x1 = _requantized_ref(ref0, m0, 39, 0, 255, -128)
+        text = _conv_module(w0, b1[:1].repeat(c), hw, 1, 1, 1, -128, (m0, 39, 0, 255, -128))
+    refs, modules = [], []
+    for w, b, stride, pad in ((w3, b3, 2, 1), (w1, b1, 2, 0)):
+        ref = _reference(x1, w, b, stride, pad, 1, -128)
+        rq = None
+        if requantized:
+            m = _multipliers(rng, ref, 39).clip(0, 2 ** 31 - 1).astype(np.int32)
+            rq, ref = (m, 39, 0, 255, -128), _requantized_ref(ref, m, 39, 0, 255, -128)
+        refs.append(ref)
+        modules.append(_conv_module(w, b, hw, stride, pad, 1, -128, rq))
+    pair = _beside(modules[0], modules[1])
+    if before:   # the pair reads the first conv's output instead of %x, and main returns only theirs
+        value = re.findall(r"util\.return (%\w+) :", text)[-1]
+        body = re.sub(r"%(?!x\b)(\w+)", r"%p_\1", pair.split("{", 1)[1].rsplit("}", 1)[0]).replace("%x", value)
+        ret = re.search(r"util\.return .*", text).group(0)
+        result = re.search(r"\) -> (\(.*\)) \{", pair).group(1)
+        text = re.sub(r"-> tensor<\w+> \{", f"-> {result} {{", text[:text.index(ret)], count=1) + body.strip() + "\n}"
+    else:
+        text = pair
+    (y3, y1), after = _run_kernel(text, x, tmp_path, outputs=2)
+    assert re.search(r"flow.dispatch @edgeq_kernels::@conv_\w+_reads_\w+", after)
+    # one pack: of the pair's input, or of the first conv's, which writes the pair's
+    assert after.count("flow.dispatch @edgeq_kernels::@pack_") == 1 and ("_packs_" in after) == before
+    assert ("_rows_reads" in after) == requantized
+    for y, ref in zip((y3, y1), refs):
+        assert y.dtype == (np.int8 if requantized else np.int32) and np.array_equal(y, ref), \
+            f"{int((y != ref).sum())} values differ"
+
+
 @pytest.mark.parametrize("k,n,bias", [(32, 10, True), (301, 1000, True), (1283, 40, True), (17, 5, False)])
 def test_linear_kernel_matches_numpy(k, n, bias, tmp_path):
     """A batch-1 linear layer as torch's nn.Linear imports (a matmul by the transposed weights from zero, then the

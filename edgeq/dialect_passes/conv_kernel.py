@@ -21,7 +21,9 @@ reads the unpadded input itself; the others are left to edgeq-depthwise-taps. Wh
 alone (MobileNet's depthwise -> project pairs), it writes that conv's packed input, and the conv has no pack.
 Likewise a requantized conv whose output a 1x1 conv reads (MobileNet's project -> expand pairs) writes that
 conv's packed input as a second result, besides its NCHW output for the other uses; on the rows kernel, the packed
-input of any conv that reads it, padding and phase planes included (ResNet's layer3 and layer4).
+input of any conv that reads it, padding and phase planes included (ResNet's layer3 and layer4). A 1x1 stride-2
+conv beside a stride-2 conv on the same input (ResNet's downsamples) reads a phase plane of that conv's packed
+input, and packs nothing itself (_plane_sibling).
 A batch-1 linear layer (linalg.matmul of a 1 x K row by constant K x N weights, the classifier after the pool)
 becomes one dispatch of edgeq_linear_u8s8, its bias add fused: IREE's own matvec took about 40 us of
 MobileNetV2's 1280 -> 1000 classifier on one core (s8 x s8 without vpdpbusd), the kernel takes 21 in the model (15
@@ -301,6 +303,7 @@ class Export:
     scalars: tuple[int, ...]
     groups: tuple[int, int]
     outputs: int = 1
+    x_offset: int = 0   # bytes into the first binding where the kernel's input starts (_plane_sibling)
 
     @property
     def signature(self) -> str:
@@ -353,32 +356,68 @@ class ResidualAdd:
 
 
 def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | None = None,
-                packs: tuple[ConvShape, Source] | None = None) -> Export:
+                packs: tuple[ConvShape, Source] | None = None, reads: tuple[ConvShape, Source] | None = None) -> Export:
     """With `packs`, the conv that reads the output and how it reads it: the kernel writes that conv's packed input
-    too (a second result), its padding included."""
+    too (a second result), its padding included. With `reads`, the strided conv beside it whose packed input it
+    reads a phase plane of (_plane_sibling), and how that conv reads its input."""
     rows = rq is not None and conv.rows_kernel
+    wq, plane, phases, offset = conv.wq, conv.rows * conv.wq, conv.phases, 0
+    if reads is not None:   # a 1x1 conv: its one tap reads that plane, from the first of its pixels
+        sibling, src = reads
+        wq, plane, phases = sibling.wq, sibling.rows * sibling.wq, sibling.phases
+        offset = (((src.top % 2) * phases[1] + src.left % 2) * plane + src.top // 2 * wq + src.left // 2) * 4
     # the grid kernel splits the 16-pixel vectors (in parts of 3 at least: a tile of 1 vector loads as many weights
     # as it computes with), the rows kernel the output rows and its channels in groups of 32
-    group, blocks, parts = _split(conv.oc8, conv.oh, 4) if rows else _split(conv.oc8, conv.vectors, 1, 3)
-    scalars = (conv.c4, conv.oc, conv.oc8, conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, *conv.phases,
-               conv.wq, conv.rows * conv.wq, conv.oh, conv.ow, parts, group)
-    groups = (blocks, parts)
+    vectors = -(-conv.oh * wq // 16)
+    group, blocks, parts = _split(conv.oc8, conv.oh, 4) if rows else _split(conv.oc8, vectors, 1, 3)
+    scalars = (conv.c4, conv.oc, conv.oc8, conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, *phases, wq, plane,
+               conv.oh, conv.ow, parts, group)
+    groups, suffix = (blocks, parts), _reads_name(reads) if reads else ""
     if rq is None:
-        return Export(conv.name, CONV, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>"), scalars,
-                      groups)
+        return Export(conv.name + suffix, CONV, ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>"),
+                      scalars, groups, x_offset=offset)
     pointers = ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>")
     name, function = (f"{conv.name}_{rq.name}_rows", CONV_ROWS) if rows else (f"{conv.name}_{rq.name}", CONV_REQUANT)
-    scalars += (rq.shift, rq.lo, rq.hi, rq.zp)
+    name, scalars = name + suffix, scalars + (rq.shift, rq.lo, rq.hi, rq.zp)
     if add is not None:
         name, function, scalars = f"{name}_{add.name}", function + ADD, scalars + add.scalars
         pointers = pointers[:4] + ("memref<1xi8>",) + pointers[4:]
     if packs is None:
-        return Export(name, function, pointers, scalars, groups)
+        return Export(name, function, pointers, scalars, groups, x_offset=offset)
     reader, src = packs
     layout = (reader.rows * reader.wq, reader.wq, reader.rows, src.top, src.left, reader.sh, reader.sw,
               *reader.phases, src.value)
     return Export(name + _packs_name(packs), function + PACKS, pointers + ("memref<1xi8>",), scalars + layout,
-                  groups, outputs=2)
+                  groups, outputs=2, x_offset=offset)
+
+
+def _reads_name(reads: tuple[ConvShape, Source]) -> str:
+    """The suffix of a conv that reads a phase plane of another's packed input: that input's layout, and where the
+    plane's pixels start."""
+    sibling, src = reads
+    return f"_reads_{sibling.rows}x{sibling.wq}_t{src.top}l{src.left}"
+
+
+def _plane_sibling(k: int, dense: list, winograd_at: list[bool], packed_input: dict) -> int | None:
+    """The index in `dense` of a strided conv beside dense[k] whose packed input dense[k] reads instead of packing
+    its own: dense[k] a 1x1 conv at stride 2 without padding (ResNet's downsamples), the other a conv at stride 2
+    with 2 x 2 phase planes on the same tensor and with the same output size, not on the Winograd kernel (the
+    block's first 3x3 conv). The downsample's pixels (2i, 2j) are the padded input's (2i + top, 2j + left): phase
+    plane (top % 2, left % 2) of that conv's packed input, from row top // 2 and column left // 2. ResNet-18 loses
+    3 pack dispatches."""
+    op, conv, src, _ = dense[k]
+    if ((conv.kh, conv.kw, conv.sh, conv.sw, conv.unfold) != (1, 1, 2, 2, 1) or (src.top, src.left) != (0, 0)
+            or (src.h, src.w) != (conv.hp, conv.wp) or k in packed_input):
+        return None
+    x = Source.of(op.operands[0])[0]
+    for j, (other, sibling, ssrc, _) in enumerate(dense):
+        start = ssrc.top // 2 * sibling.wq + ssrc.left // 2   # the reads stay in the plane
+        if (j != k and not winograd_at[j] and sibling.unfold == 1 and Source.of(other.operands[0])[0] == x
+                and (sibling.sh, sibling.sw, *sibling.phases) == (2, 2, 2, 2)
+                and (sibling.oh, sibling.ow) == (conv.oh, conv.ow)
+                and start + 16 * -(-conv.oh * sibling.wq // 16) <= sibling.rows * sibling.wq):
+            return j
+    return None
 
 
 def _packs_name(packs: tuple[ConvShape, Source]) -> str:
@@ -659,11 +698,15 @@ def _pad(value: str, source: str, shape: str, high: str) -> str:
 
 
 def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
-              add: ResidualAdd | None = None, packs: tuple[ConvShape, Source] | None = None) -> str:
+              add: ResidualAdd | None = None, packs: tuple[ConvShape, Source] | None = None,
+              reads: tuple[ConvShape, Source] | None = None) -> str:
     """The util.func that computes one conv with the kernels (see the module docstring): (x, w, init) -> i32 sums,
     or with rq, (x, w, bias, multipliers) -> i8, and with add, (..., residual) -> i8 after the add; `packed`: x
-    comes packed (from the kernel before); with `packs`, the i8 result and that reader's packed input."""
+    comes packed (from the kernel before); with `packs`, the i8 result and that reader's packed input; with
+    `reads` (and `packed`), x is that conv's packed input (conv_export)."""
     t = conv.types()
+    if reads is not None:
+        t["xk"] = reads[0].types()["xk"]
     x_type = t["xk"] if packed else f"1x{conv.c // conv.unfold}x{src.h}x{src.w}xi8"
     w_src, w_type = "%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
     lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32"]
@@ -688,12 +731,11 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
                      f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{conv.oc}xi32> to tensor<{t['bk']}>")
     start = "%bias" if rq and conv.ocp == conv.oc else "%b0"
     parallel = '"parallel"'
-    export = conv_export(conv, rq, add, packs)
+    export = conv_export(conv, rq, add, packs, reads)
     x = "%x"
     if not packed:
         x = "%xk"
-        lines.append(f"%xk = flow.dispatch @{EXECUTABLE}::@{pack_export(conv, src).name}(%x) : (tensor<{x_type}>) -> "
-                     f"tensor<{t['xk']}>")
+        lines.append(_pack_dispatch(conv, src))
     lines += [
         f"%we = tensor.empty() : tensor<{t['wk']}>",
         "%wk = linalg.generic {indexing_maps = [affine_map<(o, i, j, c, l, k) -> "
@@ -727,26 +769,42 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
             f"util.return {ys} : {results}"]
         args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>" + (f", %res: {y}" if add else "")
     body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @{_callee(conv, src, rq, packed, add, packs)}(%x: tensor<{x_type}>, "
+    return (f"util.func private @{_callee(conv, src, rq, packed, add, packs, reads=reads)}(%x: tensor<{x_type}>, "
             f"%w: tensor<{conv.source_weights}>, {args}) -> ({results}) {{\n{body}\n}}")
+
+
+def _pack_dispatch(conv: ConvShape, src: Source) -> str:
+    """%xk, the conv's input x packed by edgeq_pack_u8."""
+    return (f"%xk = flow.dispatch @{EXECUTABLE}::@{pack_export(conv, src).name}(%x) : "
+            f"(tensor<1x{conv.c // conv.unfold}x{src.h}x{src.w}xi8>) -> tensor<{conv.types()['xk']}>")
+
+
+def _pack_function(conv: ConvShape, src: Source) -> str:
+    """The util.func that packs a conv's input, for that conv and a downsample that reads it (_plane_sibling)."""
+    x_type, xk_type = f"1x{conv.c}x{src.h}x{src.w}xi8", conv.types()["xk"]
+    return (f"util.func private @edgeq_{pack_export(conv, src).name}(%x: tensor<{x_type}>) -> tensor<{xk_type}> {{\n"
+            f"  {_pack_dispatch(conv, src)}\n  util.return %xk : tensor<{xk_type}>\n}}")
 
 
 def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
             add: ResidualAdd | None = None, packs: tuple[ConvShape, Source] | None = None,
-            winograd: bool = False) -> str:
+            winograd: bool = False, reads: tuple[ConvShape, Source] | None = None) -> str:
     return (f"edgeq_{conv.name}_{src.name}" + (f"_{rq.name}" if rq else "") + ("_packed" if packed else "")
-            + (f"_{add.name}" if add else "") + (_packs_name(packs) if packs else "")
-            + ("_winograd" if winograd else ""))
+            + (_reads_name(reads) if reads else "") + (f"_{add.name}" if add else "")
+            + (_packs_name(packs) if packs else "") + ("_winograd" if winograd else ""))
 
 
 def _entry(export: Export, ordinal: int) -> str:
     """The export (its workgroup count) and the shim that calls the C function."""
     gx, gy = export.groups
     layout = export.layout()
+    # the first binding from x_offset, aligned to what divides it
+    offsets = [(export.x_offset if k == 0 else 0) for k in range(len(export.pointers))]
     bindings = "\n".join(
-        f"      %b{k} = hal.interface.binding.subspan layout({layout}) binding({k}) alignment(64) offset(%c0)"
-        f"{' flags(ReadOnly)' if k < len(export.pointers) - export.outputs else ''} : {m}"
-        for k, m in enumerate(export.pointers))
+        f"      %b{k} = hal.interface.binding.subspan layout({layout}) binding({k}) alignment({math.gcd(64, at)}) "
+        f"offset(%c{at}){' flags(ReadOnly)' if k < len(export.pointers) - export.outputs else ''} : {m}"
+        for k, (m, at) in enumerate(zip(export.pointers, offsets)))
+    starts = "\n".join(f"      %c{at} = arith.constant {at} : index" for at in sorted(set(offsets) - {0}))
     consts = "\n".join(f"      %s{k} = arith.constant {v} : i32" for k, v in enumerate(export.scalars))
     args = ", ".join([f"%b{k}" for k in range(len(export.pointers))] +
                      [f"%s{k}" for k in range(len(export.scalars))] + ["%gx", "%gy"])
@@ -758,6 +816,7 @@ def _entry(export: Export, ordinal: int) -> str:
     hal.return %gx, %gy, %c1 : index, index, index
   }}""", f"""    func.func @{export.name}() {{
       %c0 = arith.constant 0 : index
+{starts}
 {bindings}
 {consts}
       %gx = hal.interface.workgroup.id[0] : index
@@ -1047,10 +1106,17 @@ def run(module: ir.Operation, pass_) -> None:
                       else None)
             if reader is not None:
                 packed_input[reader] = op
-    # convs: (op, callee, fused, with a residual add, the conv whose packed input it writes too)
+    # downsamples that read a phase plane of the packed input of a conv beside them: index -> that conv's index
+    siblings = {k: j for k in range(len(dense))
+                if (j := _plane_sibling(k, dense, winograd_at, packed_input)) is not None}
+    # convs: (op, callee, fused, with a residual add, the dense index of the conv whose packed input it writes too,
+    # its own, and that of the conv whose packed input it reads through a shared pack)
     convs, functions, exports, claimed = [], {}, [], []
     for k, (op, conv, src, fused) in enumerate(dense):
-        rq, packed = fused and fused[3], k in packed_input
+        # its pack a call of its own, unless the kernel before writes its input packed (known by now)
+        shared = k in siblings.values() and k not in packed_input
+        rq, packed = fused and fused[3], k in packed_input or shared or k in siblings
+        reads = dense[siblings[k]][1:3] if k in siblings else None
         # a residual add after the requantization, unless the add's other conv took it
         found = _residual_add(fused[0]) if fused else None
         add = found[2] if found and not any(found[0] == c for c in claimed) else None
@@ -1077,16 +1143,19 @@ def run(module: ir.Operation, pass_) -> None:
             functions.setdefault(callee, _patch_function(ConvShape.of(op), src, rq))
             exports.append(export)
         else:
-            callee = _callee(conv, src, rq, packed, add, packs)
-            functions.setdefault(callee, _function(conv, src, rq, packed, add, packs))
-            exports += [conv_export(conv, rq, add, packs)] + ([] if packed else [pack_export(conv, src)])
-        convs.append((op, callee, fused, add is not None, dense[reader][0] if reader is not None else None))
+            callee = _callee(conv, src, rq, packed, add, packs, reads=reads)
+            functions.setdefault(callee, _function(conv, src, rq, packed, add, packs, reads))
+            exports += [conv_export(conv, rq, add, packs, reads)] + ([] if packed else [pack_export(conv, src)])
+        if shared:
+            functions.setdefault(f"edgeq_{pack_export(conv, src).name}", _pack_function(conv, src))
+            exports.append(pack_export(conv, src))
+        convs.append((op, callee, fused, add is not None, reader, k, siblings.get(k, k if shared else None)))
     consumers = {op: dense[k][1] for k, op in packed_input.items()}
     for op, dw, src, fused in depthwise:
         packed = consumers.get(op)
         export = depthwise_export(dw, src, fused[3], packed)
         # replaced before the convs, whose input it may produce packed
-        convs.insert(0, (op, f"edgeq_{export.name}", fused, False, None))
+        convs.insert(0, (op, f"edgeq_{export.name}", fused, False, None, None, None))
         functions.setdefault(f"edgeq_{export.name}", _depthwise_function(dw, src, fused[3], packed))
         exports.append(export)
     linears = [(op, *found) for op in ops_named(module, "linalg.matmul") if (found := _linear(op))]
@@ -1111,13 +1180,18 @@ def run(module: ir.Operation, pass_) -> None:
         op.detach_from_parent()
         ip.insert(op)
     symbols = ir.SymbolTable(module)
-    packed_for = []   # (a conv not yet replaced, its input packed by a kernel before)
-    for op, callee, fused, added, reader in convs:
+    packed_for = {}   # dense index -> its input packed by a kernel before, or by its shared pack
+    for op, callee, fused, added, reader, k, shared_by in convs:
         # now, not before: a producer may have been a fused generic, replaced above
-        if (k := next((k for k, (r, _) in enumerate(packed_for) if r == op), None)) is not None:
-            x = packed_for.pop(k)[1]
-        else:
-            x = Source.of(op.operands[0])[0]
+        if shared_by is not None and shared_by not in packed_for:   # before the first conv that reads it
+            conv, src = dense[shared_by][1:3]
+            with ir.InsertionPoint(op), op.location:
+                packed_for[shared_by] = ir.Operation.create(
+                    "util.call", results=[ir.RankedTensorType.parse(f"tensor<{conv.types()['xk']}>")],
+                    operands=[Source.of(op.operands[0])[0]],   # the same tensor as the other's
+                    attributes={"callee": ir.FlatSymbolRefAttr.get(f"edgeq_{pack_export(conv, src).name}")}).result
+        key = shared_by if shared_by is not None else k
+        x = packed_for[key] if key in packed_for else Source.of(op.operands[0])[0]
         # the call takes the place of the conv, or with its requantization fused, of the requantizing generic, or
         # with the residual add too, of the add's last generic (after both inputs)
         replaced, operands = ([op], list(op.operands)[1:]) if fused is None else ([fused[0], op], [op.operands[1],
@@ -1132,7 +1206,7 @@ def run(module: ir.Operation, pass_) -> None:
                                        attributes={"callee": ir.FlatSymbolRefAttr.get(callee)})
         replaced[0].results[0].replace_all_uses_with(call.results[0])
         if reader is not None:
-            packed_for.append((reader, call.results[1]))
+            packed_for[reader] = call.results[1]
         if added:   # the add's generics, the requantization's, then the conv
             erase_if_dead(last)
             op.erase()
