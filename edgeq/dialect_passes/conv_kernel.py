@@ -400,14 +400,16 @@ def _reads_name(reads: tuple[ConvShape, Source]) -> str:
 
 def _plane_sibling(k: int, dense: list, winograd_at: list[bool], packed_input: dict) -> int | None:
     """The index in `dense` of a strided conv beside dense[k] whose packed input dense[k] reads instead of packing
-    its own: dense[k] a 1x1 conv at stride 2 without padding (ResNet's downsamples), the other a conv at stride 2
-    with 2 x 2 phase planes on the same tensor and with the same output size, not on the Winograd kernel (the
-    block's first 3x3 conv). The downsample's pixels (2i, 2j) are the padded input's (2i + top, 2j + left): phase
-    plane (top % 2, left % 2) of that conv's packed input, from row top // 2 and column left // 2. ResNet-18 loses
-    3 pack dispatches."""
-    op, conv, src, _ = dense[k]
+    its own: dense[k] a 1x1 conv at stride 2 without padding (ResNet's downsamples) on the rows kernel, the other a
+    conv at stride 2 with 2 x 2 phase planes on the same tensor and with the same output size, not on the Winograd
+    kernel (the block's first 3x3 conv). The downsample's pixels (2i, 2j) are the padded input's (2i + top,
+    2j + left): phase plane (top % 2, left % 2) of that conv's packed input, from row top // 2 and column
+    left // 2. On the grid kernel, the plane's extra column costs more than the pack saves (one worker, pack and
+    conv against the conv reading the plane: ResNet-18's layer2 downsample 55.6 -> 64.7 us, layer3's 46.5 -> 51.8;
+    on the rows kernel, layer4's 63.1 -> 57.5)."""
+    op, conv, src, fused = dense[k]
     if ((conv.kh, conv.kw, conv.sh, conv.sw, conv.unfold) != (1, 1, 2, 2, 1) or (src.top, src.left) != (0, 0)
-            or (src.h, src.w) != (conv.hp, conv.wp) or k in packed_input):
+            or (src.h, src.w) != (conv.hp, conv.wp) or k in packed_input or not (fused and conv.rows_kernel)):
         return None
     x = Source.of(op.operands[0])[0]
     for j, (other, sibling, ssrc, _) in enumerate(dense):
