@@ -8,8 +8,8 @@ Each conv is timed as the model runs it, but for the requantization: padded NCHW
 (edgeq's includes the pack of its input). The kernel's dispatch is also timed alone, on inputs already in its
 layouts, as the pass runs it (stems unfolded); the table gives its best. And the conv is timed with its
 requantization to i8, as the model runs it: that picks the kernel (the Winograd one for the 3x3 stride-1 convs it
-fits, whose GMAC/s count a direct conv's MACs, so they can pass the peak; the rows one, output channels in the lanes,
-where ConvShape.rows_kernel says; else the grid). A call runs the conv on CALLS different
+fits, whose GMAC/s count a direct conv's MACs, so they can pass the peak; the patch one for the stem; the rows one,
+output channels in the lanes, where ConvShape.rows_kernel says; else the grid). A call runs the conv on CALLS different
 inputs, so the per-call overhead (about 30 us) is spread; the ways are timed in the latency benchmark's interleaved
 rounds.
 Prints a table of medians (GMAC/s from the medians) and writes JSON.
@@ -32,7 +32,8 @@ from rich.table import Table
 
 from edgeq import models
 from edgeq.dialect_passes._registry import run_pipeline
-from edgeq.dialect_passes.conv_kernel import EXECUTABLE, ConvShape, conv_export, kernel_executable
+from edgeq.dialect_passes.conv_kernel import (CONV_PATCH, CONV_ROWS, EXECUTABLE, WINOGRAD, ConvShape, conv_export,
+                                              kernel_executable)
 from edgeq.pipeline.compile import compile_input, iree_compile_tool
 from edgeq.pipeline.latency import layer_inputs
 from edgeq.targets.host import HostTarget, runs_edgeq_kernels
@@ -125,13 +126,15 @@ def _kernel_module(conv: ConvShape) -> str:
 
 
 REQUANTIZED = "edgeq requantized"   # the way that times the conv as the models run it
+CONV_FUNCTIONS = {"winograd": WINOGRAD, "patch": CONV_PATCH, "rows": CONV_ROWS}   # edgeq's kernels, by their C names
 
 
 def _kernel_name(after: str) -> str:
     """Which of edgeq's kernels the pass gave a requantized conv."""
-    if "@edgeq_winograd_conv_requant(" in after:
-        return "winograd"
-    return "rows" if "@edgeq_conv2d_u8s8_rows_requant(" in after else "grid"
+    for name in ("winograd", "patch", "rows"):
+        if f"@{CONV_FUNCTIONS[name]}(" in after:
+            return name
+    return "grid"
 
 
 def main(argv: list[str] | None = None) -> dict:
