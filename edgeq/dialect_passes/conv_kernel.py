@@ -455,7 +455,7 @@ def patch_fits(conv: ConvShape, rq: Requant | None) -> bool:
     whole patch, unfolded in the kernel from the unpadded input, where that has fewer groups of 4 channels than the
     unfolded pack's rows (ResNet-18's 3 x 7 x 7 in 37 groups, not 7 x 6; MobileNetV2's 3 x 3 x 3 in 7, not 3 x 3),
     and its output rows are whole vectors; at most PATCH_MAX_GROUPS, as the kernel keeps a tile's patch on its stack.
-    ResNet-18's stem on one core (C harness): 26 us of pack and 643 of conv, 605 in all on the patch kernel."""
+    ResNet-18's stem on one core (C harness): 26 us of pack and 643 of conv, 604 in all on the patch kernel."""
     unfolded, groups = conv.unfolded(), -(-conv.c * conv.kh * conv.kw // 4)
     return (rq is not None and unfolded.unfold > 1 and conv.ow % 16 == 0 and conv.dh == conv.dw == 1
             and groups < unfolded.kh * unfolded.c4 and groups <= PATCH_MAX_GROUPS)
@@ -499,12 +499,21 @@ def _patch_function(conv: ConvShape, src: Source, rq: Requant) -> str:
         "    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n"
         f"    }} -> tensor<{wk_type}>",
         _compensated(w, f"{ocp}x{fp}xi8", start, f"{ocp}xi32", "o, c", "o"),
+    ]
+    return _requantizing_function(export, lines, x_type, conv.source_weights, wk_type, f"{ocp}xi32", oc, y_type)
+
+
+def _requantizing_function(export: Export, lines: list[str], x_type: str, w_type: str, wk_type: str, bk_type: str,
+                           oc: int, y_type: str) -> str:
+    """The util.func (x, w, bias, multipliers) -> i8 of a kernel that requantizes: `lines`, which make %wk and %bk
+    from %w and %bias, then the dispatch of `export` on x and them."""
+    lines = lines + [
         f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %wk, %bk, %mult) : (tensor<{x_type}>, "
-        f"tensor<{wk_type}>, tensor<{ocp}xi32>, tensor<{oc}x1x1xi32>) -> tensor<{y_type}>",
+        f"tensor<{wk_type}>, tensor<{bk_type}>, tensor<{oc}x1x1xi32>) -> tensor<{y_type}>",
         f"util.return %y : tensor<{y_type}>",
     ]
     body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @edgeq_{export.name}(%x: tensor<{x_type}>, %w: tensor<{conv.source_weights}>, "
+    return (f"util.func private @edgeq_{export.name}(%x: tensor<{x_type}>, %w: tensor<{w_type}>, "
             f"%bias: tensor<{oc}xi32>, %mult: tensor<{oc}x1x1xi32>) -> tensor<{y_type}> {{\n{body}\n}}")
 
 
@@ -619,13 +628,8 @@ def _depthwise_function(dw: DepthwiseShape, src: Source, rq: Requant, packed: Co
         f"%wk = tensor.pad %w low[0, 0, 0] high[0, 0, {4 - dw.kw}] {{\n    ^bb0(%i: index, %j: index, %k: index):\n"
         f"      tensor.yield %zero : i8\n    }} : tensor<{w_type}> to tensor<{c}x{dw.kh}x4xi8>",
         _compensated("%w", w_type, "%bias", f"{c}xi32", "c, i, j", "c"),
-        f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %wk, %bk, %mult) : (tensor<{x_type}>, "
-        f"tensor<{c}x{dw.kh}x4xi8>, tensor<{c}xi32>, tensor<{c}x1x1xi32>) -> tensor<{out}>",
-        f"util.return %y : tensor<{out}>",
     ]
-    body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @edgeq_{export.name}(%x: tensor<{x_type}>, %w: tensor<{w_type}>, "
-            f"%bias: tensor<{c}xi32>, %mult: tensor<{c}x1x1xi32>) -> tensor<{out}> {{\n{body}\n}}")
+    return _requantizing_function(export, lines, x_type, w_type, f"{c}x{dw.kh}x4xi8", f"{c}xi32", c, out)
 
 
 @dataclass(frozen=True)
