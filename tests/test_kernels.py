@@ -531,14 +531,20 @@ def test_rows_kernel_hands_its_output_packed_to_any_conv(c, hw, oc, k, stride, p
     assert y1.dtype == np.int32 and np.array_equal(y1, expected1), f"{int((y1 != expected1).sum())} values differ"
 
 
-def _beside(module: str, other: str, value: str = "%x") -> str:
-    """`module` whose main also computes `other`'s main on its value `value` (other's %x) and returns both."""
-    body = re.sub(r"%(?!x\b)(\w+)", r"%o_\1", other.split("{", 1)[1].rsplit("}", 1)[0]).replace("%x", value)
-    ret_o = re.search(r"util\.return (%\w+) : (tensor<\w+>)", body)
+def _spliced(other: str, prefix: str, value: str) -> tuple[str, str, str]:
+    """`other`'s main on `value` (its %x), its names prefixed: its lines up to its return, what it returns, and
+    their types."""
+    body = re.sub(r"%(?!x\b)(\w+)", rf"%{prefix}_\1", other.split("{", 1)[1].rsplit("}", 1)[0]).replace("%x", value)
+    ret = re.search(r"util\.return (.*) : (.*)", body)
+    return body[:ret.start()].strip(), ret.group(1), ret.group(2)
+
+
+def _beside(module: str, other: str) -> str:
+    """`module` whose main also computes `other`'s main on the same %x and returns both."""
+    lines, values, types = _spliced(other, "o", "%x")
     ret = list(re.finditer(r"util\.return (%\w+) : (tensor<\w+>)", module))[-1]
-    head = module[:ret.start()].replace(f"-> {ret.group(2)} {{", f"-> ({ret.group(2)}, {ret_o.group(2)}) {{", 1)
-    return (head + body[:ret_o.start()].strip() + f"\n  util.return {ret.group(1)}, {ret_o.group(1)} : {ret.group(2)}, "
-            f"{ret_o.group(2)}\n}}")
+    head = module[:ret.start()].replace(f"-> {ret.group(2)} {{", f"-> ({ret.group(2)}, {types}) {{", 1)
+    return head + lines + f"\n  util.return {ret.group(1)}, {values} : {ret.group(2)}, {types}\n}}"
 
 
 # (in channels, size, the 1x1 conv's out channels, requantized, the input from a conv before): a requantized 1x1
@@ -574,11 +580,10 @@ def test_downsample_reads_the_strided_convs_packed_input(c, hw, oc, requantized,
         modules.append(_conv_module(w, b, hw, stride, pad, 1, -128, rq))
     pair = _beside(modules[0], modules[1])
     if before:   # the pair reads the first conv's output instead of %x, and main returns only theirs
-        value = re.findall(r"util\.return (%\w+) :", text)[-1]
-        body = re.sub(r"%(?!x\b)(\w+)", r"%p_\1", pair.split("{", 1)[1].rsplit("}", 1)[0]).replace("%x", value)
-        ret = re.search(r"util\.return .*", text).group(0)
-        result = re.search(r"\) -> (\(.*\)) \{", pair).group(1)
-        text = re.sub(r"-> tensor<\w+> \{", f"-> {result} {{", text[:text.index(ret)], count=1) + body.strip() + "\n}"
+        lines, values, types = _spliced(pair, "p", re.findall(r"util\.return (%\w+) :", text)[-1])
+        head = text[:re.search(r"util\.return ", text).start()]
+        text = (re.sub(r"-> tensor<\w+> \{", f"-> ({types}) {{", head, count=1) + lines
+                + f"\n  util.return {values} : {types}\n}}")
     else:
         text = pair
     (y3, y1), after = _run_kernel(text, x, tmp_path, outputs=2)
