@@ -412,12 +412,10 @@ def _plane_sibling(k: int, dense: list, winograd_at: list[bool], packed_input: d
             or (src.h, src.w) != (conv.hp, conv.wp) or k in packed_input or not (fused and conv.rows_kernel)):
         return None
     x = Source.of(op.operands[0])[0]
-    for j, (other, sibling, ssrc, _) in enumerate(dense):
-        start = ssrc.top // 2 * sibling.wq + ssrc.left // 2   # the reads stay in the plane
+    for j, (other, sibling, _, _) in enumerate(dense):
         if (j != k and not winograd_at[j] and sibling.unfold == 1 and Source.of(other.operands[0])[0] == x
                 and (sibling.sh, sibling.sw, *sibling.phases) == (2, 2, 2, 2)
-                and (sibling.oh, sibling.ow) == (conv.oh, conv.ow)
-                and start + 16 * -(-conv.oh * sibling.wq // 16) <= sibling.rows * sibling.wq):
+                and (sibling.oh, sibling.ow) == (conv.oh, conv.ow)):
             return j
     return None
 
@@ -1129,7 +1127,8 @@ def run(module: ir.Operation, pass_) -> None:
         if add:
             claimed.append(found[0])
         winograd = winograd_at[k] and not packed
-        patch = not add and patch_fits(ConvShape.of(op), rq)   # never packed: _packed_reader skips unfolded convs
+        shape = ConvShape.of(op)   # as the model has it, before unfolded()
+        patch = not add and patch_fits(shape, rq)   # never packed: _packed_reader skips unfolded convs
         # whole tiles of 8 channels: a conv that reads the output takes it packed too (the rows kernel writes any
         # conv's packed input, the grid kernel a 1x1 conv's)
         reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense, winograd_at, conv.rows_kernel)
@@ -1144,9 +1143,9 @@ def run(module: ir.Operation, pass_) -> None:
             functions.setdefault(callee, _winograd_function(conv, src, rq, add))
             exports.append(winograd_export(conv, src, rq, add))
         elif patch:
-            export = patch_export(ConvShape.of(op), src, rq)
+            export = patch_export(shape, src, rq)
             callee = f"edgeq_{export.name}"
-            functions.setdefault(callee, _patch_function(ConvShape.of(op), src, rq))
+            functions.setdefault(callee, _patch_function(shape, src, rq))
             exports.append(export)
         else:
             callee = _callee(conv, src, rq, packed, add, packs, reads=reads)

@@ -674,22 +674,22 @@ void edgeq_pack_u8(const int8_t* x, uint8_t* out, int32_t c, int32_t h, int32_t 
 // into a buffer on the stack, straight from the unpadded NCHW input, and the workgroup's output channels compute
 // on it at once: no pack dispatch, and the patch never leaves L1. For outputs whose rows are whole vectors
 // (out_w % 16 == 0), so that a vector's 16 pixels share an output row.
-typedef struct {
+typedef struct {  // the input and how the conv reads it (its channels and taps: patch_conv's c, kh, kw)
   const int8_t* x;
-  int c, h, w, top, left, kh, kw, sh, sw;
+  int h, w, top, left, sh, sw;
   __m512i pad;  // the padding value, in every byte
 } patch_t;
 
 // vpermt2b indices of patch group g: lane l's 4 channels from the rows of the (channel, tap row) pair unit0 =
 // 4 g / kw (bytes 0-63) and the next (64-127), at column sw l + tap column. Channels past the patch take any byte
 // (their weights are 0).
-static inline __m512i patch_indices(const patch_t* p, int g) {
-  const int size = p->c * p->kh * p->kw, unit0 = 4 * g / p->kw;
+static inline __m512i patch_indices(const patch_t* p, int g, int c, int kh, int kw) {
+  const int size = c * kh * kw, unit0 = 4 * g / kw;
   uint8_t idx[64];
   for (int l = 0; l < 16; ++l)
     for (int k = 0; k < 4; ++k) {
       const int f = 4 * g + k < size ? 4 * g + k : 4 * g;
-      idx[4 * l + k] = (uint8_t)((f / p->kw - unit0) * 64 + p->sw * l + f % p->kw);
+      idx[4 * l + k] = (uint8_t)((f / kw - unit0) * 64 + p->sw * l + f % kw);
     }
   return opaque_indices(idx);
 }
@@ -750,7 +750,7 @@ static inline __attribute__((always_inline)) void patch_conv(const patch_t* p, c
   const shape_t s = {c4, oc, 1, 1, 1, 1, 1, 1, 1, out_w, out_w, out_h * out_w, 0, TILE_VECTORS * 64};
   const size_t taps[1] = {0}, filter = (size_t)c4 * TILE_CHANNELS * 4;
   __m512i idx[c4], buf[c4 * TILE_VECTORS];
-  for (int g = 0; g < c4; ++g) idx[g] = patch_indices(p, g);
+  for (int g = 0; g < c4; ++g) idx[g] = patch_indices(p, g, c, kh, kw);
   const int last = (int)gx * group + group < oc8 ? (int)gx * group + group : oc8;
   const int vectors = s.grid / 16, first = (int)gy * vectors / parts, end = ((int)gy + 1) * vectors / parts;
   const int tiles = (end - first + TILE_VECTORS - 1) / TILE_VECTORS;
@@ -780,7 +780,7 @@ void edgeq_conv2d_u8s8_patch_requant(const int8_t* x, const int8_t* w, const int
                                      int32_t oc8, int32_t out_h, int32_t out_w, int32_t parts, int32_t group,
                                      REQUANT_PARAMS, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
-  const patch_t p = {x, c, h, wd, top, left, kh, kw, sh, sw, _mm512_set1_epi8((char)value)};
+  const patch_t p = {x, h, wd, top, left, sh, sw, _mm512_set1_epi8((char)value)};
 #define PATCH_CONV(C, KH, KW, USUAL) \
   patch_conv(&p, w, bias, y, &rq, C, KH, KW, oc, oc8, out_h, out_w, parts, group, gx, gy, USUAL)
   const int usual = usual_requant(&rq);
