@@ -137,3 +137,20 @@ def test_conv_kernel_benchmark_covers_every_dense_conv(tmp_path):
         assert all(len(t) >= 3 and r["median_us"][w] > 0 for w, t in r["times_us"].items())
     assert 10 < result["peak_gmacs"] < 10_000
     assert json.loads((tmp_path / "c.json").read_text())["convs"] == rows
+
+
+def test_timeline_benchmark_splits_a_call(tmp_path):
+    """Every call but the last is split into the wait for its first dispatch, the dispatches and the gaps between
+    them, the wait after them and the caller's share; each dispatch is named and its workers' time lies within
+    THREADS times its span."""
+    bench = _load("timeline")
+    result = bench.main(["--model", "digits", "--calls", "6", "--no-tune", "--json", str(tmp_path / "t.json")])
+    assert json.loads((tmp_path / "t.json").read_text()) == json.loads(json.dumps(result))
+    assert result["calls"] == 5 and result["dispatches"]
+    commands = [d["command"] for d in result["dispatches"]]
+    assert commands == sorted(set(commands))
+    for d in result["dispatches"]:
+        assert d["key"] and d["span_us"] > 0 and 0 < d["worker_us"] <= bench.THREADS * d["span_us"] + 1, d
+    call = result["per_call"]
+    assert call["queued_to_first_dispatch_us"] > 0 and call["last_dispatch_to_dealloca_us"] > 0
+    assert call["call_us"] > call["sum_span_us"] + call["sum_gap_us"] and call["caller_us"] > 0
