@@ -323,8 +323,9 @@ util.func public @main(%x: tensor<1x{k}xi8>) -> tensor<1x{n}xi32> {{
 
 
 def test_host_run_names_inputs_it_rejects(tmp_path):
-    """An input of the wrong dtype or shape is an EdgeqError that names IREE's complaint and the fix, not a
-    traceback from the VM; the runner copies new inputs into its buffers at each call."""
+    """An input of the wrong dtype or shape, or a function the module lacks, is an EdgeqError that names the
+    complaint and the fix, not a traceback from the VM; the runner copies new inputs into its buffers at each
+    call."""
     from edgeq.errors import EdgeqError
     from edgeq.pipeline.compile import compile_input
     from edgeq.targets.host import HostTarget
@@ -351,3 +352,5 @@ util.func public @main(%x: tensor<2x3xi8>) -> tensor<2x3xi32> {
     for bad, complaint in ((x.astype(np.float32), "element type mismatch"), (x[:1], "shape dimension 0 mismatch")):
         with pytest.raises(EdgeqError, match=f"{complaint}.*fix: pass arrays of the shapes and dtypes"):
             target.run(tmp_path / "m.vmfb", [bad])
+    with pytest.raises(EdgeqError, match="m.vmfb has no function nope; fix: call one of main"):
+        target.runner(tmp_path / "m.vmfb", [x], "nope")

@@ -91,7 +91,11 @@ class HostTarget:
         from iree.runtime.array_interop import map_dtype_to_element_type
 
         ctx, device = self._context(vmfb), self.device()
-        fn = ctx.modules.module.vm_module.lookup_function(function)
+        module = ctx.modules.module.vm_module
+        fn = module.lookup_function(function)
+        if fn is None:
+            raise EdgeqError(f"{Path(vmfb).name} has no function {function}",
+                             f"call one of {', '.join(n for n in module.function_names if not n.startswith('__'))}")
         arrays = [np.ascontiguousarray(x) for x in inputs]
         views = [device.allocator.allocate_buffer_copy(
             memory_type=rt.MemoryType.DEVICE_LOCAL | rt.MemoryType.HOST_VISIBLE,
