@@ -17,7 +17,6 @@ Prints a table of medians (GMAC/s from the medians) and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -39,7 +38,7 @@ from edgeq.pipeline.latency import layer_inputs
 from edgeq.targets.host import HostTarget, runs_edgeq_kernels
 
 sys.path.insert(0, str(Path(__file__).parent))
-from latency import THREADS, _interleaved  # noqa: E402  (the latency benchmark's interleaved rounds)
+from latency import THREADS, _interleaved, write_report  # noqa: E402  (the latency benchmark's interleaved rounds)
 
 CALLS = 8
 
@@ -231,10 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "of a direct conv's MACs)")
     report = {"model": args.model, "threads": THREADS, "calls_per_timing": CALLS, "peak_gmacs": peak,
               "total_ms": total, "macs": macs, "convs": rows}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return write_report(args.json, report)
 
 
 if __name__ == "__main__":

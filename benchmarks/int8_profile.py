@@ -19,7 +19,6 @@ Prints the per-dispatch table and writes JSON. docs/profiling.md reads the resul
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import subprocess
@@ -41,7 +40,7 @@ from edgeq.targets.host import HostTarget
 from edgeq.targets.base import parse_benchmark_json, runtime_tool
 
 sys.path.insert(0, str(Path(__file__).parent))
-from latency import THREADS, _time  # noqa: E402  (the same timing loop as the latency benchmark)
+from latency import THREADS, _time, write_report  # noqa: E402  (the same timing loop as the latency benchmark)
 
 PEAK_SIZE = 1024
 # Each dispatch benchmark runs the dispatch BATCH times back to back in one command buffer, as the model's own
@@ -192,10 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
               "whole_model_ms": {"median": whole_ms, "min": min(whole), "max": max(whole)},
               "peak": {"size": PEAK_SIZE, "gmacs": peak_gmacs, "latencies_ms": peak},
               "by_kind_ms": dict(kinds), "dispatches": rows}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return write_report(args.json, report)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,14 @@ def main(argv: list[str] | None = None) -> dict:
     return _report(args, results, tuple(m.input_shape), art.manifest.tuning)
 
 
+def write_report(path: Path | None, report: dict) -> dict:
+    """The report, written as JSON to `path` where one is given (the benchmarks' --json)."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
 def _interleaved(runners: dict[str, Callable[[], None]], repetitions: int) -> dict[str, list[float]]:
     """Each runtime timed in ROUNDS rounds that take turns, so that a slow spell of this shared machine falls on
     all of them rather than on whichever ran then."""
@@ -205,10 +213,7 @@ def _report(args, results: dict[str, list[float]], input_shape: tuple[int, ...],
               "results": summary,
               "ratios": {f"edgeq_int8/{k}": edgeq_ms / summary[v]["median_ms"] for k, v in ratio_of.items()
                          if v in summary}}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return write_report(args.json, report)
 
 
 if __name__ == "__main__":

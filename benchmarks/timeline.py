@@ -38,7 +38,7 @@ from edgeq.quant import Plan, quantize, to_integer
 from edgeq.targets.base import runtime_tool, timing_lock
 
 sys.path.insert(0, str(Path(__file__).parent))
-from latency import THREADS  # noqa: E402  (the latency benchmark's thread count)
+from latency import THREADS, write_report  # noqa: E402  (the latency benchmark's thread count and report)
 
 
 def profile(vmfb: Path, x: np.ndarray, calls: int, work: Path) -> tuple[list[dict], dict[int, str]]:
@@ -142,10 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"the VM) {per_call['caller_us']:.0f}. Idle worker time inside the dispatches: "
                   f"{per_call['sum_idle_us']:.0f} µs of {per_call['sum_worker_us']:.0f}.")
     report = {"model": args.model, "threads": THREADS, "calls": n, "per_call": per_call, "dispatches": per_dispatch}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return report
+    return write_report(args.json, report)
 
 
 if __name__ == "__main__":

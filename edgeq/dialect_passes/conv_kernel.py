@@ -510,9 +510,14 @@ def _requantizing_function(export: Export, lines: list[str], x_type: str, w_type
         f"tensor<{wk_type}>, tensor<{bk_type}>, tensor<{oc}x1x1xi32>) -> tensor<{y_type}>",
         f"util.return %y : tensor<{y_type}>",
     ]
+    return _util_func(f"edgeq_{export.name}", f"%x: tensor<{x_type}>, %w: tensor<{w_type}>, %bias: tensor<{oc}xi32>, "
+                      f"%mult: tensor<{oc}x1x1xi32>", f"tensor<{y_type}>", lines)
+
+
+def _util_func(name: str, params: str, results: str, lines: list[str]) -> str:
+    """The text of util.func private @name(params) -> results, whose body is `lines`."""
     body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @edgeq_{export.name}(%x: tensor<{x_type}>, %w: tensor<{w_type}>, "
-            f"%bias: tensor<{oc}xi32>, %mult: tensor<{oc}x1x1xi32>) -> tensor<{y_type}> {{\n{body}\n}}")
+    return f"util.func private @{name}({params}) -> {results} {{\n{body}\n}}"
 
 
 def winograd_fits(conv: ConvShape, src: Source) -> bool:
@@ -593,10 +598,9 @@ def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualA
         f"tensor<{scratch}>)",
         f"util.return %y : tensor<{y_type}>",
     ]
-    body = "\n".join("  " + ln for ln in lines)
     args = f"%bias: tensor<{oc}xi32>, %mult: tensor<{oc}x1x1xi32>" + (f", %res: tensor<{y_type}>" if add else "")
-    return (f"util.func private @{_callee(conv, src, rq, add=add, winograd=True)}(%x: tensor<{x_type}>, "
-            f"%w: tensor<{conv.source_weights}>, {args}) -> tensor<{y_type}> {{\n{body}\n}}")
+    return _util_func(_callee(conv, src, rq, add=add, winograd=True),
+                      f"%x: tensor<{x_type}>, %w: tensor<{conv.source_weights}>, {args}", f"tensor<{y_type}>", lines)
 
 
 def _compensated(w: str, w_type: str, start: str, out_type: str, dims: str, out: str) -> str:
@@ -689,9 +693,8 @@ def _linear_function(lin: LinearShape) -> str:
         f"tensor<{t['bk']}>) -> tensor<{t['out']}>",
         f"util.return %y : tensor<{t['out']}>",
     ]
-    body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @edgeq_{lin.name}(%x: tensor<{t['x']}>, %w: tensor<{t['w']}>, "
-            f"%bias: tensor<{t['bias']}>) -> tensor<{t['out']}> {{\n{body}\n}}")
+    return _util_func(f"edgeq_{lin.name}", f"%x: tensor<{t['x']}>, %w: tensor<{t['w']}>, %bias: tensor<{t['bias']}>",
+                      f"tensor<{t['out']}>", lines)
 
 
 def _pad(value: str, source: str, shape: str, high: str) -> str:
@@ -772,9 +775,8 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
             f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>{res_type}) -> ({results})",
             f"util.return {ys} : {results}"]
         args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>" + (f", %res: {y}" if add else "")
-    body = "\n".join("  " + ln for ln in lines)
-    return (f"util.func private @{_callee(conv, src, rq, packed, add, packs, reads=reads)}(%x: tensor<{x_type}>, "
-            f"%w: tensor<{conv.source_weights}>, {args}) -> ({results}) {{\n{body}\n}}")
+    return _util_func(_callee(conv, src, rq, packed, add, packs, reads=reads),
+                      f"%x: tensor<{x_type}>, %w: tensor<{conv.source_weights}>, {args}", f"({results})", lines)
 
 
 def _pack_dispatch(conv: ConvShape, src: Source) -> str:
@@ -786,8 +788,8 @@ def _pack_dispatch(conv: ConvShape, src: Source) -> str:
 def _pack_function(conv: ConvShape, src: Source) -> str:
     """The util.func that packs a conv's input, for that conv and a downsample that reads it (_plane_sibling)."""
     x_type, xk_type = f"1x{conv.c}x{src.h}x{src.w}xi8", conv.types()["xk"]
-    return (f"util.func private @edgeq_{pack_export(conv, src).name}(%x: tensor<{x_type}>) -> tensor<{xk_type}> {{\n"
-            f"  {_pack_dispatch(conv, src)}\n  util.return %xk : tensor<{xk_type}>\n}}")
+    return _util_func(f"edgeq_{pack_export(conv, src).name}", f"%x: tensor<{x_type}>", f"tensor<{xk_type}>",
+                      [_pack_dispatch(conv, src), f"util.return %xk : tensor<{xk_type}>"])
 
 
 def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
@@ -1068,9 +1070,9 @@ def maxpool_export(pool: MaxPool, src: Source) -> Export:
 def _maxpool_function(pool: MaxPool, src: Source, export: Export) -> str:
     """The util.func that runs one max pooling with the kernel, on the unpadded input."""
     x, y = f"1x{pool.c}x{src.h}x{src.w}xi8", f"1x{pool.c}x{pool.oh}x{pool.ow}xi8"
-    return (f"util.func private @edgeq_{export.name}(%x: tensor<{x}>) -> tensor<{y}> {{\n"
-            f"  %y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x) : (tensor<{x}>) -> tensor<{y}>\n"
-            f"  util.return %y : tensor<{y}>\n}}")
+    return _util_func(f"edgeq_{export.name}", f"%x: tensor<{x}>", f"tensor<{y}>",
+                      [f"%y = flow.dispatch @{EXECUTABLE}::@{export.name}(%x) : (tensor<{x}>) -> tensor<{y}>",
+                       f"util.return %y : tensor<{y}>"])
 
 
 def _zeros(n: int) -> ir.Value:
