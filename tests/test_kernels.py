@@ -76,14 +76,14 @@ def _requantized(oc: int, out: str, m: np.ndarray, shift: int, lo: int, hi: int,
   util.return %q : tensor<{q}>"""
 
 
-def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path,
-                outputs: int = 1) -> tuple[np.ndarray | list[np.ndarray], str]:
-    """The module through edgeq-conv-kernel, compiled for host and run on x (or these inputs); and the IR after
-    the pass. With several outputs, the list of them."""
+def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path, outputs: int = 1,
+                pass_name: str = "edgeq-conv-kernel") -> tuple[np.ndarray | list[np.ndarray], str]:
+    """The module through edgeq-conv-kernel (or `pass_name`), compiled for host and run on x (or these inputs); and
+    the IR after the pass. With several outputs, the list of them."""
     (tmp_path / "conv.mlir").write_text(text)
     subprocess.run([iree_compile_tool(), "conv.mlir", "--compile-to=input", "-o", "input.mlir"], cwd=tmp_path,
                    check=True)
-    after = run_pipeline((tmp_path / "input.mlir").read_text(), ["edgeq-conv-kernel"])
+    after = run_pipeline((tmp_path / "input.mlir").read_text(), [pass_name])
     assert "_conv_2d_nchw" not in after and "flow.dispatch @edgeq_kernels::@" in after
     (tmp_path / "after.mlir").write_text(after)
     host = HostTarget()
@@ -171,13 +171,14 @@ def _multipliers(rng, ref: np.ndarray, shift: int) -> np.ndarray:
             * rng.uniform(0.5, 4, size=ref.shape[1])).astype(np.int64)
 
 
-def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path, pad_value=-128):
+def _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path, pad_value=-128,
+                       pass_name="edgeq-conv-kernel"):
     ref = _reference(x, w, bias, stride, pad, dilation, pad_value)
     m = _multipliers(rng, ref, shift)   # and the int32 extremes
     m[:2] = [2 ** 31 - 1, -2 ** 31]
     m = m.clip(-2 ** 31, 2 ** 31 - 1).astype(np.int32)
     module = _conv_module(w, bias, x.shape[2:], stride, pad, dilation, pad_value, (m, shift, lo, hi, zp))
-    y, after = _run_kernel(module, x, tmp_path)
+    y, after = _run_kernel(module, x, tmp_path, pass_name=pass_name)
     assert "_rq" in after and "linalg.generic" not in after.split("util.func public @main")[1]
     expected = _requantized_ref(ref, m, shift, lo, hi, zp)
     assert y.dtype == np.int8 and y.shape == expected.shape
@@ -267,6 +268,13 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, rows, crq,
     the residual (edgeq_conv2d_u8s8_requant_add), bit for bit against the reference's i32 arithmetic. On 7 x 7
     maps the rows kernel's epilogue adds it (partial last 16 channels, stride 2, a long 1x1 sum), and on a map 19
     wide in row segments of 6, 6 and 7."""
+    after = _check_residual(c, hw, oc, k, stride, pad, crq, zc, zr, zp, lo, hi, shift, tmp_path)
+    assert ("_rows" in after) == rows
+
+
+def _check_residual(c, hw, oc, k, stride, pad, crq, zc, zr, zp, lo, hi, shift, tmp_path,
+                    pass_name="edgeq-conv-kernel") -> str:
+    """The conv and the add against the reference; the IR after the pass."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 31 + oc + shift)
     ref = _reference(x, w, bias, stride, pad, 1, -128)
     m = _multipliers(rng, ref, crq[0]).astype(np.int32)
@@ -277,14 +285,14 @@ def test_residual_add_runs_in_the_epilogue(c, hw, oc, k, stride, pad, rows, crq,
               .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, zc, mc, zr, mr, shift, zp, lo, hi)))
     r = rng.integers(-128, 128, size=tuple(int(d) for d in q.split("x")[:4]), dtype=np.int8)
     r.flat[:2] = [-128, 127]
-    y, after = _run_kernel(module, [r, x], tmp_path)
+    y, after = _run_kernel(module, [r, x], tmp_path, pass_name=pass_name)
     assert "_add" in after and "linalg.generic" not in after.split("util.func public @main")[1]
-    assert ("_rows" in after) == rows
     conv = _requantized_ref(ref, m, *crq)
     acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
     expected = ((((acc + (1 << (shift - 1))) >> shift) + zp).clip(lo, hi)).astype(np.int8)
     assert y.dtype == np.int8 and y.shape == expected.shape
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+    return after
 
 
 # (in channels, size, out channels, kernel, stride, padding, channels in lanes): the convs the rows kernel, with

@@ -17,7 +17,8 @@ from edgeq.pipeline.compile import compile_model
 from edgeq.quant import Plan, quantize, to_integer
 from edgeq.quant.integer import IntAdd, IntConv2d, IntLinear
 from edgeq.targets.base import runtime_tool
-from edgeq.targets.host import runs_edgeq_kernels
+from edgeq.targets.host import kernel_isa, runs_edgeq_kernels
+from edgeq.targets.kernels import AVX2
 
 _cache: dict = {}
 
@@ -62,7 +63,8 @@ def test_bit_exact(name, bits, target, tmp_path):
     art = _check(im, example, target, tmp_path)
     after = (tmp_path / art.manifest.files["after_passes"]).read_text()
     contractions = re.findall(r"linalg\.(?:conv_2d|depthwise_conv_2d|matmul)\w* .*?ins\(.*?: (.*?)\) outs\(.*?: (.*?)\)", after)
-    kernels = target == "host" and runs_edgeq_kernels()   # then none is left to IREE (below)
+    isa = kernel_isa() if target == "host" else None   # with VNNI none is left to IREE (below)
+    kernels = isa is not None
     assert (contractions or kernels) and all(outs.endswith("xi32>") for _, outs in contractions)
     if target == "vulkan":
         # i32 operands extended in dispatches of their own, no i64 anywhere (docs/vulkan.md)
@@ -79,6 +81,8 @@ def test_bit_exact(name, bits, target, tmp_path):
         adds = [m for m in im.graph_module.modules() if isinstance(m, IntAdd)]
         fused = [c for c in calls if "_add" in c]
         assert len(fused) == len(adds) > 0
+        if isa == AVX2:   # the AVX2 set has the conv kernel only
+            return
         depthwise = [m for m in im.graph_module.modules() if isinstance(m, IntConv2d) and m.groups > 1]
         assert len(re.findall(r"util\.call @edgeq_dw_", after)) == len(depthwise)   # 3x3, requantized
         # and the classifier on edgeq's matvec, its bias add fused
@@ -113,8 +117,11 @@ def test_vulkan_bit_exact(model, tmp_path):
     _check(im, cal[:1], "vulkan", tmp_path)
 
 
-# edgeq's kernels run on x86-64 with AVX-512 VNNI and VBMI only; elsewhere the host pipeline leaves them out
+# edgeq's full kernel set runs on x86-64 with AVX-512 VNNI and VBMI, its AVX2 set on other x86-64-v3 CPUs;
+# elsewhere the host pipeline leaves them out
 _VNNI = pytest.mark.skipif(not runs_edgeq_kernels(), reason="edgeq's kernels need AVX-512 VNNI and VBMI")
+_AVX2 = pytest.mark.skipif(kernel_isa() != AVX2, reason="edgeq's AVX2 kernels run where AVX-512 VNNI does not")
+_KERNELS = pytest.mark.skipif(kernel_isa() is None, reason="edgeq's kernels need x86-64 with AVX2 or AVX-512 VNNI")
 
 
 class _Depthwise(nn.Module):
@@ -142,7 +149,7 @@ def test_depthwise_taps_bit_exact(target, tmp_path):
     assert "depthwise_conv" not in after and after.count("linalg.transpose") >= 2   # two strided convs: phase planes
 
 
-@_VNNI
+@_KERNELS
 def test_depthwise_kernel_with_taps_bit_exact(tmp_path):
     """The host pipeline: the two 3x3 depthwise convs on edgeq's kernel, the 5x5 one as taps, in one model."""
     cal = torch.randn(8, 8, 15, 15)
@@ -176,7 +183,8 @@ def test_arm64_android_compiles(tmp_path):
 
 
 @pytest.mark.parametrize("target,used,absent", [("arm64", "smmla", "vpdpwssd"), ("arm64-dotprod", "sdot", "smmla"),
-                                                pytest.param("host", "vpdpbusd", "smmla", marks=_VNNI)])
+                                                pytest.param("host", "vpdpbusd", "smmla", marks=_VNNI),
+                                                pytest.param("host", "vpmaddwd", "vpdpbusd", marks=_AVX2)])
 def test_dot_product_instructions(target, used, absent, tmp_path):
     """qemu times say nothing, so the arm64 code shows its int8 kernels by disassembly: smmla with i8mm, sdot with
     dotprod alone; and it stays bit-exact under qemu either way. On host, edgeq's conv kernel brings vpdpbusd

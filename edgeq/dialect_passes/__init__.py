@@ -16,17 +16,19 @@ VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requan
                               "edgeq-emulate-i64", "edgeq-isolate-i8-extensions", "edgeq-depthwise-to-nhwc"]
 
 
-# host on a CPU with AVX-512 VNNI and VBMI: convs on edgeq's own kernels (conv_kernel.py, targets/kernels);
-# depthwise convs they do not take become taps
-HOST_VNNI_PIPELINE: list[str] = DEFAULT_PIPELINE + ["edgeq-conv-kernel", "edgeq-depthwise-taps"]
+# host on a CPU with AVX-512 VNNI and VBMI, or with AVX2: convs on edgeq's own kernels (conv_kernel.py,
+# targets/kernels); depthwise convs they do not take become taps
+HOST_KERNEL_PIPELINES: dict[str, list[str]] = {
+    isa: DEFAULT_PIPELINE + [argument, "edgeq-depthwise-taps"]
+    for isa, argument in (("avx512vnni", "edgeq-conv-kernel"), ("avx2", "edgeq-conv-kernel-avx2"))}
 
 
 def pipeline_for(target: str) -> list[str]:
     """The passes a target compiles with when none are given."""
-    from edgeq.targets.host import runs_edgeq_kernels
+    from edgeq.targets.host import kernel_isa
 
     if target == "vulkan":
         return list(VULKAN_PIPELINE)
-    if target == "host" and runs_edgeq_kernels():
-        return list(HOST_VNNI_PIPELINE)
+    if target == "host" and (isa := kernel_isa()):
+        return list(HOST_KERNEL_PIPELINES[isa])
     return list(DEFAULT_PIPELINE if target.startswith("accel-sim") else CPU_PIPELINE)

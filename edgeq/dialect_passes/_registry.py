@@ -14,12 +14,12 @@ class PassInfo:
 
 def passes() -> dict[str, PassInfo]:
     """Every edgeq pass by its command-line argument (without the leading --)."""
-    from edgeq.dialect_passes import (conv_kernel, depthwise_taps, depthwise_to_nhwc, emulate_i64, fuse_i64,
-                                      isolate_i8_extensions, lower_requant, raise_int_contraction)
+    from edgeq.dialect_passes import (conv_kernel, conv_kernel_avx2, depthwise_taps, depthwise_to_nhwc, emulate_i64,
+                                      fuse_i64, isolate_i8_extensions, lower_requant, raise_int_contraction)
 
     return {p.ARGUMENT: PassInfo(p.ARGUMENT, p.run, (p.__doc__ or "").strip().splitlines()[0])
             for p in (raise_int_contraction, lower_requant, fuse_i64, emulate_i64, isolate_i8_extensions,
-                      depthwise_to_nhwc, depthwise_taps, conv_kernel)}
+                      depthwise_to_nhwc, depthwise_taps, conv_kernel, conv_kernel_avx2)}
 
 
 def run_pipeline(text: str, names: list[str]) -> str:

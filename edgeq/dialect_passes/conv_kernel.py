@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from iree.compiler import ir
 
 from edgeq.dialect_passes._match import body_ops, defining_op, erase_if_dead, identity_maps, int_width, ops_named
+from edgeq.targets.kernels import AVX2, VNNI
 
 ARGUMENT = "edgeq-conv-kernel"
 
@@ -138,15 +139,16 @@ class ConvShape:
     dw: int = 1
     unfold: int = 1          # > 1: the horizontal taps of a conv with few channels, run as channels (unfolded())
     unfold_stride: int = 1   # its horizontal stride, at which the pack reads
+    isa: str = VNNI          # the kernels' instruction set (targets/kernels): AVX2's packed input is u16
 
     @classmethod
-    def of(cls, op: ir.Operation) -> "ConvShape":
+    def of(cls, op: ir.Operation, isa: str = VNNI) -> "ConvShape":
         """From linalg.conv_2d_nchw_fchw's operands and attributes."""
         x, w, init = (v.type for v in op.operands)
         attr = op.attributes
         sh, sw = (int(s) for s in attr["strides"]) if "strides" in attr else (1, 1)
         dh, dw = (int(d) for d in attr["dilations"]) if "dilations" in attr else (1, 1)
-        return cls(*x.shape[1:], *w.shape[:1], *w.shape[2:], *init.shape[2:], sh, sw, dh, dw)
+        return cls(*x.shape[1:], *w.shape[:1], *w.shape[2:], *init.shape[2:], sh, sw, dh, dw, isa=isa)
 
     @property
     def c4(self) -> int:
@@ -164,7 +166,7 @@ class ConvShape:
         if self.c % 4 == 0 or self.kw == 1 or self.dw != 1 or c > 32 or not fills:
             return self
         return ConvShape(c, self.hp, self.ow, self.oc, self.kh, 1, self.oh, self.ow, self.sh, 1, self.dh, 1,
-                         self.kw, self.sw)
+                         self.kw, self.sw, self.isa)
 
     @property
     def oc8(self) -> int:
@@ -203,7 +205,9 @@ class ConvShape:
         transposing epilogue does not pay: the unfolded stem (147 per output, 646 -> 732), 1x1 convs (64 -> 128 at
         stride 2 to 28x28: 36 -> 47). 1x1 convs only on maps 8 wide and with sums of 128 or more: 64 -> 128 on 7x7
         3.0 -> 3.3, 96 -> 576 18.5 -> 18.8; 128 -> 256 10.5 -> 9.7, 160 -> 960 47.6 -> 42.9, 256 -> 512 38.7 -> 33.6,
-        320 -> 1280 119 -> 100 (docs/profiling.md)."""
+        320 -> 1280 119 -> 100 (docs/profiling.md). On AVX2 it is the one conv kernel."""
+        if self.isa == AVX2:
+            return True
         small = self.ow <= 8 and 5 * 16 * self.vectors >= 6 * self.oh * self.ow   # the grid wastes a sixth
         if self.kh * self.kw > 1:
             return small or self.c * self.kh * self.kw >= 256
@@ -233,7 +237,7 @@ class ConvShape:
         ph, pw = self.phases
         return {"w": f"{self.oc}x{self.c}x{self.kh}x{self.kw}xi8",
                 "out": f"1x{self.oc}x{self.oh}x{self.ow}xi32",
-                "xk": f"{self.c4}x{ph}x{pw}x{self.rows}x{self.wq}x4xi8",
+                "xk": f"{self.c4}x{ph}x{pw}x{self.rows}x{self.wq}x4x{'i16' if self.isa == AVX2 else 'i8'}",
                 "wk": f"{self.oc8}x{self.kh}x{self.kw}x{self.c4}x{CHANNEL_BLOCK}x4xi8", "bk": f"{self.ocp}xi32"}
 
 
@@ -365,7 +369,8 @@ def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | N
     if reads is not None:   # a 1x1 conv: its one tap reads that plane, from the first of its pixels
         sibling, src = reads
         wq, plane, phases = sibling.wq, sibling.rows * sibling.wq, sibling.phases
-        offset = (((src.top % 2) * phases[1] + src.left % 2) * plane + src.top // 2 * wq + src.left // 2) * 4
+        offset = (((src.top % 2) * phases[1] + src.left % 2) * plane + src.top // 2 * wq + src.left // 2) * 4 * (
+            2 if conv.isa == AVX2 else 1)
     # the grid kernel splits the 16-pixel vectors (in parts of 3 at least: a tile of 1 vector loads as many weights
     # as it computes with), the rows kernel the output rows and its channels in groups of 32
     vectors = -(-conv.oh * wq // 16)
@@ -858,7 +863,7 @@ def _matches_depthwise(op: ir.Operation) -> bool:
             and op.operands[1].type.shape[1:] == [3, 3])
 
 
-def kernel_executable(exports: list[Export]) -> str:
+def kernel_executable(exports: list[Export], isa: str = VNNI) -> str:
     """The hal.executable.source with the given exports, linking the kernels' object. The C functions take bare
     pointers (memref<1xT>: only the address is passed), i32 scalars and the workgroup's x and y."""
     from edgeq.targets.kernels import object_attribute
@@ -868,7 +873,7 @@ def kernel_executable(exports: list[Export]) -> str:
     shims = "\n".join([f"    func.func private @{f}({sig}) attributes {{hal.import.static, llvm.bareptr = true}}"
                         for f, sig in declared.items()] + [shim for _, shim in entries])
     return (f"hal.executable.source private @{EXECUTABLE} <{{objects = #hal.executable.objects<{{"
-            f"{object_attribute()}}}>}}> {{\n" + "\n".join(e for e, _ in entries) +
+            f"{object_attribute(isa)}}}>}}> {{\n" + "\n".join(e for e, _ in entries) +
             f"\n  builtin.module {{\n{shims}\n  }}\n}}")
 
 
@@ -1097,19 +1102,25 @@ def _packed_reader(value: ir.Value, dense: list, direct: list[bool], any_layout:
                default=None)
 
 
-def run(module: ir.Operation, pass_) -> None:
-    dense = [(op, ConvShape.of(op).unfolded(), Source.of(op.operands[0])[1], _requantization(op))
-             for op in ops_named(module, "linalg.conv_2d_nchw_fchw") if _matches(op)]
+def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
+    """With isa AVX2, only what conv2d_u8s8_avx2.c has: requantized dense convs on the rows kernel, each with its
+    pack (a downsample reading a phase plane of its sibling's), and requantized 3x3 depthwise convs, NCHW out;
+    linear layers, max pooling and convs without a requantization stay IREE's."""
+    avx2 = isa == AVX2
+    dense = [(op, ConvShape.of(op, isa).unfolded(), Source.of(op.operands[0])[1], fused)
+             for op in ops_named(module, "linalg.conv_2d_nchw_fchw")
+             if _matches(op) and ((fused := _requantization(op)) or not avx2)]
     # the convs the Winograd kernel takes: they read their input NCHW
-    winograd_at = [bool(WINOGRAD_ENABLED and fused and winograd_fits(conv, src)) for _, conv, src, fused in dense]
+    winograd_at = [bool(WINOGRAD_ENABLED and not avx2 and fused and winograd_fits(conv, src))
+                   for _, conv, src, fused in dense]
     depthwise, packed_input = [], {}   # dense conv index -> the op (depthwise or conv) that writes its input packed
     for op in ops_named(module, "linalg.depthwise_conv_2d_nchw_chw"):
         # only with their requantization; the others stay for edgeq-depthwise-taps
         if _matches_depthwise(op) and (fused := _requantization(op)):
             depthwise.append((op, DepthwiseShape.of(op), Source.of(op.operands[0])[1], fused))
             # a 1x1 conv that is its only use takes it packed
-            reader = (_packed_reader(fused[0].results[0], dense, winograd_at) if _only_user(fused[0].results[0])
-                      else None)
+            reader = (_packed_reader(fused[0].results[0], dense, winograd_at)
+                      if _only_user(fused[0].results[0]) and not avx2 else None)
             if reader is not None:
                 packed_input[reader] = op
     # downsamples that read a phase plane of the packed input of a conv beside them: index -> that conv's index
@@ -1130,11 +1141,11 @@ def run(module: ir.Operation, pass_) -> None:
             claimed.append(found[0])
         winograd = winograd_at[k] and not packed
         shape = ConvShape.of(op)   # as the model has it, before unfolded()
-        patch = not add and patch_fits(shape, rq)   # never packed: _packed_reader skips unfolded convs
+        patch = not avx2 and not add and patch_fits(shape, rq)   # never packed: _packed_reader skips unfolded convs
         # whole tiles of 8 channels: a conv that reads the output takes it packed too (the rows kernel writes any
         # conv's packed input, the grid kernel a 1x1 conv's)
         reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense, winograd_at, conv.rows_kernel)
-                  if rq and conv.oc % CHANNEL_BLOCK == 0 and not winograd and not patch else None)
+                  if rq and conv.oc % CHANNEL_BLOCK == 0 and not (winograd or patch or avx2) else None)
         if reader is not None and reader not in packed_input:
             packed_input[reader] = op
         else:
@@ -1165,12 +1176,12 @@ def run(module: ir.Operation, pass_) -> None:
         convs.insert(0, (op, f"edgeq_{export.name}", fused, False, None, None, None))
         functions.setdefault(f"edgeq_{export.name}", _depthwise_function(dw, src, fused[3], packed))
         exports.append(export)
-    linears = [(op, *found) for op in ops_named(module, "linalg.matmul") if (found := _linear(op))]
+    linears = [(op, *found) for op in ([] if avx2 else ops_named(module, "linalg.matmul")) if (found := _linear(op))]
     for _, lin, _ in linears:
         functions.setdefault(f"edgeq_{lin.name}", _linear_function(lin))
         exports.append(linear_export(lin))
     pools = []   # (op, its export)
-    for op in ops_named(module, "linalg.pooling_nchw_max"):
+    for op in ([] if avx2 else ops_named(module, "linalg.pooling_nchw_max")):
         if pool := _maxpool(op):
             src = Source.of(op.operands[0])[1]
             export = maxpool_export(pool, src)
@@ -1179,7 +1190,7 @@ def run(module: ir.Operation, pass_) -> None:
             exports.append(export)
     if not convs and not linears and not pools:
         return
-    text = kernel_executable(list(dict.fromkeys(exports))) + "\n" + "\n".join(functions.values())
+    text = kernel_executable(list(dict.fromkeys(exports)), isa) + "\n" + "\n".join(functions.values())
     body = module.regions[0].blocks[0]
     parsed = ir.Module.parse(text)
     ip = ir.InsertionPoint.at_block_begin(body)

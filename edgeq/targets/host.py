@@ -40,14 +40,36 @@ CPU_VARIANTS = {
 
 
 @functools.cache
-def runs_edgeq_kernels() -> bool:
-    """Whether this machine's CPU runs edgeq's int8 kernels (targets/kernels): x86-64 with AVX-512 VNNI (vpdpbusd)
-    and VBMI (the depthwise kernel's vpermt2b): Ice Lake and later, Zen 4 and later."""
+def kernel_isa() -> str | None:
+    """Which of edgeq's kernel sets (targets/kernels) this machine's CPU runs: VNNI on x86-64 with AVX-512 VNNI
+    (vpdpbusd) and VBMI (the depthwise kernel's vpermt2b): Ice Lake and later, Zen 4 and later; else AVX2 on
+    x86-64-v3 (Haswell and later, Zen 1 and later); else none. EDGEQ_KERNELS=avx2 takes the AVX2 set on a VNNI CPU
+    too (tests and A/B timing), EDGEQ_KERNELS=none neither."""
+    from edgeq.targets.kernels import AVX2, VNNI
+
     try:
-        flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), "")
+        flags = set(next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")),
+                         "").split())
     except OSError:
-        return False
-    return {"avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi"} <= set(flags.split())
+        return None
+    runs = [isa for isa, needs in ((VNNI, {"avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi"}),
+                                   (AVX2, {"avx2", "fma", "bmi2", "f16c", "movbe"})) if needs <= flags]
+    wanted = os.environ.get("EDGEQ_KERNELS")
+    if wanted is None:
+        return runs[0] if runs else None
+    if wanted == "none":
+        return None
+    if wanted not in runs:
+        raise EdgeqError(f"EDGEQ_KERNELS={wanted}: this CPU runs {', '.join(runs) or 'none of edgeq kernel sets'}",
+                         f"set EDGEQ_KERNELS to one of {', '.join(runs + ['none'])}, or unset it")
+    return wanted
+
+
+def runs_edgeq_kernels() -> bool:
+    """Whether this machine runs edgeq's AVX-512 VNNI kernels, the full set (kernel_isa)."""
+    from edgeq.targets.kernels import VNNI
+
+    return kernel_isa() == VNNI
 
 
 class HostTarget:

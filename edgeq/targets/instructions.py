@@ -2,7 +2,7 @@
 llvm-objdump disassembles it, the mnemonics are counted.
 
 Under qemu a time says nothing about a phone, so this is how an arm64 module shows that its int8 work reaches
-sdot (dotprod) or smmla (i8mm); on x86 the VNNI vpdpbusd / vpdpwssd.
+sdot (dotprod) or smmla (i8mm); on x86 the VNNI vpdpbusd / vpdpwssd, or AVX2's vpmaddwd.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ DOT_PRODUCT = {
     "usmmla": "arm64 i8mm: u8 x s8 matrix multiply-accumulate",
     "vpdpbusd": "x86 VNNI: u8 x s8, 4 products per 32-bit lane",
     "vpdpwssd": "x86 VNNI: s16 x s16, 2 products per 32-bit lane",
+    "vpmaddwd": "x86 AVX2: s16 x s16, 2 products per 32-bit lane, added after (edgeq's AVX2 kernels)",
 }
 
 

@@ -14,10 +14,14 @@ from pathlib import Path
 from edgeq._cache import cache_dir
 from edgeq.errors import EdgeqError
 
-SOURCE = Path(__file__).with_name("conv2d_u8s8_avx512vnni.c")
-# x86-64 v4 (AVX-512 F/BW/CD/DQ/VL) plus VNNI and VBMI, freestanding: what IREE's embedded ELF loader accepts.
-FLAGS = ("-target", "x86_64-freestanding-none", "-mcpu=x86_64_v4+avx512vnni+avx512vbmi", "-O2", "-g0", "-fPIC",
-         "-ffreestanding", "-fno-sanitize=all", "-fno-stack-protector")
+VNNI, AVX2 = "avx512vnni", "avx2"   # the instruction sets edgeq has kernels for (targets/host.py's kernel_isa)
+SOURCES = {VNNI: Path(__file__).with_name("conv2d_u8s8_avx512vnni.c"),
+           AVX2: Path(__file__).with_name("conv2d_u8s8_avx2.c")}
+# x86-64 v4 (AVX-512 F/BW/CD/DQ/VL) plus VNNI and VBMI, or x86-64 v3 (AVX2, FMA, BMI2); freestanding: what IREE's
+# embedded ELF loader accepts.
+CPUS = {VNNI: "x86_64_v4+avx512vnni+avx512vbmi", AVX2: "x86_64_v3"}
+FLAGS = ("-target", "x86_64-freestanding-none", "-O2", "-g0", "-fPIC", "-ffreestanding", "-fno-sanitize=all",
+         "-fno-stack-protector")
 TARGET = '#hal.executable.target<"llvm-cpu", "embedded-elf-x86_64", {}>'
 
 
@@ -31,22 +35,24 @@ def _zig_version() -> str:
                          "run scripts/install.sh, or pip install ziglang") from None
 
 
-def kernel_object() -> Path:
-    """The kernels (conv, pack, depthwise, linear) compiled for x86-64 with AVX-512 VNNI and VBMI, in the cache."""
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _zig_version().encode()).hexdigest()[:24]
-    path = cache_dir("kernels") / f"{SOURCE.stem}-{key}.o"
+def kernel_object(isa: str = VNNI) -> Path:
+    """The kernels for `isa` (VNNI: conv, pack, depthwise, linear, Winograd, max pooling; AVX2: conv and pack)
+    compiled for it, in the cache."""
+    source, flags = SOURCES[isa], (*FLAGS, f"-mcpu={CPUS[isa]}")
+    key = hashlib.sha256(source.read_bytes() + " ".join(flags).encode() + _zig_version().encode()).hexdigest()[:24]
+    path = cache_dir("kernels") / f"{source.stem}-{key}.o"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")   # compile jobs in parallel processes may build it at once
-        proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *FLAGS, "-c", str(SOURCE), "-o", str(tmp)],
+        proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *flags, "-c", str(source), "-o", str(tmp)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise EdgeqError(f"compiling {SOURCE.name} failed: {proc.stderr.strip()[:500]}",
+            raise EdgeqError(f"compiling {source.name} failed: {proc.stderr.strip()[:500]}",
                              "check the ziglang installation (python -m ziglang version)")
         tmp.replace(path)
     return path
 
 
-def object_attribute() -> str:
+def object_attribute(isa: str = VNNI) -> str:
     """The kernel object as an entry of #hal.executable.objects. By path: IREE 3.13 links an object given as
     bytes only without its ukernels, and crashes with them (ExecutableObjectAttr::filterObjects)."""
-    return f'{TARGET} = [#hal.executable.object<{{path = "{kernel_object()}"}}>]'
+    return f'{TARGET} = [#hal.executable.object<{{path = "{kernel_object(isa)}"}}>]'

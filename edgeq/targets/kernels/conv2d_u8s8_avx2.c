@@ -1,0 +1,440 @@
+// edgeq's int8 convolution for x86-64 with AVX2 (x86-64-v3: Haswell and later, Zen 1 and later), for CPUs without
+// AVX-512 VNNI: the same entries, layouts and arguments as conv2d_u8s8_avx512vnni.c's rows kernel and pack, which
+// the pass (dialect_passes/conv_kernel.py) gives every requantized conv on such a CPU.
+//
+// AVX2 has no u8 x s8 dot product that cannot saturate (vpmaddubsw saturates its pairs' i16 sums), so the products
+// are vpmaddwd's: the packed input's 4 channels of a pixel, x + 128 in [0, 255], zero-extended to 4 i16 and
+// broadcast, times the 8 x 4 weights of an 8-channel block sign-extended to i16 (two vectors of 4 channels x 4),
+// summed in pairs into i32. A lane's pair sum is at most 2 x 255 x 128, and the sums wrap in i32 like the
+// reference's: exact. 16 MACs per vpmaddwd and its vpaddd, against vpdpbusd's 64 in one instruction.
+//
+// Layouts and scalars as in conv2d_u8s8_avx512vnni.c:
+//   x    [c4][ph][pw][plane][4]  u8   activations + 128, padded, phase planes per stride (edgeq_pack_u8 below)
+//   w    [oc8][kh][kw][c4][8][4]  s8   weights, 8 output channels x 4 input channels per 32 bytes
+//   bias [oc8 * 8]  i32   where the sums start: -128 * sum(w) per output channel undoes the +128
+//   y    [oc][out_h][out_w]  i8 requantized, NCHW
+// Linked into IREE executables; freestanding: no libc, no globals.
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLOCK 8        // output channels per register tile: one block of the weights
+#define TILE_PIXELS 6  // pixels of one output row per register tile: 12 accumulators, 2 weight vectors, 1 input
+
+typedef struct {
+  int32_t c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_h, out_w;
+  size_t plane, cstride;
+} shape_t;
+
+// Where each tap (i, j) reads in the packed input, in bytes from an output pixel's position: its phase plane and
+// its offset in it.
+static inline void tap_offsets(const shape_t* s, size_t* taps) {
+  for (int i = 0; i < s->kh; ++i) {
+    for (int j = 0; j < s->kw; ++j) {
+      const int rh = i * s->dh, rw = j * s->dw;
+      taps[i * s->kw + j] = (((size_t)(rh % s->sh) * s->pw + rw % s->sw) * s->plane + (size_t)(rh / s->sh) * s->wq +
+                             rw / s->sw) * 4;
+    }
+  }
+}
+
+// The requantization edgeq's integer models apply to a conv's i32 sums, in i64 like the reference:
+//   y = i8(clamp((acc * m[oc] + 2^(shift - 1)) >> shift, lo, hi) + zp)
+typedef struct {
+  const int32_t* m;
+  int32_t shift, lo, hi, zp;
+} requant_t;
+
+// A residual add after the requantization (conv2d_u8s8_avx512vnni.c's residual_t):
+//   y = i8(clamp(((c mc + r mr + k) >> shift) + zp, lo, hi))   in wrap-around i32
+typedef struct {
+  const int8_t* r;
+  int32_t mc, mr, k, shift, zp, lo, hi;
+} residual_t;
+
+// edgeq's usual requantization: a shift of 33 to 50 and no clamp but the i8 saturation; its rounding and zero point
+// are then one added constant (conv2d_u8s8_avx512vnni.c's usual_requant).
+static inline int usual_requant(const requant_t* rq) {
+  return rq->shift >= 33 && rq->shift <= 50 && rq->lo + rq->zp == -128 && rq->hi + rq->zp == 127;
+}
+
+// 8 sums (one per output channel) requantized, as i32 whose saturation to i8 is the result. vpmuldq multiplies the
+// even lanes into i64, the odd ones after a shift down; shifts of 33 and more need only the products' high halves
+// (conv2d_u8s8_avx512vnni.c's requantize32). AVX2 has no 64-bit arithmetic shift: shorter shifts, which edgeq's
+// models do not make, take the scalar path.
+static inline __attribute__((always_inline)) __m256i requantize8(__m256i acc, const requant_t* rq, __m256i m,
+                                                                 __m256i m_odd, const int usual) {
+  const __m256i even = _mm256_mul_epi32(acc, m), odd = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), m_odd);
+  __m256i y;
+  if (usual || rq->shift >= 33) {
+    const __m256i hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    const int32_t add = (1 << (rq->shift - 33)) + (usual ? rq->zp * (1 << (rq->shift - 32)) : 0);
+    y = _mm256_sra_epi32(_mm256_add_epi32(hi, _mm256_set1_epi32(add)), _mm_cvtsi32_si128(rq->shift - 32));
+    if (usual) return y;
+  } else {
+    int64_t p[8];
+    int32_t out[8];
+    _mm256_storeu_si256((__m256i*)p, even);
+    _mm256_storeu_si256((__m256i*)p + 1, odd);
+    for (int l = 0; l < 8; ++l) {  // p holds lanes 0, 2, 4, 6 then 1, 3, 5, 7
+      const int64_t v = (p[l % 2 * 4 + l / 2] + (1ll << (rq->shift - 1))) >> rq->shift;
+      out[l] = (int32_t)(v < rq->lo ? rq->lo : v > rq->hi ? rq->hi : v);
+    }
+    y = _mm256_loadu_si256((const __m256i*)out);
+  }
+  if (rq->lo + rq->zp != -128 || rq->hi + rq->zp != 127)
+    y = _mm256_min_epi32(_mm256_max_epi32(y, _mm256_set1_epi32(rq->lo)), _mm256_set1_epi32(rq->hi));
+  return _mm256_add_epi32(y, _mm256_set1_epi32(rq->zp));
+}
+
+// 8 i32 saturated to i8, in the low 8 bytes.
+static inline __m128i saturate8(__m256i y) {
+  const __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
+  return _mm_packs_epi16(h, h);
+}
+
+// y: 8 requantized sums; r: the residual's 8 bytes at the same places (low half)
+static inline __m128i add_residual(__m256i y, const residual_t* a, __m128i r) {
+  const __m256i c = _mm256_max_epi32(_mm256_min_epi32(y, _mm256_set1_epi32(127)), _mm256_set1_epi32(-128));
+  const __m256i t = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(c, _mm256_set1_epi32(a->mc)),
+                                                      _mm256_mullo_epi32(_mm256_cvtepi8_epi32(r),
+                                                                         _mm256_set1_epi32(a->mr))),
+                                     _mm256_set1_epi32(a->k));
+  __m256i v = _mm256_add_epi32(_mm256_sra_epi32(t, _mm_cvtsi32_si128(a->shift)), _mm256_set1_epi32(a->zp));
+  if (a->lo != -128 || a->hi != 127)
+    v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(a->lo)), _mm256_set1_epi32(a->hi));
+  return saturate8(v);
+}
+
+// The 8 x 8 bytes in the low halves of q[0..7] transposed: byte j of q[i] becomes byte i of q[j].
+static inline void transpose8x8(__m128i* q) {
+  const __m128i a = _mm_unpacklo_epi8(q[0], q[1]), b = _mm_unpacklo_epi8(q[2], q[3]);
+  const __m128i c = _mm_unpacklo_epi8(q[4], q[5]), d = _mm_unpacklo_epi8(q[6], q[7]);
+  const __m128i e = _mm_unpacklo_epi16(a, b), f = _mm_unpackhi_epi16(a, b);
+  const __m128i g = _mm_unpacklo_epi16(c, d), h = _mm_unpackhi_epi16(c, d);
+  const __m128i c01 = _mm_unpacklo_epi32(e, g), c23 = _mm_unpackhi_epi32(e, g);
+  const __m128i c45 = _mm_unpacklo_epi32(f, h), c67 = _mm_unpackhi_epi32(f, h);
+  q[0] = c01, q[1] = _mm_unpackhi_epi64(c01, c01), q[2] = c23, q[3] = _mm_unpackhi_epi64(c23, c23);
+  q[4] = c45, q[5] = _mm_unpackhi_epi64(c45, c45), q[6] = c67, q[7] = _mm_unpackhi_epi64(c67, c67);
+}
+
+// n <= 8 bytes from p (the low n bytes of the result), reading no byte past them.
+static inline __m128i load_bytes(const int8_t* p, int n) {
+  uint64_t v = 0;
+  int k = 0;
+  if (n & 4) {
+    uint32_t u;
+    __builtin_memcpy(&u, p, 4);
+    v = u, k = 4;
+  }
+  if (n & 2) {
+    uint16_t u;
+    __builtin_memcpy(&u, p + k, 2);
+    v |= (uint64_t)u << (8 * k), k += 2;
+  }
+  if (n & 1) v |= (uint64_t)(uint8_t)p[k] << (8 * k);
+  if (n == 8) __builtin_memcpy(&v, p, 8);
+  return _mm_cvtsi64_si128((long long)v);
+}
+
+// The low n <= 8 bytes of q to p.
+static inline void store_bytes(int8_t* p, __m128i q, int n) {
+  uint64_t v = (uint64_t)_mm_cvtsi128_si64(q);
+  if (n == 8) {
+    __builtin_memcpy(p, &v, 8);
+    return;
+  }
+  int k = 0;
+  if (n & 4) {
+    const uint32_t u = (uint32_t)v;
+    __builtin_memcpy(p, &u, 4);
+    v >>= 32, k = 4;
+  }
+  if (n & 2) {
+    const uint16_t u = (uint16_t)v;
+    __builtin_memcpy(p + k, &u, 2);
+    v >>= 16, k += 2;
+  }
+  if (n & 1) p[k] = (int8_t)v;
+}
+
+// One register tile: the 8 output channels of block b x np pixels of output row oh from ow0, requantized, with
+// add the residual added, to y. acc[p][h] holds channels 4h .. 4h + 3 of pixel p as pairs of partial sums
+// (input channels 0-1 and 2-3 of each group), added up in the epilogue.
+static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, const size_t* taps, const int8_t* w,
+                                                           const int32_t* bias, int8_t* y, const requant_t* rq,
+                                                           const residual_t* add, const shape_t* s, int b, int oh,
+                                                           int ow0, const int np, const int usual) {
+  const int8_t* wb = w + (size_t)b * s->kh * s->kw * s->c4 * BLOCK * 4;
+  __m256i acc[TILE_PIXELS][2];
+  for (int p = 0; p < np; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
+  for (int t = 0; t < s->kh * s->kw; ++t) {
+    const uint16_t* xt = x + taps[t] + ((size_t)oh * s->wq + ow0) * 4;
+    const int8_t* wt = wb + (size_t)t * s->c4 * BLOCK * 4;
+    for (int c = 0; c < s->c4; ++c) {
+      const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wt + c * BLOCK * 4)));
+      const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wt + c * BLOCK * 4 + 16)));
+      const uint16_t* xc = xt + c * s->cstride;
+#pragma clang loop unroll(full)
+      for (int p = 0; p < np; ++p) {  // x0 x1 x2 x3 of pixel p, u16, in each 64-bit lane
+        int64_t four;
+        __builtin_memcpy(&four, xc + 4 * p, 8);
+        const __m256i xw = _mm256_set1_epi64x(four);
+        acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xw, w0));
+        acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xw, w1));
+      }
+    }
+  }
+  const int n_oc = s->oc - b * BLOCK < BLOCK ? s->oc - b * BLOCK : BLOCK;
+  int32_t mb[BLOCK] = {0};
+  for (int l = 0; l < n_oc; ++l) mb[l] = rq->m[b * BLOCK + l];
+  const __m256i m = _mm256_loadu_si256((const __m256i*)mb), m_odd = _mm256_srli_epi64(m, 32);
+  const __m256i bv = _mm256_loadu_si256((const __m256i*)(bias + b * BLOCK));
+  const size_t out_plane = (size_t)s->out_h * s->out_w;
+  int8_t* row = y + (size_t)b * BLOCK * out_plane + (size_t)oh * s->out_w + ow0;
+  __m128i r[8];  // the residual, [pixel][output channel]
+  if (add) {
+    const int8_t* rrow = add->r + (row - y);
+    for (int l = 0; l < 8; ++l) r[l] = l < n_oc ? load_bytes(rrow + l * out_plane, np) : _mm_setzero_si128();
+    transpose8x8(r);
+  }
+  __m128i q[8];  // the results, [pixel][output channel], then [output channel][pixel]
+#pragma clang loop unroll(full)
+  for (int p = 0; p < 8; ++p) {
+    if (p >= np) {
+      q[p] = _mm_setzero_si128();
+      continue;
+    }
+    // lanes (channel 0: channels 0-1, 2-3), (1: ...), ... (3), then 4-7: added in pairs, in the order
+    // 0 1 4 5 | 2 3 6 7, which the qword permutation puts in order
+    const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[p][0], acc[p][1]), 0xD8);
+    const __m256i v = requantize8(_mm256_add_epi32(sums, bv), rq, m, m_odd, usual);
+    q[p] = add ? add_residual(v, add, r[p]) : saturate8(v);
+  }
+  transpose8x8(q);
+  for (int l = 0; l < n_oc; ++l) store_bytes(row + l * out_plane, q[l], np);
+}
+
+static inline __attribute__((always_inline)) void rows_conv(
+    const uint16_t* x, const int8_t* w, const int32_t* bias, int8_t* y, const requant_t* rq, const residual_t* add,
+    int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,
+    int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, int32_t parts, int32_t group,
+    size_t gx, size_t gy) {
+  const shape_t s = {c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_h, out_w, (size_t)plane,
+                     (size_t)ph * pw * plane * 4};
+  const int usual = usual_requant(rq);
+  size_t taps[kh * kw];
+  tap_offsets(&s, taps);
+  const int b1 = (int)gx * group + group < oc8 ? (int)gx * group + group : oc8;
+  const int segments = (out_w + TILE_PIXELS - 1) / TILE_PIXELS;  // of a row, of nearly equal widths
+  const int oh0 = (int)gy * out_h / parts, oh1 = ((int)gy + 1) * out_h / parts;
+  for (int oh = oh0; oh < oh1; ++oh) {
+    for (int b = (int)gx * group; b < b1; ++b) {
+      for (int seg = 0; seg < segments; ++seg) {
+        const int ow0 = seg * out_w / segments;
+#define ROW_TILE(NP) \
+  usual ? row_tile(x, taps, w, bias, y, rq, add, &s, b, oh, ow0, NP, 1) \
+        : row_tile(x, taps, w, bias, y, rq, add, &s, b, oh, ow0, NP, 0)
+        switch ((seg + 1) * out_w / segments - ow0) {  // each width its own unrolled copy: accumulators in registers
+          case 6: ROW_TILE(6); break;
+          case 5: ROW_TILE(5); break;
+          case 4: ROW_TILE(4); break;
+          case 3: ROW_TILE(3); break;
+          case 2: ROW_TILE(2); break;
+          default: ROW_TILE(1); break;
+        }
+#undef ROW_TILE
+      }
+    }
+  }
+}
+
+// The requantized conv's entries, in the pass's order of arguments (conv2d_u8s8_avx512vnni.c's REQUANT_ENTRIES):
+// workgroup (gx, gy) computes the gx-th `group` of 8-channel blocks for the gy-th of `parts` equal parts of the
+// output rows.
+#define SHAPE_PARAMS                                                                                                \
+  int32_t c4, int32_t oc, int32_t oc8, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t dh, int32_t dw,     \
+      int32_t ph, int32_t pw, int32_t wq, int32_t plane, int32_t out_h, int32_t out_w, int32_t parts, int32_t group
+#define SHAPE_ARGS c4, oc, oc8, kh, kw, sh, sw, dh, dw, ph, pw, wq, plane, out_h, out_w, parts, group
+
+void edgeq_conv2d_u8s8_rows_requant(const uint16_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                    int8_t* y, SHAPE_PARAMS, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                    size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  rows_conv(x, w, bias, y, &rq, 0, SHAPE_ARGS, gx, gy);
+}
+
+void edgeq_conv2d_u8s8_rows_requant_add(const uint16_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                        const int8_t* r, int8_t* y, SHAPE_PARAMS, int32_t shift, int32_t lo,
+                                        int32_t hi, int32_t zp, int32_t mc, int32_t mr, int32_t k, int32_t add_shift,
+                                        int32_t add_zp, int32_t add_lo, int32_t add_hi, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
+  rows_conv(x, w, bias, y, &rq, &add, SHAPE_ARGS, gx, gy);
+}
+
+// 16 bytes of a row from column col at stride sw (1 or 2), the columns outside [0, w) read as pad.
+static inline __attribute__((always_inline)) __m128i row16(const int8_t* row, int col, const int sw, int w,
+                                                           int8_t pad) {
+  if (row && col >= 0 && col + 16 * sw <= w) {
+    const __m128i lo = _mm_loadu_si128((const __m128i*)(row + col));
+    if (sw == 1) return lo;
+    const __m128i hi = _mm_loadu_si128((const __m128i*)(row + col + 16)), even = _mm_set1_epi16(0xFF);
+    return _mm_packus_epi16(_mm_and_si128(lo, even), _mm_and_si128(hi, even));
+  }
+  int8_t b[16];
+  for (int l = 0; l < 16; ++l) {
+    const int at = col + sw * l;
+    b[l] = row && at >= 0 && at < w ? row[at] : pad;
+  }
+  return _mm_loadu_si128((const __m128i*)b);
+}
+
+// The conv's input in the kernel's layout, one dispatch before it (conv2d_u8s8_avx512vnni.c's edgeq_pack_u8, the
+// same arguments):
+//   out[c4][a][b][i][j][k] = x[4 c4 + k][a + sh i - top][b + sw j - left] + 128
+// for phase plane (a, b), with `value` (the conv's padding) wherever that lies outside x, channels >= c included.
+// With unfold > 1, channel unfold q + t is x's channel q shifted left by t columns. 16 positions of a row at a
+// time: each channel's 16 bytes, interleaved by two rounds of unpacks.
+static inline __attribute__((always_inline)) void pack(const int8_t* x, uint16_t* out, int c, int h, int w, int top,
+                                                       int left, int value, int sh, const int sw, int pw, int rows,
+                                                       int wq, int unfold, int g, int plane) {
+  const int a = plane / pw, b = plane % pw;
+  const __m128i sign = _mm_set1_epi8((char)0x80);
+  for (int i = 0; i < rows; ++i) {
+    const int r = a + sh * i - top;
+    const int8_t* src[4];  // the 4 channels' rows, or none where the row is padding
+    int shift[4];          // their columns' shift (unfolded taps)
+    for (int k = 0; k < 4; ++k) {
+      const int v = 4 * g + k, q = v / unfold;
+      src[k] = v < c && r >= 0 && r < h ? x + ((size_t)q * h + r) * w : 0;
+      shift[k] = v % unfold;
+    }
+    for (int j = 0; j < wq; j += 16) {
+      const int col = b + sw * j - left;
+      __m128i ch[4];
+      for (int k = 0; k < 4; ++k) ch[k] = _mm_xor_si128(sign, row16(src[k], col + shift[k], sw, w, (int8_t)value));
+      const __m128i p0 = _mm_unpacklo_epi8(ch[0], ch[1]), p1 = _mm_unpackhi_epi8(ch[0], ch[1]);
+      const __m128i p2 = _mm_unpacklo_epi8(ch[2], ch[3]), p3 = _mm_unpackhi_epi8(ch[2], ch[3]);
+      const __m128i v[4] = {_mm_unpacklo_epi16(p0, p2), _mm_unpackhi_epi16(p0, p2), _mm_unpacklo_epi16(p1, p3),
+                            _mm_unpackhi_epi16(p1, p3)};
+      uint16_t* o = out + ((size_t)i * wq + j) * 4;
+      if (j + 16 <= wq) {
+        for (int l = 0; l < 4; ++l) _mm256_storeu_si256((__m256i*)(o + 16 * l), _mm256_cvtepu8_epi16(v[l]));
+      } else {  // the row's last positions: no store past them (the plane's last row ends the buffer)
+        uint64_t four[16];
+        for (int l = 0; l < 4; ++l) _mm256_storeu_si256((__m256i*)four + l, _mm256_cvtepu8_epi16(v[l]));
+        for (int l = 0; l < wq - j; ++l) __builtin_memcpy(o + 4 * l, four + l, 8);
+      }
+    }
+  }
+}
+
+// Workgroup (gx, gy) packs the gx-th of `parts` equal parts of the channel groups, phase plane gy.
+void edgeq_pack_u8(const int8_t* x, uint16_t* out, int32_t c, int32_t h, int32_t w, int32_t top, int32_t left,
+                   int32_t value, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t rows, int32_t wq,
+                   int32_t parts, int32_t unfold, size_t gx, size_t gy) {
+  const int c4 = (c + 3) / 4;
+  for (int g = (int)gx * c4 / parts; g < ((int)gx + 1) * c4 / parts; ++g) {
+    uint16_t* o = out + ((size_t)g * ph * pw + gy) * rows * wq * 4;
+    if (sw == 1)  // each stride as its own copy
+      pack(x, o, c, h, w, top, left, value, sh, 1, pw, rows, wq, unfold, g, (int)gy);
+    else
+      pack(x, o, c, h, w, top, left, value, sh, 2, pw, rows, wq, unfold, g, (int)gy);
+  }
+}
+
+// A 3x3 depthwise conv with its requantization (conv2d_u8s8_avx512vnni.c's edgeq_dwconv3x3_u8s8_requant, the same
+// arguments; NCHW out only: plane must be 0):
+//   x    [c][h][wd]  i8   the unpadded input, padded here with `value` (top, left)
+//   w    [c][3][4]  s8   each row of taps padded to 4
+//   bias [c]  i32   bias - 128 * sum(w): the input is read + 128
+// 8 output pixels of a row at a time, per row of taps one vpmaddwd on pairs of neighbouring input pixels (taps 0
+// and 1) and one on the third tap alone: at stride 2 the pairs are the input's bytes in order, widened; at stride 1
+// a shuffle of 16 bytes makes them. Workgroup gx computes the gx-th of `parts` equal parts of the groups of 4
+// channels.
+// Input row r of channel plane xc, + 128, padded: buf[left + j] = x[r][j] for j in [0, wd), `value` elsewhere in
+// [0, n) (n >= left + wd).
+static inline void dw_row(const int8_t* xc, int r, int h, int wd, int left, int8_t value, uint8_t* buf, int n) {
+  const __m128i sign = _mm_set1_epi8((char)0x80), pad = _mm_set1_epi8((char)(value ^ 0x80));
+  if (r < 0 || r >= h) {
+    for (int l = 0; l < n; l += 16) _mm_storeu_si128((__m128i*)(buf + l), pad);
+    return;
+  }
+  const int8_t* src = xc + (size_t)r * wd;
+  for (int l = 0; l < left; ++l) buf[l] = (uint8_t)(value ^ 0x80);
+  int j = 0;
+  for (; j + 16 <= wd; j += 16)
+    _mm_storeu_si128((__m128i*)(buf + left + j), _mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)(src + j))));
+  if (j < wd && wd >= 16) {  // the last 16 bytes again, overlapping
+    j = wd - 16;
+    _mm_storeu_si128((__m128i*)(buf + left + j), _mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)(src + j))));
+  } else {
+    for (; j < wd; ++j) buf[left + j] = (uint8_t)(src[j] ^ 0x80);
+  }
+  for (int l = left + wd; l < n; l += 16) _mm_storeu_si128((__m128i*)(buf + l), pad);
+}
+
+static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, const int8_t* w, const int32_t* bias,
+                                                            int8_t* y, const requant_t* rq, int ch, int h, int wd,
+                                                            int top, int left, int value, const int sw, int out_h,
+                                                            int out_w, const int usual) {
+  const int8_t* xc = x + (size_t)ch * h * wd;
+  const int8_t* wc = w + 12 * ch;
+  __m256i pair[3], third[3];  // per row of taps: (w0, w1) and (w2, 0) as i16 pairs
+  for (int i = 0; i < 3; ++i) {
+    pair[i] = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)wc[4 * i] | (uint32_t)(uint16_t)wc[4 * i + 1] << 16));
+    third[i] = _mm256_set1_epi32((int32_t)(uint32_t)(uint16_t)wc[4 * i + 2]);
+  }
+  // stride 1: pixels p and p + 1 as u16 pairs, and p + 2 alone, for p = 0..3 (low lane) and 4..7 (high lane)
+  const __m256i pairs1 = _mm256_setr_epi8(0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1, 4, -1, 4, -1, 5, -1, 5, -1,
+                                          6, -1, 6, -1, 7, -1, 7, -1, 8, -1);
+  const __m256i thirds1 = _mm256_setr_epi8(2, -1, -1, -1, 3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1,
+                                           7, -1, -1, -1, 8, -1, -1, -1, 9, -1, -1, -1);
+  const __m256i b = _mm256_set1_epi32(bias[ch]), m = _mm256_set1_epi32(rq->m[ch]);
+  // the 3 input rows of an output row, padded: as wide as the last 8 pixels' reads (16 bytes from each, 18 at
+  // stride 2), in whole 16-byte stores
+  const int reads = sw * 8 * ((out_w + 7) / 8) + 18, n = ((reads > left + wd ? reads : left + wd) + 15) / 16 * 16;
+  uint8_t buf[3][n + 16];  // + 16: the padding's last store
+  for (int oh = 0; oh < out_h; ++oh) {
+    for (int i = 0; i < 3; ++i) dw_row(xc, oh * sw - top + i, h, wd, left, (int8_t)value, buf[i], n);
+    for (int ow = 0; ow < out_w; ow += 8) {
+      __m256i acc = b;
+#pragma clang loop unroll(full)
+      for (int i = 0; i < 3; ++i) {
+        const uint8_t* row = buf[i] + sw * ow;
+        __m256i p, t;
+        if (sw == 1) {
+          const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)row));
+          p = _mm256_shuffle_epi8(q, pairs1), t = _mm256_shuffle_epi8(q, thirds1);
+        } else {
+          p = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)row));
+          t = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(row + 2)));
+        }
+        acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(p, pair[i]), _mm256_madd_epi16(t, third[i])));
+      }
+      store_bytes(y + ((size_t)ch * out_h + oh) * out_w + ow, saturate8(requantize8(acc, rq, m, m, usual)),
+                  out_w - ow < 8 ? out_w - ow : 8);
+    }
+  }
+}
+
+void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
+                                  int8_t* y, int32_t c, int32_t h, int32_t wd, int32_t top, int32_t left,
+                                  int32_t value, int32_t sh, int32_t sw, int32_t out_h, int32_t out_w,
+                                  int32_t plane, int32_t parts, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                  size_t gx, size_t gy) {
+  (void)sh, (void)plane, (void)gy;  // sh = sw (the pass's _matches_depthwise); plane = 0 (the pass gives no reader)
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const int groups = (c + 3) / 4, usual = usual_requant(&rq);
+  for (int ch = 4 * ((int)gx * groups / parts); ch < 4 * (((int)gx + 1) * groups / parts) && ch < c; ++ch) {
+    if (sw == 1 && usual)  // each case as its own copy, with constant strides
+      dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 1, out_h, out_w, 1);
+    else if (sw == 1)
+      dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 1, out_h, out_w, 0);
+    else if (usual)
+      dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 2, out_h, out_w, 1);
+    else
+      dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 2, out_h, out_w, 0);
+  }
+}

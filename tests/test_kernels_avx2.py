@@ -1,0 +1,61 @@
+"""edgeq's AVX2 kernels (targets/kernels/conv2d_u8s8_avx2.c, edgeq-conv-kernel-avx2) against torch's float64 conv
+and the reference's requantization and residual add, bit for bit: the shapes of tests/test_kernels.py, whose
+helpers build the modules. They run on any x86-64-v3 CPU, AVX-512 ones included; tests/test_targets.py runs whole
+models on them where the host has no AVX-512 VNNI."""
+import re
+
+import numpy as np
+import pytest
+
+from edgeq.targets.host import kernel_isa
+from test_kernels import _SHAPES, _check_requantized, _check_residual, _operands
+
+pytestmark = pytest.mark.skipif(kernel_isa() is None, reason="the AVX2 kernels need x86-64 with AVX2 (x86-64-v3)")
+
+PASS = "edgeq-conv-kernel-avx2"
+
+
+# Every shape of test_kernels.py's (channels padded to 4 and 8, strides, dilation, the unfolded stems, 1x1 convs,
+# 200 output channels in 25 blocks) with ReLU's usual requantization; four of them also with a shift under 33 (the
+# scalar i64 path), a clamp narrower than i8 and another zero point
+_REQUANTIZED = [s[:7] + (39, 0, 255, -128) for s in _SHAPES] + [
+    s[:7] + rq for s in (_SHAPES[0], _SHAPES[1], _SHAPES[6], _SHAPES[8])
+    for rq in ((31, -128, 127, 0), (35, -100, 90, 3), (44, -120, 135, -8))]
+
+
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad,dilation,shift,lo,hi,zp", _REQUANTIZED)
+def test_avx2_conv_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dilation, shift, lo, hi, zp, tmp_path):
+    rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
+    after = _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path, pass_name=PASS)
+    dispatches = re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after)
+    assert [d.startswith("pack_") for d in dispatches] == [True, False] and dispatches[1].endswith("_rows")
+    assert "conv2d_u8s8_avx2-" in after and "xi16>" in after   # its object, its u16 packed input
+
+
+# ResNet's and MobileNet's residual adds after the conv's requantization, and a clamped conv before a narrower add,
+# on maps whose rows end in segments of each width (7 x 7: 3 + 4; 10 x 19: 6 + 6 + 7), at stride 2, with a long
+# 1x1 sum
+@pytest.mark.parametrize("crq,zc,zr,zp,lo,hi,shift", [((39, 0, 255, -128), -128, -128, -128, -128, 127, 20),
+                                                      ((39, 0, 255, -128), 0, 0, 0, -128, 127, 21),
+                                                      ((35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(16, (14, 14), 40, 3, 1, 1), (24, (13, 13), 16, 1, 2, 0),
+                                                  (64, (7, 7), 40, 3, 1, 1), (320, (7, 7), 24, 1, 1, 0),
+                                                  (32, (10, 19), 40, 3, 1, 1)])
+def test_avx2_conv_adds_the_residual(c, hw, oc, k, stride, pad, crq, zc, zr, zp, lo, hi, shift, tmp_path):
+    after = _check_residual(c, hw, oc, k, stride, pad, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_name=PASS)
+    assert re.search(r"flow.dispatch @edgeq_kernels::@conv_\w+_rows_add", after)
+
+
+# test_kernels.py's depthwise shapes (strides 1 and 2, odd sizes, rows narrower than 8 pixels and wider than 128,
+# channels not a multiple of 4, padding and none), with the usual requantization and a clamped one, padded with a
+# value other than the zero point
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
+@pytest.mark.parametrize("c,hw,stride,pad", [(16, (9, 13), 1, 1), (24, (14, 14), 2, 1), (8, (23, 70), 1, 1),
+                                            (40, (15, 9), 2, 1), (3, (33, 20), 1, 0), (5, (7, 7), 2, 0),
+                                            (64, (9, 9), 1, 1), (6, (9, 133), 2, 1), (12, (7, 7), 1, 1),
+                                            (6, (5, 8), 1, 1)])
+def test_avx2_depthwise_requantizes_like_the_reference(c, hw, stride, pad, shift, lo, hi, zp, tmp_path):
+    rng, w, bias, x = _operands(c, hw, c, 3, c * 100 + hw[0] + shift, depthwise=True)
+    after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path, pad_value=-7,
+                               pass_name=PASS)
+    assert re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after) == [re.search(r"@(dw_\w+)\(", after)[1]]
