@@ -18,8 +18,12 @@ PASS = "edgeq-conv-kernel-avx2"
 # Every shape of test_kernels.py's (channels padded to 4 and 8, strides, dilation, the unfolded stems, 1x1 convs,
 # 200 output channels in 25 blocks) with ReLU's usual requantization; four of them also with a shift under 33 (the
 # scalar i64 path), a clamp narrower than i8 and another zero point
-_REQUANTIZED = [s[:7] + (39, 0, 255, -128) for s in _SHAPES] + [
-    s[:7] + rq for s in (_SHAPES[0], _SHAPES[1], _SHAPES[6], _SHAPES[8])
+# 1x1 stride-1 convs take the 1x1 kernel, on their NCHW input: also an odd channel count with maps that end in a
+# partial 8-pixel vector and a partial 8-channel block (3 -> 20 on 5 x 7, 33 -> 40 on 7 x 7), and MobileNetV2's
+# last expand (160 -> 960 on 7 x 7)
+_POINTWISE = [(3, (5, 7), 20, 1, 1, 0, 1), (33, (7, 7), 40, 1, 1, 0, 1), (160, (7, 7), 960, 1, 1, 0, 1)]
+_REQUANTIZED = [s[:7] + (39, 0, 255, -128) for s in _SHAPES + _POINTWISE] + [
+    s[:7] + rq for s in (_SHAPES[0], _SHAPES[1], _SHAPES[6], _SHAPES[8], _SHAPES[7], _POINTWISE[1])
     for rq in ((31, -128, 127, 0), (35, -100, 90, 3), (44, -120, 135, -8))]
 
 
@@ -28,22 +32,26 @@ def test_avx2_conv_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dil
     rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
     after = _check_requantized(rng, x, w, bias, stride, pad, dilation, shift, lo, hi, zp, tmp_path, pass_name=PASS)
     dispatches = re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after)
-    assert [d.startswith("pack_") for d in dispatches] == [True, False] and dispatches[1].endswith("_rows")
-    assert "conv2d_u8s8_avx2-" in after and "xi16>" in after   # its object, its u16 packed input
+    if (k, stride, pad) == (1, 1, 0):   # no pack; its weights i16
+        assert len(dispatches) == 1 and dispatches[0].endswith("_pw") and "x8x4xi16>" in after
+    else:   # its u16 packed input
+        assert [d.startswith("pack_") for d in dispatches] == [True, False] and dispatches[1].endswith("_rows")
+        assert re.search(r"-> tensor<\w+x4xi16>", after)
+    assert "conv2d_u8s8_avx2-" in after   # its object
 
 
 # ResNet's and MobileNet's residual adds after the conv's requantization, and a clamped conv before a narrower add,
-# on maps whose rows end in segments of each width (7 x 7: 3 + 4; 10 x 19: 6 + 6 + 7), at stride 2, with a long
-# 1x1 sum
+# on the rows kernel with maps whose rows end in segments of each width (7 x 7: 3 + 4; 10 x 19: 6 + 6 + 7), at
+# stride 2, and on the 1x1 kernel (a long sum; MobileNetV2's project conv on 28 x 28)
 @pytest.mark.parametrize("crq,zc,zr,zp,lo,hi,shift", [((39, 0, 255, -128), -128, -128, -128, -128, 127, 20),
                                                       ((39, 0, 255, -128), 0, 0, 0, -128, 127, 21),
                                                       ((35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])
 @pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(16, (14, 14), 40, 3, 1, 1), (24, (13, 13), 16, 1, 2, 0),
                                                   (64, (7, 7), 40, 3, 1, 1), (320, (7, 7), 24, 1, 1, 0),
-                                                  (32, (10, 19), 40, 3, 1, 1)])
+                                                  (32, (10, 19), 40, 3, 1, 1), (144, (28, 28), 32, 1, 1, 0)])
 def test_avx2_conv_adds_the_residual(c, hw, oc, k, stride, pad, crq, zc, zr, zp, lo, hi, shift, tmp_path):
     after = _check_residual(c, hw, oc, k, stride, pad, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_name=PASS)
-    assert re.search(r"flow.dispatch @edgeq_kernels::@conv_\w+_rows_add", after)
+    assert re.search(r"flow.dispatch @edgeq_kernels::@conv_\w+_(rows|pw)_add", after)
 
 
 # test_kernels.py's depthwise shapes (strides 1 and 2, odd sizes, rows narrower than 8 pixels and wider than 128,

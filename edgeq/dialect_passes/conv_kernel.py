@@ -59,6 +59,7 @@ EXECUTABLE = "edgeq_kernels"
 # the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # output channels in the lanes (ConvShape.rows_kernel)
+CONV_POINTWISE = "edgeq_conv1x1_u8s8_requant"   # AVX2: 1x1 stride-1 convs on their NCHW input (pointwise_fits)
 CONV_PATCH = "edgeq_conv2d_u8s8_patch_requant"   # the stems, as 1x1 convs over their patches (patch_fits)
 ADD = "_add"       # the suffix of the requantized kernels' copies with a residual add after the requantization
 PACKS = "_packs"   # the suffix of their copies that also write the packed input of the conv that reads the output
@@ -396,6 +397,24 @@ def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | N
                   groups, outputs=2, x_offset=offset)
 
 
+def pointwise_fits(conv: ConvShape, src: Source, rq: Requant | None) -> bool:
+    """Whether the AVX2 set's 1x1 kernel takes the conv: 1x1 at stride 1 on its unpadded input, requantized. It
+    reads the input NCHW, so the conv needs no pack (MobileNetV2's expand and project convs)."""
+    return (conv.isa == AVX2 and rq is not None and (conv.kh, conv.kw, conv.sh, conv.sw) == (1, 1, 1, 1)
+            and (src.h, src.w, src.top, src.left) == (conv.hp, conv.wp, 0, 0))
+
+
+def pointwise_export(conv: ConvShape, rq: Requant, add: ResidualAdd | None = None) -> Export:
+    group, blocks, parts = _split(conv.oc8, -(-conv.oh * conv.ow // 8))
+    name, function = f"{conv.name}_{rq.name}_pw", CONV_POINTWISE
+    scalars = (conv.c, conv.oc, conv.oh * conv.ow, parts, group, rq.shift, rq.lo, rq.hi, rq.zp)
+    pointers = ("memref<1xi8>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>")
+    if add is not None:
+        name, function, scalars = f"{name}_{add.name}", function + ADD, scalars + add.scalars
+        pointers = pointers[:4] + ("memref<1xi8>",) + pointers[4:]
+    return Export(name, function, pointers, scalars, (blocks, parts))
+
+
 def _reads_name(reads: tuple[ConvShape, Source]) -> str:
     """The suffix of a conv that reads a phase plane of another's packed input: that input's layout, and where the
     plane's pixels start."""
@@ -720,6 +739,9 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
     if reads is not None:
         t["xk"] = reads[0].types()["xk"]
     x_type = t["xk"] if packed else f"1x{conv.c // conv.unfold}x{src.h}x{src.w}xi8"
+    pointwise = pointwise_fits(conv, src, rq)   # its weights widened to i16, its input as it is
+    if pointwise:
+        t["xk"], t["wk"] = x_type, t["wk"].replace("xi8", "xi16")
     w_src, w_type = "%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
     lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32"]
     if conv.unfold > 1:   # w[o][q][i][t] -> [o][unfold q + t][i][0]
@@ -743,9 +765,9 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
                      f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{conv.oc}xi32> to tensor<{t['bk']}>")
     start = "%bias" if rq and conv.ocp == conv.oc else "%b0"
     parallel = '"parallel"'
-    export = conv_export(conv, rq, add, packs, reads)
+    export = pointwise_export(conv, rq, add) if pointwise else conv_export(conv, rq, add, packs, reads)
     x = "%x"
-    if not packed:
+    if not packed and not pointwise:
         x = "%xk"
         lines.append(_pack_dispatch(conv, src))
     lines += [
@@ -755,7 +777,8 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
         "affine_map<(o, i, j, c, l, k) -> (o, i, j, c, l, k)>], iterator_types = ["
         + ", ".join([parallel] * 6) + "]} "
         f"ins({w_src} : tensor<{w_type}>) outs(%we : tensor<{t['wk']}>) {{\n"
-        "    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n"
+        + ("    ^bb0(%in: i8, %out: i16):\n      %e = arith.extsi %in : i8 to i16\n      linalg.yield %e : i16\n"
+           if pointwise else "    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n") +
         f"    }} -> tensor<{t['wk']}>",
         "%m128 = arith.constant -128 : i32",
         _compensated(w_src, w_type, start, t["bk"], "o, c, i, j", "o"),
@@ -1103,9 +1126,10 @@ def _packed_reader(value: ir.Value, dense: list, direct: list[bool], any_layout:
 
 
 def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
-    """With isa AVX2, only what conv2d_u8s8_avx2.c has: requantized dense convs on the rows kernel, each with its
-    pack (a downsample reading a phase plane of its sibling's), and requantized 3x3 depthwise convs, NCHW out;
-    linear layers, max pooling and convs without a requantization stay IREE's."""
+    """With isa AVX2, only what conv2d_u8s8_avx2.c has: requantized 1x1 stride-1 convs on their NCHW input
+    (pointwise_fits), the other requantized dense convs on the rows kernel, each with its pack (a downsample
+    reading a phase plane of its sibling's), and requantized 3x3 depthwise convs, NCHW out; linear layers, max
+    pooling and convs without a requantization stay IREE's."""
     avx2 = isa == AVX2
     dense = [(op, ConvShape.of(op, isa).unfolded(), Source.of(op.operands[0])[1], fused)
              for op in ops_named(module, "linalg.conv_2d_nchw_fchw")
@@ -1163,7 +1187,10 @@ def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
         else:
             callee = _callee(conv, src, rq, packed, add, packs, reads=reads)
             functions.setdefault(callee, _function(conv, src, rq, packed, add, packs, reads))
-            exports += [conv_export(conv, rq, add, packs, reads)] + ([] if packed else [pack_export(conv, src)])
+            if pointwise_fits(conv, src, rq):
+                exports.append(pointwise_export(conv, rq, add))
+            else:
+                exports += [conv_export(conv, rq, add, packs, reads)] + ([] if packed else [pack_export(conv, src)])
         if shared:
             functions.setdefault(f"edgeq_{pack_export(conv, src).name}", _pack_function(conv, src))
             exports.append(pack_export(conv, src))

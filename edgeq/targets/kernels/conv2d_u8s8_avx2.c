@@ -438,3 +438,86 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
       dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 2, out_h, out_w, 0);
   }
 }
+
+// A 1x1 stride-1 conv on its NCHW input, with no pack: pixels in the lanes, 8 output channels x 8 pixels a tile.
+// Each step takes two input channels: their 8 pixels' bytes, interleaved and + 128, zero-extended to pairs of u16,
+// against the pair of weights of each output channel broadcast, vpmaddwd adding the pair in each pixel's lane. The
+// sums come out one pixel per lane, in order: the epilogue requantizes them and stores them NCHW as they are.
+//   x    [c][hw]  i8   the input, unpadded
+//   w    [oc8][c4][8][4]  s16   the 8 x 4 weights of each block and group of 4 input channels, sign-extended
+//   bias [oc8 * 8]  i32   bias - 128 * sum(w)
+//   y    [oc][hw]  i8, and r [oc][hw] the residual of the _add entry
+// Workgroup (gx, gy): the gx-th `group` of 8-channel blocks, the gy-th of `parts` equal parts of the 8-pixel
+// vectors.
+static inline __attribute__((always_inline)) void pointwise_tile(const int8_t* x, const int16_t* w,
+                                                                 const int32_t* bias, int8_t* y, const requant_t* rq,
+                                                                 const residual_t* add, int c, int oc, int hw, int b,
+                                                                 int p0, const int usual) {
+  const int c4 = (c + 3) / 4, n = hw - p0 < 8 ? hw - p0 : 8;
+  const __m128i sign = _mm_set1_epi8((char)0x80);
+  __m256i acc[BLOCK];
+  for (int o = 0; o < BLOCK; ++o) acc[o] = _mm256_set1_epi32(bias[b * BLOCK + o]);
+  const int32_t* wb = (const int32_t*)(w + (size_t)b * c4 * BLOCK * 4);  // (w[o][2k], w[o][2k + 1]) pairs
+  for (int k = 0; k < c / 2; ++k) {  // channels 2k and 2k + 1
+    const int8_t* xk = x + (size_t)2 * k * hw + p0;
+    const __m128i a = n == 8 ? _mm_loadl_epi64((const __m128i*)xk) : load_bytes(xk, n);
+    const __m128i d = n == 8 ? _mm_loadl_epi64((const __m128i*)(xk + hw)) : load_bytes(xk + hw, n);
+    const __m256i xv = _mm256_cvtepu8_epi16(_mm_xor_si128(sign, _mm_unpacklo_epi8(a, d)));
+    const int32_t* wk = wb + (k / 2) * BLOCK * 2 + k % 2;
+#pragma clang loop unroll(full)
+    for (int o = 0; o < BLOCK; ++o)
+      acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(xv, _mm256_set1_epi32(wk[2 * o])));
+  }
+  if (c % 2) {  // the last channel alone, paired with 128 - 128 = 0 (the next channel's weights are 0)
+    const int8_t* xk = x + (size_t)(c - 1) * hw + p0;
+    const __m128i a = n == 8 ? _mm_loadl_epi64((const __m128i*)xk) : load_bytes(xk, n);
+    const __m256i xv = _mm256_cvtepu8_epi16(_mm_xor_si128(sign, _mm_unpacklo_epi8(a, sign)));
+    const int32_t* wk = wb + ((c - 1) / 4) * BLOCK * 2 + (c - 1) % 4 / 2;
+#pragma clang loop unroll(full)
+    for (int o = 0; o < BLOCK; ++o)
+      acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(xv, _mm256_set1_epi32(wk[2 * o])));
+  }
+  for (int o = 0; o < BLOCK && b * BLOCK + o < oc; ++o) {
+    const int ch = b * BLOCK + o;
+    const __m256i m = _mm256_set1_epi32(rq->m[ch]);
+    const __m256i v = requantize8(acc[o], rq, m, m, usual);
+    int8_t* at = y + (size_t)ch * hw + p0;
+    if (add) {
+      const int8_t* r = add->r + (size_t)ch * hw + p0;
+      store_bytes(at, add_residual(v, add, n == 8 ? _mm_loadl_epi64((const __m128i*)r) : load_bytes(r, n)), n);
+    } else {
+      store_bytes(at, saturate8(v), n);
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void pointwise_conv(
+    const int8_t* x, const int16_t* w, const int32_t* bias, int8_t* y, const requant_t* rq, const residual_t* add,
+    int32_t c, int32_t oc, int32_t hw, int32_t parts, int32_t group, size_t gx, size_t gy) {
+  const int usual = usual_requant(rq), oc8 = (oc + BLOCK - 1) / BLOCK, vectors = (hw + 7) / 8;
+  const int b1 = (int)gx * group + group < oc8 ? (int)gx * group + group : oc8;
+  for (int v = (int)gy * vectors / parts; v < ((int)gy + 1) * vectors / parts; ++v)
+    for (int b = (int)gx * group; b < b1; ++b) {  // the blocks reuse the vector's input from L1
+      if (usual)
+        pointwise_tile(x, w, bias, y, rq, add, c, oc, hw, b, 8 * v, 1);
+      else
+        pointwise_tile(x, w, bias, y, rq, add, c, oc, hw, b, 8 * v, 0);
+    }
+}
+
+void edgeq_conv1x1_u8s8_requant(const int8_t* x, const int16_t* w, const int32_t* bias, const int32_t* m,
+                                int8_t* y, int32_t c, int32_t oc, int32_t hw, int32_t parts, int32_t group,
+                                int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  pointwise_conv(x, w, bias, y, &rq, 0, c, oc, hw, parts, group, gx, gy);
+}
+
+void edgeq_conv1x1_u8s8_requant_add(const int8_t* x, const int16_t* w, const int32_t* bias, const int32_t* m,
+                                    const int8_t* r, int8_t* y, int32_t c, int32_t oc, int32_t hw, int32_t parts,
+                                    int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp, int32_t mc,
+                                    int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp, int32_t add_lo,
+                                    int32_t add_hi, size_t gx, size_t gy) {
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
+  pointwise_conv(x, w, bias, y, &rq, &add, c, oc, hw, parts, group, gx, gy);
+}
