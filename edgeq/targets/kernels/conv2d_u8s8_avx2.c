@@ -395,14 +395,20 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
   // the 3 input rows of an output row, padded: as wide as the last 8 pixels' reads (16 bytes from each, 18 at
   // stride 2), in whole 16-byte stores
   const int reads = sw * 8 * ((out_w + 7) / 8) + 18, n = ((reads > left + wd ? reads : left + wd) + 15) / 16 * 16;
-  uint8_t buf[3][n + 16];  // + 16: the padding's last store
+  uint8_t buf[3][n + 16];  // + 16: the padding's last store. Input row r in buf[r mod 3], made once
+  int made[3] = {INT32_MIN, INT32_MIN, INT32_MIN};
   for (int oh = 0; oh < out_h; ++oh) {
-    for (int i = 0; i < 3; ++i) dw_row(xc, oh * sw - top + i, h, wd, left, (int8_t)value, buf[i], n);
+    const uint8_t* rows[3];
+    for (int i = 0; i < 3; ++i) {
+      const int r = oh * sw - top + i, slot = (r % 3 + 3) % 3;
+      if (made[slot] != r) dw_row(xc, r, h, wd, left, (int8_t)value, buf[slot], n), made[slot] = r;
+      rows[i] = buf[slot];
+    }
     for (int ow = 0; ow < out_w; ow += 8) {
       __m256i acc = b;
 #pragma clang loop unroll(full)
       for (int i = 0; i < 3; ++i) {
-        const uint8_t* row = buf[i] + sw * ow;
+        const uint8_t* row = rows[i] + sw * ow;
         __m256i p, t;
         if (sw == 1) {
           const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)row));
