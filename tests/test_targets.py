@@ -109,6 +109,30 @@ class _Linear(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+def test_kernel_set_follows_the_cpu_or_edgeq_kernels(monkeypatch):
+    """EDGEQ_KERNELS picks a kernel set the CPU runs, or none; one it does not run is named, with the choices."""
+    from edgeq.errors import EdgeqError
+
+    detected = kernel_isa()
+    try:
+        monkeypatch.setenv("EDGEQ_KERNELS", "none")
+        kernel_isa.cache_clear()
+        assert kernel_isa() is None and runs_edgeq_kernels() is False
+        monkeypatch.setenv("EDGEQ_KERNELS", "avx9")
+        kernel_isa.cache_clear()
+        with pytest.raises(EdgeqError, match="EDGEQ_KERNELS=avx9") as e:
+            kernel_isa()
+        assert "none" in e.value.fix and (detected is None or detected in e.value.fix)
+        if detected:   # a VNNI CPU runs the AVX2 set too
+            monkeypatch.setenv("EDGEQ_KERNELS", AVX2)
+            kernel_isa.cache_clear()
+            assert kernel_isa() == AVX2
+    finally:
+        monkeypatch.delenv("EDGEQ_KERNELS")
+        kernel_isa.cache_clear()
+    assert kernel_isa() == detected
+
+
 @pytest.mark.parametrize("model", [_Conv, _Linear])
 def test_vulkan_bit_exact(model, tmp_path):
     """Single contractions on Vulkan (lavapipe); whole networks are in test_bit_exact (docs/vulkan.md)."""

@@ -1,7 +1,8 @@
 """Run i8 NCHW convolutions and batch-1 linear layers on edgeq's own AVX-512 VNNI kernels (targets/kernels) instead
 of IREE's im2col + matmul, depthwise taps and matvec: custom dispatches, direct convs on vpdpbusd.
 
-For the host target on CPUs with AVX-512 VNNI and VBMI. IREE 3.13 gathers every conv's patch matrix through memory and
+For the host target on CPUs with AVX-512 VNNI and VBMI (on AVX2 CPUs, edgeq-conv-kernel-avx2 runs this pass with
+the AVX2 set: run's docstring). IREE 3.13 gathers every conv's patch matrix through memory and
 its s8 x s8 ukernel widens both operands to 16 bits (vpdpwssd, 2 MACs per lane); ResNet-18's im2col gathers alone
 took longer than its matmuls (docs/profiling.md). vpdpbusd multiplies u8 by s8, 4 MACs per lane, so the kernels
 read the activations as x + 128 (an xor of the sign bit) and start each sum at bias - 128 * sum(w):
@@ -405,6 +406,7 @@ def pointwise_fits(conv: ConvShape, src: Source, rq: Requant | None) -> bool:
 
 
 def pointwise_export(conv: ConvShape, rq: Requant, add: ResidualAdd | None = None) -> Export:
+    """Workgroups: groups of 8-channel blocks x equal parts of the 8-pixel vectors."""
     group, blocks, parts = _split(conv.oc8, -(-conv.oh * conv.ow // 8))
     name, function = f"{conv.name}_{rq.name}_pw", CONV_POINTWISE
     scalars = (conv.c, conv.oc, conv.oh * conv.ow, parts, group, rq.shift, rq.lo, rq.hi, rq.zp)
