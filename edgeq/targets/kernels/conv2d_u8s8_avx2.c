@@ -1,15 +1,17 @@
 // edgeq's int8 convolution for x86-64 with AVX2 (x86-64-v3: Haswell and later, Zen 1 and later), for CPUs without
-// AVX-512 VNNI: the same entries, layouts and arguments as conv2d_u8s8_avx512vnni.c's rows kernel and pack, which
-// the pass (dialect_passes/conv_kernel.py) gives every requantized conv on such a CPU.
+// AVX-512 VNNI (the pass edgeq-conv-kernel-avx2, dialect_passes/conv_kernel.py): the rows kernel and its pack, with
+// conv2d_u8s8_avx512vnni.c's entries, weights and scalars; a 1x1 stride-1 kernel that reads its NCHW input; the
+// 3x3 depthwise kernel, with the VNNI one's entry.
 //
 // AVX2 has no u8 x s8 dot product that cannot saturate (vpmaddubsw saturates its pairs' i16 sums), so the products
-// are vpmaddwd's: the packed input's 4 channels of a pixel, x + 128 in [0, 255], zero-extended to 4 i16 and
-// broadcast, times the 8 x 4 weights of an 8-channel block sign-extended to i16 (two vectors of 4 channels x 4),
-// summed in pairs into i32. A lane's pair sum is at most 2 x 255 x 128, and the sums wrap in i32 like the
-// reference's: exact. 16 MACs per vpmaddwd and its vpaddd, against vpdpbusd's 64 in one instruction.
+// are vpmaddwd's: the packed input's 4 channels of a pixel, x + 128 in [0, 255] as 4 u16, broadcast, times the
+// 8 x 4 weights of an 8-channel block sign-extended to i16 (two vectors of 4 channels x 4), summed in pairs into
+// i32. A lane's pair sum is at most 2 x 255 x 128, and the sums wrap in i32 like the reference's: exact. 16 MACs
+// per vpmaddwd and its vpaddd, against vpdpbusd's 64 in one instruction.
 //
-// Layouts and scalars as in conv2d_u8s8_avx512vnni.c:
-//   x    [c4][ph][pw][plane][4]  u8   activations + 128, padded, phase planes per stride (edgeq_pack_u8 below)
+// The rows kernel's layouts:
+//   x    [c4][ph][pw][plane][4]  u16  activations + 128, padded, phase planes per stride (edgeq_pack_u8 below);
+//                                     u16, not the VNNI kernels' u8: a pixel's broadcast needs no widening
 //   w    [oc8][kh][kw][c4][8][4]  s8   weights, 8 output channels x 4 input channels per 32 bytes
 //   bias [oc8 * 8]  i32   where the sums start: -128 * sum(w) per output channel undoes the +128
 //   y    [oc][out_h][out_w]  i8 requantized, NCHW
