@@ -2,6 +2,8 @@
 
 They run on IREE's input-level IR (linalg on tensors), between `--compile-to=input` and `--compile-from=input`.
 """
+from edgeq.targets.kernels import AVX2, VNNI
+
 DEFAULT_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requant"]
 
 # CPU targets (host, arm64): depthwise convolutions as sums of taps, which IREE vectorizes (depthwise_taps.py).
@@ -20,7 +22,7 @@ VULKAN_PIPELINE: list[str] = ["edgeq-raise-int-contraction", "edgeq-lower-requan
 # targets/kernels); depthwise convs they do not take become taps
 HOST_KERNEL_PIPELINES: dict[str, list[str]] = {
     isa: DEFAULT_PIPELINE + [argument, "edgeq-depthwise-taps"]
-    for isa, argument in (("avx512vnni", "edgeq-conv-kernel"), ("avx2", "edgeq-conv-kernel-avx2"))}
+    for isa, argument in ((VNNI, "edgeq-conv-kernel"), (AVX2, "edgeq-conv-kernel-avx2"))}
 
 
 def pipeline_for(target: str) -> list[str]:

@@ -171,6 +171,11 @@ class ConvShape:
                          self.kw, self.sw, self.isa)
 
     @property
+    def xk_bits(self) -> int:
+        """The packed input's element width: u8 for vpdpbusd, u16 for AVX2's vpmaddwd."""
+        return 16 if self.isa == AVX2 else 8
+
+    @property
     def oc8(self) -> int:
         return -(-self.oc // CHANNEL_BLOCK)
 
@@ -239,7 +244,7 @@ class ConvShape:
         ph, pw = self.phases
         return {"w": f"{self.oc}x{self.c}x{self.kh}x{self.kw}xi8",
                 "out": f"1x{self.oc}x{self.oh}x{self.ow}xi32",
-                "xk": f"{self.c4}x{ph}x{pw}x{self.rows}x{self.wq}x4x{'i16' if self.isa == AVX2 else 'i8'}",
+                "xk": f"{self.c4}x{ph}x{pw}x{self.rows}x{self.wq}x4xi{self.xk_bits}",
                 "wk": f"{self.oc8}x{self.kh}x{self.kw}x{self.c4}x{CHANNEL_BLOCK}x4xi8", "bk": f"{self.ocp}xi32"}
 
 
@@ -371,8 +376,8 @@ def conv_export(conv: ConvShape, rq: Requant | None = None, add: ResidualAdd | N
     if reads is not None:   # a 1x1 conv: its one tap reads that plane, from the first of its pixels
         sibling, src = reads
         wq, plane, phases = sibling.wq, sibling.rows * sibling.wq, sibling.phases
-        offset = (((src.top % 2) * phases[1] + src.left % 2) * plane + src.top // 2 * wq + src.left // 2) * 4 * (
-            2 if conv.isa == AVX2 else 1)
+        offset = ((((src.top % 2) * phases[1] + src.left % 2) * plane + src.top // 2 * wq + src.left // 2) * 4
+                  * conv.xk_bits // 8)
     # the grid kernel splits the 16-pixel vectors (in parts of 3 at least: a tile of 1 vector loads as many weights
     # as it computes with), the rows kernel the output rows and its channels in groups of 32
     vectors = -(-conv.oh * wq // 16)
@@ -415,6 +420,16 @@ def pointwise_export(conv: ConvShape, rq: Requant, add: ResidualAdd | None = Non
         name, function, scalars = f"{name}_{add.name}", function + ADD, scalars + add.scalars
         pointers = pointers[:4] + ("memref<1xi8>",) + pointers[4:]
     return Export(name, function, pointers, scalars, (blocks, parts))
+
+
+def _conv_exports(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
+                  add: ResidualAdd | None = None, packs: tuple[ConvShape, Source] | None = None,
+                  reads: tuple[ConvShape, Source] | None = None) -> list[Export]:
+    """A dense conv's kernel export, then its pack's where it has one (not packed by the kernel before it, and not
+    on the AVX2 1x1 kernel, which reads its input NCHW)."""
+    if pointwise_fits(conv, src, rq):
+        return [pointwise_export(conv, rq, add)]
+    return [conv_export(conv, rq, add, packs, reads)] + ([] if packed else [pack_export(conv, src)])
 
 
 def _reads_name(reads: tuple[ConvShape, Source]) -> str:
@@ -767,7 +782,7 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
                      f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{conv.oc}xi32> to tensor<{t['bk']}>")
     start = "%bias" if rq and conv.ocp == conv.oc else "%b0"
     parallel = '"parallel"'
-    export = pointwise_export(conv, rq, add) if pointwise else conv_export(conv, rq, add, packs, reads)
+    export = _conv_exports(conv, src, rq, packed, add, packs, reads)[0]
     x = "%x"
     if not packed and not pointwise:
         x = "%xk"
@@ -1189,10 +1204,7 @@ def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
         else:
             callee = _callee(conv, src, rq, packed, add, packs, reads=reads)
             functions.setdefault(callee, _function(conv, src, rq, packed, add, packs, reads))
-            if pointwise_fits(conv, src, rq):
-                exports.append(pointwise_export(conv, rq, add))
-            else:
-                exports += [conv_export(conv, rq, add, packs, reads)] + ([] if packed else [pack_export(conv, src)])
+            exports += _conv_exports(conv, src, rq, packed, add, packs, reads)
         if shared:
             functions.setdefault(f"edgeq_{pack_export(conv, src).name}", _pack_function(conv, src))
             exports.append(pack_export(conv, src))

@@ -13,6 +13,7 @@ import numpy as np
 
 from edgeq.errors import EdgeqError
 from edgeq.targets.base import Measurement, TargetSpec
+from edgeq.targets.kernels import AVX2, VNNI
 
 # IREE's best CPU flags here, for int8 and fp32 alike. Without transpose propagation, IREE keeps a transformer's
 # split into heads out of the matmul before it, which then reaches data tiling and the ukernels (fused, the Q/K/V
@@ -45,8 +46,6 @@ def kernel_isa() -> str | None:
     (vpdpbusd) and VBMI (the depthwise kernel's vpermt2b): Ice Lake and later, Zen 4 and later; else AVX2 on
     x86-64-v3 (Haswell and later, Zen 1 and later); else none. EDGEQ_KERNELS=avx2 takes the AVX2 set on a VNNI CPU
     too (tests and A/B timing), EDGEQ_KERNELS=none neither."""
-    from edgeq.targets.kernels import AVX2, VNNI
-
     try:
         flags = set(next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")),
                          "").split())
@@ -67,8 +66,6 @@ def kernel_isa() -> str | None:
 
 def runs_edgeq_kernels() -> bool:
     """Whether this machine runs edgeq's AVX-512 VNNI kernels, the full set (kernel_isa)."""
-    from edgeq.targets.kernels import VNNI
-
     return kernel_isa() == VNNI
 
 
