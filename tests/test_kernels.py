@@ -332,10 +332,15 @@ _WINOGRAD = [(16, (8, 20), 64), (128, (16, 16), 128), (4, (4, 4), 64), (24, (12,
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
 @pytest.mark.parametrize("c,hw,oc", _WINOGRAD)
 def test_winograd_conv_requantizes_like_the_reference(c, hw, oc, shift, lo, hi, zp, tmp_path):
+    _check_winograd(c, hw, oc, shift, lo, hi, zp, tmp_path)
+
+
+def _check_winograd(c, hw, oc, shift, lo, hi, zp, tmp_path, pass_name="edgeq-conv-kernel"):
     """F(4x4, 3x3) in i16 products and wrap-around i32 sums, bit for bit against torch's float64 conv."""
     rng, w, bias, x = _operands(c, hw, oc, 3, c * 7 + oc + shift)
-    after = _check_requantized(rng, x, w, bias, 1, 1, 1, shift, lo, hi, zp, tmp_path)
-    assert "@edgeq_winograd_conv_requant(" in after and "@edgeq_conv2d_u8s8" not in after
+    after = _check_requantized(rng, x, w, bias, 1, 1, 1, shift, lo, hi, zp, tmp_path, pass_name=pass_name)
+    assert re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after) == [re.search(r"@(winograd_\w+)\(", after)[1]]
+    assert "@edgeq_winograd_conv_requant(" in after
 
 
 def test_winograd_leaves_convs_it_does_not_fit(tmp_path):
@@ -348,20 +353,30 @@ def test_winograd_leaves_convs_it_does_not_fit(tmp_path):
 
 @pytest.mark.parametrize("xv,wv", [(-128, -128), (127, -128), (-128, 127)])
 def test_winograd_is_exact_at_its_bound(xv, wv, tmp_path):
+    _check_winograd_bound(xv, wv, tmp_path)
+
+
+def _check_winograd_bound(xv, wv, tmp_path, pass_name="edgeq-conv-kernel"):
     """128 channels of extreme inputs and weights: sums of 128 * 9 * 128 * 128 (just under the kernel's 2^25 after
     its division by 576 modulo 2^26), 2^32 times over in its i32 sums before that."""
     rng, _, bias, _ = _operands(128, (8, 8), 64, 3, 5)
     w = np.full((64, 128, 3, 3), wv, dtype=np.int8)
     w[1::2] = -w[1::2] - 1   # both signs of sums
     x = np.full((1, 128, 8, 8), xv, dtype=np.int8)
-    after = _check_requantized(rng, x, w, bias, 1, 1, 1, 46, -128, 127, 0, tmp_path)
+    after = _check_requantized(rng, x, w, bias, 1, 1, 1, 46, -128, 127, 0, tmp_path, pass_name=pass_name)
     assert "@edgeq_winograd_conv_requant(" in after
 
 
-@pytest.mark.parametrize("hw,crq,zc,zr,zp,lo,hi,shift", [
-    ((12, 8), (39, 0, 255, -128), -128, -128, -128, -128, 127, 20),  # whole tiles: the residual gathered
-    ((10, 7), (35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])  # the map's last tiles partial: read row by row
+_WINOGRAD_ADDS = [((12, 8), (39, 0, 255, -128), -128, -128, -128, -128, 127, 20),  # whole tiles: the residual gathered
+                  ((10, 7), (35, -100, 90, 3), 3, 5, 3, -100, 90, 19)]  # the map's last tiles partial: read row by row
+
+
+@pytest.mark.parametrize("hw,crq,zc,zr,zp,lo,hi,shift", _WINOGRAD_ADDS)
 def test_winograd_conv_adds_the_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path):
+    _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path)
+
+
+def _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_name="edgeq-conv-kernel"):
     """ResNet's basic block end on the Winograd kernel: its epilogue adds the residual, as the direct kernels'."""
     rng, w, bias, x = _operands(32, hw, 64, 3, 11 + shift)
     ref = _reference(x, w, bias, 1, 1, 1, -128)
@@ -373,7 +388,7 @@ def test_winograd_conv_adds_the_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp
               .replace(f"  util.return %q : tensor<{q}>", _residual_added(q, zc, mc, zr, mr, shift, zp, lo, hi)))
     r = rng.integers(-128, 128, size=(1, 64, *hw), dtype=np.int8)
     r.flat[:2] = [-128, 127]
-    y, after = _run_kernel(module, [r, x], tmp_path)
+    y, after = _run_kernel(module, [r, x], tmp_path, pass_name=pass_name)
     assert "@edgeq_winograd_conv_requant_add(" in after
     assert "linalg.generic" not in after.split("util.func public @main")[1]
     conv = _requantized_ref(ref, m, *crq)

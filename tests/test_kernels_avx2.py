@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edgeq.targets.host import kernel_isa
-from test_kernels import _SHAPES, _check_requantized, _check_residual, _operands
+from test_kernels import (_SHAPES, _WINOGRAD, _WINOGRAD_ADDS, _check_requantized, _check_residual, _check_winograd,
+                          _check_winograd_bound, _check_winograd_residual, _operands)
 
 pytestmark = pytest.mark.skipif(kernel_isa() is None, reason="the AVX2 kernels need x86-64 with AVX2 (x86-64-v3)")
 
@@ -67,3 +68,21 @@ def test_avx2_depthwise_requantizes_like_the_reference(c, hw, stride, pad, shift
     after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path, pad_value=-7,
                                pass_name=PASS)
     assert re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after) == [re.search(r"@(dw_\w+)\(", after)[1]]
+
+
+# test_kernels.py's Winograd convs (partial blocks and tiles, merged blocks, 128 channels, pieces ending mid-row),
+# its exactness bound and its residual adds, on the AVX2 Winograd kernel
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
+@pytest.mark.parametrize("c,hw,oc", _WINOGRAD)
+def test_avx2_winograd_conv_requantizes_like_the_reference(c, hw, oc, shift, lo, hi, zp, tmp_path):
+    _check_winograd(c, hw, oc, shift, lo, hi, zp, tmp_path, pass_name=PASS)
+
+
+@pytest.mark.parametrize("xv,wv", [(-128, -128), (127, -128), (-128, 127)])
+def test_avx2_winograd_is_exact_at_its_bound(xv, wv, tmp_path):
+    _check_winograd_bound(xv, wv, tmp_path, pass_name=PASS)
+
+
+@pytest.mark.parametrize("hw,crq,zc,zr,zp,lo,hi,shift", _WINOGRAD_ADDS)
+def test_avx2_winograd_conv_adds_the_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path):
+    _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_name=PASS)

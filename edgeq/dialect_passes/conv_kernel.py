@@ -69,6 +69,9 @@ LINEAR = "edgeq_linear_u8s8"
 MAXPOOL = "edgeq_maxpool3x3s2_i8"
 WINOGRAD = "edgeq_winograd_conv_requant"
 WINOGRAD_TILES, WINOGRAD_OC = 6, 64   # the Winograd kernel's register tile: 6 tiles of 4x4 outputs x 64 channels
+# output channels per group of the transformed weights: the VNNI kernel's register tile, the AVX2 kernel's 16 (its
+# tile is 8 or 16 channels, and a group's weights are read in order)
+WINOGRAD_GROUP = {VNNI: WINOGRAD_OC, AVX2: 16}
 WINOGRAD_MAX_C = 128   # its exactness bound: |sum| < 2^25 for any i8 input and weights (the kernel's header)
 # IREE evaluates the filters' transform at compile time only while it adds at most 1 MiB to the weights
 # (--iree-opt-const-expr-max-size-increase-threshold): else it runs at every call (14 ms for a 256 x 256 conv)
@@ -609,13 +612,15 @@ _WINOGRAD_G = ((1, 0, 0), (-1, -1, -1), (-1, 1, -1), (1, 2, 4), (1, -2, 4), (0, 
 
 def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualAdd | None) -> str:
     """The util.func that computes one conv with the Winograd kernel: (x, w, bias, multipliers[, residual]) -> i8,
-    one dispatch that reads x unpadded. The filters' transform U = G' g G'^T, [OC/64][6][6][C/2][64][2] i16, is a
+    one dispatch that reads x unpadded. The filters' transform U = G' g G'^T, [OC/n][6][6][C/2][n][2] i16 with n
+    output channels per group (WINOGRAD_GROUP), is a
     generic on the constant weights (IREE evaluates it at compile time), summed in wrap-around i16: exact, as
     |U| <= 49 * 128."""
     c, oc, pairs = conv.c, conv.oc, conv.c // 2
     export = winograd_export(conv, src, rq, add)
     x_type, y_type = f"1x{c}x{src.h}x{src.w}xi8", f"1x{oc}x{conv.oh}x{conv.ow}xi8"
-    u_type = f"{oc // WINOGRAD_OC}x6x6x{pairs}x{WINOGRAD_OC}x2xi16"
+    group = WINOGRAD_GROUP[conv.isa]
+    u_type = f"{oc // group}x6x6x{pairs}x{group}x2xi16"
     gg = ", ".join(str(a * b) for ra in _WINOGRAD_G for rb in _WINOGRAD_G for a in ra for b in rb)
     dims = "ob, p, q, cp, o, k, i, j"
     res, res_type = (", %res", f", tensor<{y_type}>") if add else ("", "")
@@ -627,7 +632,7 @@ def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualA
         "tensor<6x6x3x3xi16>",   # [p][q][i][j]: G'[p][i] G'[q][j]
         f"%ue = tensor.empty() : tensor<{u_type}>",
         f"%u0 = linalg.fill ins(%z16 : i16) outs(%ue : tensor<{u_type}>) -> tensor<{u_type}>",
-        f"%u = linalg.generic {{indexing_maps = [affine_map<({dims}) -> (ob * {WINOGRAD_OC} + o, cp * 2 + k, i, j)>, "
+        f"%u = linalg.generic {{indexing_maps = [affine_map<({dims}) -> (ob * {group} + o, cp * 2 + k, i, j)>, "
         f"affine_map<({dims}) -> (p, q, i, j)>, affine_map<({dims}) -> (ob, p, q, cp, o, k)>], iterator_types = ["
         + ", ".join(['"parallel"'] * 6 + ['"reduction"'] * 2) + "]} "
         f"ins(%w, %g : tensor<{oc}x{c}x3x3xi8>, tensor<6x6x3x3xi16>) outs(%u0 : tensor<{u_type}>) {{\n"
@@ -1144,15 +1149,15 @@ def _packed_reader(value: ir.Value, dense: list, direct: list[bool], any_layout:
 
 def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
     """With isa AVX2, only what conv2d_u8s8_avx2.c has: requantized 1x1 stride-1 convs on their NCHW input
-    (pointwise_fits), the other requantized dense convs on the rows kernel, each with its pack (a downsample
-    reading a phase plane of its sibling's), and requantized 3x3 depthwise convs, NCHW out; linear layers, max
-    pooling and convs without a requantization stay IREE's."""
+    (pointwise_fits), the Winograd convs, the other requantized dense convs on the rows kernel, each with its pack
+    (a downsample reading a phase plane of its sibling's), and requantized 3x3 depthwise convs, NCHW out; linear
+    layers, max pooling and convs without a requantization stay IREE's."""
     avx2 = isa == AVX2
     dense = [(op, ConvShape.of(op, isa).unfolded(), Source.of(op.operands[0])[1], fused)
              for op in ops_named(module, "linalg.conv_2d_nchw_fchw")
              if _matches(op) and ((fused := _requantization(op)) or not avx2)]
     # the convs the Winograd kernel takes: they read their input NCHW
-    winograd_at = [bool(WINOGRAD_ENABLED and not avx2 and fused and winograd_fits(conv, src))
+    winograd_at = [bool(WINOGRAD_ENABLED and fused and winograd_fits(conv, src))
                    for _, conv, src, fused in dense]
     depthwise, packed_input = [], {}   # dense conv index -> the op (depthwise or conv) that writes its input packed
     for op in ops_named(module, "linalg.depthwise_conv_2d_nchw_chw"):

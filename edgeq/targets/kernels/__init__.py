@@ -37,7 +37,7 @@ def _zig_version() -> str:
 
 def kernel_object(isa: str = VNNI) -> Path:
     """The kernels for `isa` (VNNI: conv, pack, depthwise, linear, Winograd, max pooling; AVX2: the rows and 1x1
-    convs, depthwise, pack) compiled for it, in the cache."""
+    convs, depthwise, pack, Winograd) compiled for it, in the cache."""
     source, flags = SOURCES[isa], (*FLAGS, f"-mcpu={CPUS[isa]}")
     key = hashlib.sha256(source.read_bytes() + " ".join(flags).encode() + _zig_version().encode()).hexdigest()[:24]
     path = cache_dir("kernels") / f"{source.stem}-{key}.o"

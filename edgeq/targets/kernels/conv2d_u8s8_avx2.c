@@ -1,7 +1,7 @@
 // edgeq's int8 convolution for x86-64 with AVX2 (x86-64-v3: Haswell and later, Zen 1 and later), for CPUs without
 // AVX-512 VNNI (the pass edgeq-conv-kernel-avx2, dialect_passes/conv_kernel.py): the rows kernel and its pack, with
 // conv2d_u8s8_avx512vnni.c's entries, weights and scalars; a 1x1 stride-1 kernel that reads its NCHW input; the
-// 3x3 depthwise kernel, with the VNNI one's entry.
+// 3x3 depthwise kernel, with the VNNI one's entry; the VNNI file's Winograd conv (at the end).
 //
 // AVX2 has no u8 x s8 dot product that cannot saturate (vpmaddubsw saturates its pairs' i16 sums), so the products
 // are vpmaddwd's: the packed input's 4 channels of a pixel, x + 128 in [0, 255] as 4 u16, broadcast, times the
@@ -528,4 +528,296 @@ void edgeq_conv1x1_u8s8_requant_add(const int8_t* x, const int16_t* w, const int
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   pointwise_conv(x, w, bias, y, &rq, &add, c, oc, hw, parts, group, gx, gy);
+}
+
+// Winograd F(4x4, 3x3) for 3x3 stride-1 convs padded by 1, with up to 128 input channels: conv2d_u8s8_avx512vnni.c's
+// edgeq_winograd_conv_requant, with its entries, scratch (V [36][C/2][span][2] i16, then M) and exactness
+// argument, and its transformed weights in groups of 16 output channels, U [OC/16][36][C/2][16][2] i16: 36 products per 16 outputs instead of 144, each
+// vpmaddwd on a pair of channels, and the division by 576 modulo 2^26 exact while |Y| < 2^25. Per workgroup, range
+// and piece of tiles as there; the register tile is 6 tiles x 16 output channels (12 accumulators, as the rows
+// kernel's), or up to 9 tiles x 8 channels where a piece's last tiles join the block before them.
+#define WINO_TILES 6
+#define WINO_MERGED 9
+#define WINO_PIECE 14
+#define WINO_OC 64  // the VNNI kernel's block of output channels, in the scratch's size
+#define WINO_CHUNK 8  // tiles per input-transform step: one tile's pair of channels per 32-bit lane
+#define WINO_INV9 954437177  // 9 * WINO_INV9 = 1 modulo 2^32
+
+// V = B^T d over 6 vectors of i16 lanes (conv2d_u8s8_avx512vnni.c's winograd_bt), in wrap-around i16: exact, as the
+// results fit i16.
+static inline __attribute__((always_inline)) void winograd_bt(const __m256i* d, __m256i* v) {
+  const __m256i d02 = _mm256_sub_epi16(d[0], d[2]), d13 = _mm256_sub_epi16(d[1], d[3]);
+  const __m256i d42 = _mm256_sub_epi16(d[4], d[2]), d43 = _mm256_sub_epi16(d[4], d[3]);
+  const __m256i s12 = _mm256_add_epi16(d[1], d[2]), m12 = _mm256_sub_epi16(d[1], d[2]);
+  const __m256i s34 = _mm256_add_epi16(d[3], d[4]);
+  v[0] = _mm256_add_epi16(_mm256_sub_epi16(_mm256_slli_epi16(d02, 2), d[2]), d[4]);
+  v[1] = _mm256_sub_epi16(s34, _mm256_slli_epi16(s12, 2));
+  v[2] = _mm256_add_epi16(d43, _mm256_slli_epi16(m12, 2));
+  v[3] = _mm256_sub_epi16(d42, _mm256_slli_epi16(d13, 1));
+  v[4] = _mm256_add_epi16(d42, _mm256_slli_epi16(d13, 1));
+  v[5] = _mm256_add_epi16(_mm256_sub_epi16(_mm256_slli_epi16(d13, 2), d[3]), d[5]);
+}
+
+// Four rows of A'^T applied to 6 vectors of i32 sums (conv2d_u8s8_avx512vnni.c's winograd_at).
+static inline __attribute__((always_inline)) void winograd_at(const __m256i* m, __m256i* y) {
+  const __m256i s12 = _mm256_add_epi32(m[1], m[2]), d12 = _mm256_slli_epi32(_mm256_sub_epi32(m[1], m[2]), 2);
+  const __m256i s34 = _mm256_add_epi32(m[3], m[4]), d34 = _mm256_sub_epi32(m[3], m[4]);
+  y[0] = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(m[0], 2), _mm256_slli_epi32(m[0], 1)),
+                          _mm256_add_epi32(_mm256_slli_epi32(s12, 2), s34));
+  y[1] = _mm256_add_epi32(d12, _mm256_slli_epi32(d34, 1));
+  y[2] = _mm256_slli_epi32(_mm256_add_epi32(s12, s34), 2);
+  y[3] = _mm256_add_epi32(_mm256_add_epi32(d12, _mm256_slli_epi32(d34, 3)),
+                          _mm256_add_epi32(_mm256_slli_epi32(m[5], 4), _mm256_slli_epi32(m[5], 3)));
+}
+
+typedef struct {
+  const int8_t* x;
+  const int16_t* u;
+  const int32_t* bias;
+  int8_t* y;
+  int16_t* v;  // the workgroup's V and M in ws
+  __m256i* m;
+  const requant_t* rq;
+  const residual_t* add;
+  int pairs, tw, h, w, value, span, first;  // tw: tiles per row; span: V's tiles; first: V's first tile
+} winograd_t;
+
+// Row `row` of channel plane xc padded by a column of `value` on the left and as many as n needs on the right:
+// buf[1 + j] = xc[row][j]; a whole row of `value` outside [0, h). n: a multiple of 16, at least w + 1.
+static inline void winograd_row(const int8_t* xc, int row, int h, int w, int8_t value, int8_t* buf, int n) {
+  const __m128i pad = _mm_set1_epi8(value);
+  for (int l = 0; l < n; l += 16) _mm_storeu_si128((__m128i*)(buf + l), pad);
+  if (row < 0 || row >= h) return;
+  const int8_t* src = xc + (size_t)row * w;
+  int j = 0;
+  for (; j + 16 <= w; j += 16) _mm_storeu_si128((__m128i*)(buf + 1 + j), _mm_loadu_si128((const __m128i*)(src + j)));
+  for (; j < w; ++j) buf[1 + j] = src[j];
+}
+
+// pshufb indices: byte 4k + U of each 128-bit lane to byte 2k (the pair's first channel, PICK0) or 2k + 1
+// (PICK1), k = 0..3; zeros elsewhere
+#define Z -128
+#define PICK0(U)                                                                                                  \
+  _mm256_setr_epi8(U, Z, 4 + U, Z, 8 + U, Z, 12 + U, Z, Z, Z, Z, Z, Z, Z, Z, Z, U, Z, 4 + U, Z, 8 + U, Z, 12 + U, Z, \
+                   Z, Z, Z, Z, Z, Z, Z, Z)
+#define PICK1(U)                                                                                                  \
+  _mm256_setr_epi8(Z, U, Z, 4 + U, Z, 8 + U, Z, 12 + U, Z, Z, Z, Z, Z, Z, Z, Z, Z, U, Z, 4 + U, Z, 8 + U, Z, 12 + U, \
+                   Z, Z, Z, Z, Z, Z, Z, Z)
+
+// Column 4k + u of 32 bytes of two channels' rows (a, b; u < 4), k = 0..7, as 8 pairs of i16: the window column
+// u of 8 tiles, a tile's pair in a 32-bit lane.
+static inline __m256i winograd_pairs(__m256i a, __m256i b, __m256i pick0, __m256i pick1) {
+  const __m256i v = _mm256_or_si256(_mm256_shuffle_epi8(a, pick0), _mm256_shuffle_epi8(b, pick1));
+  return _mm256_cvtepi8_epi16(_mm256_castsi256_si128(_mm256_permute4x64_epi64(v, 0x08)));
+}
+
+// The first n of 8 32-bit lanes to p: a masked store (vpmaskmovd) takes about 12 cycles on Zen 3.
+static inline void store_lanes(void* p, __m256i v, int n) {
+  if (n == 8) {
+    _mm256_storeu_si256((__m256i*)p, v);
+    return;
+  }
+  __m128i h = _mm256_castsi256_si128(v);
+  char* at = (char*)p;
+  if (n & 4) _mm_storeu_si128((__m128i*)at, h), h = _mm256_extracti128_si256(v, 1), at += 16;
+  if (n & 2) _mm_storel_epi64((__m128i*)at, h), h = _mm_srli_si128(h, 8), at += 8;
+  if (n & 1) _mm_storeu_si32(at, h);
+}
+
+// V of tiles [t0, t1): for each pair of channels and tile row, its 6 window rows of both channels padded, then
+// WINO_CHUNK tiles at a time.
+// Not inlined, as conv2d_u8s8_avx512vnni.c's winograd_input.
+static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0, int t1) {
+  const int pairs = k->pairs, tw = k->tw, h = k->h, w = k->w, first = k->first;
+  const size_t span = (size_t)k->span;
+  int16_t* v = k->v;
+  const int n = (4 * tw + 40 + 15) / 16 * 16;  // a step's reads end before 4 (tw - 1) + 36
+  int8_t buf[2][6][n];
+  const __m256i pick0[4] = {PICK0(0), PICK0(1), PICK0(2), PICK0(3)};
+  const __m256i pick1[4] = {PICK1(0), PICK1(1), PICK1(2), PICK1(3)};
+  for (int cp = 0; cp < pairs; ++cp) {
+    const int8_t* x0 = k->x + (size_t)(2 * cp) * h * w;
+    for (int i = t0 / tw; i * tw < t1; ++i) {
+      for (int c = 0; c < 2; ++c)
+        for (int r = 0; r < 6; ++r) winograd_row(x0 + (size_t)c * h * w, 4 * i - 1 + r, h, w, (int8_t)k->value,
+                                                 buf[c][r], n);
+      const int j1 = t1 - i * tw < tw ? t1 - i * tw : tw;
+      for (int j0 = t0 > i * tw ? t0 - i * tw : 0; j0 < j1; j0 += WINO_CHUNK) {
+        __m256i t[6][6];  // [window row][transformed column]
+        for (int r = 0; r < 6; ++r) {
+          const int8_t* a = buf[0][r] + 4 * j0;  // window column u of tile j0 + k: a[4 k + u]
+          const int8_t* b = buf[1][r] + 4 * j0;
+          const __m256i a0 = _mm256_loadu_si256((const __m256i*)a), b0 = _mm256_loadu_si256((const __m256i*)b);
+          const __m256i a4 = _mm256_loadu_si256((const __m256i*)(a + 4));
+          const __m256i b4 = _mm256_loadu_si256((const __m256i*)(b + 4));
+          const __m256i d[6] = {winograd_pairs(a0, b0, pick0[0], pick1[0]), winograd_pairs(a0, b0, pick0[1], pick1[1]),
+                                winograd_pairs(a0, b0, pick0[2], pick1[2]), winograd_pairs(a0, b0, pick0[3], pick1[3]),
+                                winograd_pairs(a4, b4, pick0[0], pick1[0]), winograd_pairs(a4, b4, pick0[1], pick1[1])};
+          winograd_bt(d, t[r]);
+        }
+        const int nt = j1 - j0 < WINO_CHUNK ? j1 - j0 : WINO_CHUNK;
+        const size_t at = (size_t)i * tw + j0 - first;
+        for (int q = 0; q < 6; ++q) {
+          const __m256i col[6] = {t[0][q], t[1][q], t[2][q], t[3][q], t[4][q], t[5][q]};
+          __m256i out[6];
+          winograd_bt(col, out);
+          for (int p = 0; p < 6; ++p) store_lanes(v + (((size_t)(6 * p + q) * pairs + cp) * span + at) * 2, out[p], nt);
+        }
+      }
+    }
+  }
+}
+#undef PICK0
+#undef PICK1
+#undef Z
+
+// The 36 positions' sums of nt tiles from t0 x nv vectors of 8 output channels from channel 8 o0, to M [nt][nv][36].
+static inline __attribute__((always_inline)) void winograd_products(const winograd_t* k, int t0, const int nt,
+                                                                    int o0, const int nv) {
+  for (int p = 0; p < 36; ++p) {
+    __m256i acc[WINO_MERGED][2];  // [nt][nv] of them
+    for (int t = 0; t < nt; ++t)
+      for (int o = 0; o < nv; ++o) acc[t][o] = _mm256_setzero_si256();
+    const int16_t* up = k->u + ((size_t)(o0 / 2) * 36 + p) * k->pairs * 32 + 16 * (o0 % 2);
+    const int32_t* vp = (const int32_t*)k->v + (size_t)p * k->pairs * k->span + (t0 - k->first);
+    for (int cp = 0; cp < k->pairs; ++cp) {
+      __m256i wv[2];
+      for (int o = 0; o < nv; ++o) wv[o] = _mm256_loadu_si256((const __m256i*)(up + (size_t)cp * 32 + 16 * o));
+#pragma clang loop unroll(full)
+      for (int t = 0; t < nt; ++t) {
+        const __m256i b = _mm256_set1_epi32(vp[(size_t)cp * k->span + t]);
+        for (int o = 0; o < nv; ++o) acc[t][o] = _mm256_add_epi32(acc[t][o], _mm256_madd_epi16(b, wv[o]));
+      }
+    }
+    for (int t = 0; t < nt; ++t)
+      for (int o = 0; o < nv; ++o) _mm256_storeu_si256(k->m + (t * nv + o) * 36 + p, acc[t][o]);
+  }
+}
+
+// One tile's 16 outputs for 8 channels from oc0 (its sums at M's slot): the output transform, the division by 576,
+// bias, requantization and residual add, stored to NCHW y, two tile rows at a time. Not inlined, as
+// conv2d_u8s8_avx512vnni.c's winograd_outputs.
+static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
+                                                      const int usual) {
+  const __m256i* ms = k->m + slot * 36;
+  __m256i t[4][6];  // the first stage's 4 x 6
+#pragma clang loop unroll(full)
+  for (int q = 0; q < 6; ++q) {
+    const __m256i col[6] = {_mm256_loadu_si256(ms + q), _mm256_loadu_si256(ms + 6 + q),
+                            _mm256_loadu_si256(ms + 12 + q), _mm256_loadu_si256(ms + 18 + q),
+                            _mm256_loadu_si256(ms + 24 + q), _mm256_loadu_si256(ms + 30 + q)};
+    __m256i out[4];
+    winograd_at(col, out);
+#pragma clang loop unroll(full)
+    for (int a = 0; a < 4; ++a) t[a][q] = out[a];
+  }
+  const __m256i inv9 = _mm256_set1_epi32((int32_t)((uint32_t)WINO_INV9 << 6));
+  const __m256i bias = _mm256_loadu_si256((const __m256i*)(k->bias + oc0));
+  const __m256i mult = _mm256_loadu_si256((const __m256i*)(k->rq->m + oc0)), m_odd = _mm256_srli_epi64(mult, 32);
+  const int i = tile / k->tw, j = tile % k->tw;
+  const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - 4 * j < 4 ? k->w - 4 * j : 4;
+  const size_t plane = (size_t)k->h * k->w;
+  const size_t at = (size_t)oc0 * plane + (size_t)(4 * i) * k->w + 4 * j;
+#pragma clang loop unroll(full)
+  for (int half = 0; half < 2; ++half) {  // tile rows 2 half and 2 half + 1
+    if (2 * half >= rows) break;
+    const int both = 2 * half + 1 < rows;
+    __m128i r[8];  // the residual, [channel][row][col], then [pixel][channel]
+    if (k->add) {
+      for (int l = 0; l < 8; ++l) {
+        const int8_t* rr = k->add->r + at + l * plane + (size_t)(2 * half) * k->w;
+        const __m128i top = load_bytes(rr, cols);
+        r[l] = both ? _mm_unpacklo_epi32(top, load_bytes(rr + k->w, cols)) : top;
+      }
+      transpose8x8(r);
+    }
+    __m128i q[8];  // the results, [pixel][channel], then [channel][row][col]
+#pragma clang loop unroll(full)
+    for (int a = 0; a < 2; ++a) {
+      __m256i y[4];
+      winograd_at(t[2 * half + a], y);
+#pragma clang loop unroll(full)
+      for (int col = 0; col < 4; ++col) {
+        // 576 Y modulo 2^32 -> (Y modulo 2^26) << 6, whose arithmetic shift back is Y
+        const __m256i sum = _mm256_srai_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(y[col], 6), inv9), 6);
+        const __m256i v = requantize8(_mm256_add_epi32(sum, bias), k->rq, mult, m_odd, usual);
+        q[4 * a + col] = k->add ? add_residual(v, k->add, r[4 * a + col]) : saturate8(v);
+      }
+    }
+    transpose8x8(q);
+    for (int l = 0; l < 8; ++l) {
+      int8_t* out = k->y + at + l * plane + (size_t)(2 * half) * k->w;
+      store_bytes(out, q[l], cols);
+      if (both) store_bytes(out + k->w, _mm_srli_si128(q[l], 4), cols);
+    }
+  }
+}
+
+// The workgroup's share of a conv: the gy-th range of the tiles, all output channels.
+static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x, const int16_t* u,
+                                                                const int32_t* bias, int8_t* y, void* ws,
+                                                                const requant_t* rq, const residual_t* add, int32_t c,
+                                                                int32_t oc, int32_t h, int32_t w, int32_t value,
+                                                                int32_t parts, size_t gy) {
+  const int tw = (w + 3) / 4, tiles = ((h + 3) / 4) * tw, pairs = c / 2;
+  const int usual = usual_requant(rq);
+  const int longest = (tiles + parts - 1) / parts, piece = tw > WINO_PIECE ? tw : WINO_PIECE;
+  const int span = piece < longest ? piece : longest;  // V's tiles
+  const size_t v_bytes = ((size_t)36 * pairs * span * 4 + 63) / 64 * 64;
+  // the VNNI kernel's slot: V, then M for 6 tiles x 64 channels (this kernel's M takes a quarter of it)
+  int8_t* slot = (int8_t*)ws + (size_t)gy * (v_bytes + (size_t)36 * WINO_TILES * WINO_OC * 4);
+  winograd_t k;
+  k.x = x, k.u = u, k.bias = bias, k.y = y, k.v = (int16_t*)slot, k.m = (__m256i*)(slot + v_bytes), k.rq = rq;
+  k.add = add, k.pairs = pairs, k.tw = tw, k.h = h, k.w = w, k.value = value, k.span = span;
+  const int first = (int)gy * tiles / parts, last = ((int)gy + 1) * tiles / parts;
+  for (int r0 = first, r1; r0 < last; r0 = r1) {  // the range in pieces of `span` tiles
+    r1 = r0 + span < last ? r0 + span : last;
+    k.first = r0;
+    winograd_input(&k, r0, r1);
+    // 16 output channels at a time, for each block of the piece's tiles: the blocks read the same 16 channels' U,
+    // 36 x C x 64 bytes (147 KB for ResNet's layer2), in order and from L2; each block of a piece reading all of U
+    // (1.2 MB) in turn, layer2 streamed it from L3 at every block
+    for (int g = 0; g < oc / 16; ++g)
+      for (int t0 = r0, nt; t0 < r1; t0 += nt) {
+        // blocks of 6 tiles; a piece's last 1 to 3 tiles join the block before them, which then takes its 16
+        // channels in two passes of 8
+        nt = r1 - t0 <= WINO_MERGED ? r1 - t0 : WINO_TILES;
+        const int nv = nt > WINO_TILES ? 1 : 2;  // vectors of 8 channels per pass
+        for (int o0 = 2 * g; o0 < 2 * g + 2; o0 += nv) {
+          switch (nt) {  // each count as its own unrolled copy, so the accumulators stay in registers
+            case 9: winograd_products(&k, t0, 9, o0, 1); break;
+            case 8: winograd_products(&k, t0, 8, o0, 1); break;
+            case 7: winograd_products(&k, t0, 7, o0, 1); break;
+            case 6: winograd_products(&k, t0, 6, o0, 2); break;
+            case 5: winograd_products(&k, t0, 5, o0, 2); break;
+            case 4: winograd_products(&k, t0, 4, o0, 2); break;
+            case 3: winograd_products(&k, t0, 3, o0, 2); break;
+            case 2: winograd_products(&k, t0, 2, o0, 2); break;
+            default: winograd_products(&k, t0, 1, o0, 2); break;
+          }
+          for (int t = 0; t < nt; ++t)
+            for (int o = 0; o < nv; ++o) winograd_outputs(&k, t0 + t, nv * t + o, 8 * (o0 + o), usual);
+        }
+      }
+  }
+}
+
+#define WINOGRAD_PARAMS int32_t c, int32_t oc, int32_t h, int32_t w, int32_t value, int32_t parts
+void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
+                                 int8_t* y, void* ws, WINOGRAD_PARAMS, int32_t shift, int32_t lo, int32_t hi,
+                                 int32_t zp, size_t gx, size_t gy) {
+  (void)gx;
+  const requant_t rq = {m, shift, lo, hi, zp};
+  winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
+}
+
+void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
+                                     const int8_t* r, int8_t* y, void* ws, WINOGRAD_PARAMS, int32_t shift,
+                                     int32_t lo, int32_t hi, int32_t zp, int32_t mc, int32_t mr, int32_t k,
+                                     int32_t add_shift, int32_t add_zp, int32_t add_lo, int32_t add_hi, size_t gx,
+                                     size_t gy) {
+  (void)gx;
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
+  winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
 }
