@@ -356,13 +356,13 @@ def test_winograd_is_exact_at_its_bound(xv, wv, tmp_path):
     _check_winograd_bound(xv, wv, tmp_path)
 
 
-def _check_winograd_bound(xv, wv, tmp_path, pass_name="edgeq-conv-kernel"):
-    """128 channels of extreme inputs and weights: sums of 128 * 9 * 128 * 128 (just under the kernel's 2^25 after
-    its division by 576 modulo 2^26), 2^32 times over in its i32 sums before that."""
-    rng, _, bias, _ = _operands(128, (8, 8), 64, 3, 5)
-    w = np.full((64, 128, 3, 3), wv, dtype=np.int8)
+def _check_winograd_bound(xv, wv, tmp_path, pass_name="edgeq-conv-kernel", c=128):
+    """c channels of extreme inputs and weights: with 128, sums of 128 * 9 * 128 * 128 (just under the kernel's 2^25
+    after its division by 576 modulo 2^26), 2^32 times over in its i32 sums before that."""
+    rng, _, bias, _ = _operands(c, (8, 8), 64, 3, 5)
+    w = np.full((64, c, 3, 3), wv, dtype=np.int8)
     w[1::2] = -w[1::2] - 1   # both signs of sums
-    x = np.full((1, 128, 8, 8), xv, dtype=np.int8)
+    x = np.full((1, c, 8, 8), xv, dtype=np.int8)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, 46, -128, 127, 0, tmp_path, pass_name=pass_name)
     assert "@edgeq_winograd_conv_requant(" in after
 

@@ -78,11 +78,23 @@ def test_avx2_winograd_conv_requantizes_like_the_reference(c, hw, oc, shift, lo,
     _check_winograd(c, hw, oc, shift, lo, hi, zp, tmp_path, pass_name=PASS)
 
 
+# More than 128 input channels, summed in chunks of 128: ResNet's layer3 (256 on 14 x 14); 192, a chunk of 64
+# after one of 128
+@pytest.mark.parametrize("c,hw,oc", [(256, (14, 14), 256), (192, (6, 10), 64)])
+def test_avx2_winograd_sums_in_chunks(c, hw, oc, tmp_path):
+    _check_winograd(c, hw, oc, 39, 0, 255, -128, tmp_path, pass_name=PASS)
+
+
+# 128 channels at the bound of one chunk's division; 256, whose sums of up to 256 * 9 * 128 * 128 > 2^25 are exact
+# only as two chunks
+@pytest.mark.parametrize("c", [128, 256])
 @pytest.mark.parametrize("xv,wv", [(-128, -128), (127, -128), (-128, 127)])
-def test_avx2_winograd_is_exact_at_its_bound(xv, wv, tmp_path):
-    _check_winograd_bound(xv, wv, tmp_path, pass_name=PASS)
+def test_avx2_winograd_is_exact_at_its_bound(xv, wv, c, tmp_path):
+    _check_winograd_bound(xv, wv, tmp_path, pass_name=PASS, c=c)
 
 
-@pytest.mark.parametrize("hw,crq,zc,zr,zp,lo,hi,shift", _WINOGRAD_ADDS)
+# (and on 30 tiles, which the kernel splits into ranges of tiles, not by output channels)
+@pytest.mark.parametrize("hw,crq,zc,zr,zp,lo,hi,shift",
+                         _WINOGRAD_ADDS + [((20, 24), (39, 0, 255, -128), -128, -128, -128, -128, 127, 20)])
 def test_avx2_winograd_conv_adds_the_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path):
     _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_name=PASS)

@@ -72,12 +72,16 @@ WINOGRAD_TILES, WINOGRAD_OC = 6, 64   # the Winograd kernel's register tile: 6 t
 # output channels per group of the transformed weights: the VNNI kernel's register tile, the AVX2 kernel's 16 (its
 # tile is 8 or 16 channels, and a group's weights are read in order)
 WINOGRAD_GROUP = {VNNI: WINOGRAD_OC, AVX2: 16}
-WINOGRAD_MAX_C = 128   # its exactness bound: |sum| < 2^25 for any i8 input and weights (the kernel's header)
-# IREE evaluates the filters' transform at compile time only while it adds at most 1 MiB to the weights
-# (--iree-opt-const-expr-max-size-increase-threshold): else it runs at every call (14 ms for a 256 x 256 conv)
-WINOGRAD_MAX_GROWTH = 1 << 20
+# The most input channels: the VNNI kernel's exactness bound, |sum| < 2^25 for any i8 input and weights (the
+# kernel's header); the AVX2 kernel sums more in chunks of 128, up to ResNet's layer3 (256)
+WINOGRAD_MAX_C = {VNNI: 128, AVX2: 256}
+# The most bytes the filters' transform may add to the weights: IREE evaluates it at compile time only up to
+# --iree-opt-const-expr-max-size-increase-threshold (targets/host.py), else it runs at every call (14 ms for a
+# 256 x 256 conv). The VNNI kernel on ResNet's layer3 (4.1 MB more) took 765 us against 580 on the direct one,
+# streaming U from L3; on AVX2, without VNNI, the direct kernel takes far longer (docs/profiling.md).
+WINOGRAD_MAX_GROWTH = {VNNI: 1 << 20, AVX2: 1 << 22}
 WINOGRAD_SPAN = 98   # tiles per workgroup (_winograd_parts)
-WINOGRAD_PIECE = 14   # tiles of its range a workgroup computes at a time (the kernel's WINO_PIECE)
+WINOGRAD_PIECE = {VNNI: 14, AVX2: 16}   # tiles of its range a workgroup computes at a time (the kernels' WINO_PIECE)
 LINEAR_BLOCK = 16   # its outputs per vector
 PATCH_MAX_GROUPS = 64   # the patch kernel's groups of 4 patch channels: 16 KB of each tile's patch on its stack
 # How the kernels split a dispatch into workgroups, in equal parts and at most MAX_WORKGROUPS in all. IREE 3.13's
@@ -567,11 +571,11 @@ def _util_func(name: str, params: str, results: str, lines: list[str]) -> str:
 def winograd_fits(conv: ConvShape, src: Source) -> bool:
     """A 3x3 stride-1 conv padded by 1 on each side that the Winograd kernel takes: an even number of channels up to
     WINOGRAD_MAX_C, output channels in blocks of 64, transformed weights (36 x C x OC i16, against 9 x C x OC i8)
-    that IREE still evaluates at compile time: ResNet's layer1 and layer2."""
+    that grow the weights by at most WINOGRAD_MAX_GROWTH: ResNet's layer1 and layer2, and on AVX2 layer3."""
     return ((conv.kh, conv.kw, conv.sh, conv.sw, conv.dh, conv.dw, conv.unfold) == (3, 3, 1, 1, 1, 1, 1)
             and (src.top, src.left, src.h, src.w) == (1, 1, conv.oh, conv.ow) and conv.c % 2 == 0
-            and conv.c <= WINOGRAD_MAX_C and conv.oc % WINOGRAD_OC == 0
-            and (72 - 9) * conv.c * conv.oc <= WINOGRAD_MAX_GROWTH)
+            and conv.c <= WINOGRAD_MAX_C[conv.isa] and conv.oc % WINOGRAD_OC == 0
+            and (72 - 9) * conv.c * conv.oc <= WINOGRAD_MAX_GROWTH[conv.isa])
 
 
 def _winograd_tiles(conv: ConvShape) -> int:
@@ -580,30 +584,38 @@ def _winograd_tiles(conv: ConvShape) -> int:
 
 def winograd_export(conv: ConvShape, src: Source, rq: Requant, add: ResidualAdd | None) -> Export:
     """Two results: the i8 output, and the kernel's scratch (winograd_scratch bytes, unused after)."""
-    parts = _winograd_parts(conv)
+    oc_parts, parts = _winograd_parts(conv)
     name = (f"winograd_{conv.c}x{conv.oh}x{conv.ow}_{conv.oc}_v{src.value & 0xFF}_{rq.name}"
             + (f"_{add.name}" if add else ""))
     pointers = ("memref<1xi8>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>") + (
         ("memref<1xi8>",) if add else ()) + ("memref<1xi8>", "memref<1xi8>")
-    scalars = (conv.c, conv.oc, conv.oh, conv.ow, src.value, parts, rq.shift, rq.lo, rq.hi, rq.zp)
+    scalars = (conv.c, conv.oc, conv.oh, conv.ow, src.value, parts, oc_parts, rq.shift, rq.lo, rq.hi, rq.zp)
     return Export(name, WINOGRAD + (ADD if add else ""), pointers, scalars + (add.scalars if add else ()),
-                  (1, parts), outputs=2)
+                  (oc_parts, parts), outputs=2)
 
 
-def _winograd_parts(conv: ConvShape) -> int:
-    """Ranges of about WINOGRAD_SPAN tiles, as many per worker: ResNet-18's layer1 (196 tiles) took 5.09 ms in 2
-    parts, 5.16 in 4, 5.23 in 6, and 5.68 in 3 (one worker idle at the end); each range transforms its own input."""
+def _winograd_parts(conv: ConvShape) -> tuple[int, int]:
+    """(parts of the output channels, ranges of the tiles). Ranges of about WINOGRAD_SPAN tiles, as many per
+    worker: ResNet-18's layer1 (196 tiles) took 5.09 ms in 2 parts, 5.16 in 4, 5.23 in 6, and 5.68 in 3 (one worker
+    idle at the end); each range transforms its own input. The AVX2 kernel splits a conv whose tiles make one
+    piece by its output channels instead, so that each worker reads half of the transformed weights: ResNet's
+    layer3 (16 tiles, 4.7 MB of weights)."""
     tiles = _winograd_tiles(conv)
-    return max(1, min(tiles, MAX_WORKGROUPS, WORKERS * -(-tiles // (WORKERS * WINOGRAD_SPAN))))
+    if conv.isa == AVX2 and tiles <= WINOGRAD_PIECE[AVX2]:
+        return WORKERS, 1
+    return 1, max(1, min(tiles, MAX_WORKGROUPS, WORKERS * -(-tiles // (WORKERS * WINOGRAD_SPAN))))
 
 
 def winograd_scratch(conv: ConvShape) -> int:
     """The bytes of a Winograd dispatch's scratch: per workgroup, V [36][C/2][piece][2] i16 (64-byte aligned) for
-    the piece of its range it computes at a time (WINOGRAD_PIECE tiles, or a tile row if longer, at most the
-    range), and M [36][6 tiles][64 channels] i32."""
-    parts = _winograd_parts(conv)
-    piece = min(max(WINOGRAD_PIECE, -(-conv.ow // 4)), -(-_winograd_tiles(conv) // parts))
-    return parts * (-(-36 * conv.c * piece * 2 // 64) * 64 + 36 * WINOGRAD_TILES * WINOGRAD_OC * 4)
+    the piece of its range it computes at a time (WINOGRAD_PIECE tiles, or a tile row if longer; on AVX2 whole tile
+    rows; at most the range); then for the VNNI kernel M [36][6 tiles][64 channels] i32, for the AVX2 one M [piece][16 channels][36]
+    and the sums of its chunks of channels [piece][16 channels][16] i32."""
+    oc_parts, parts = _winograd_parts(conv)
+    tw, piece = -(-conv.ow // 4), WINOGRAD_PIECE[conv.isa]
+    piece = min(max(piece, tw) if conv.isa == VNNI else max(piece // tw * tw, tw), -(-_winograd_tiles(conv) // parts))
+    sums = 36 * WINOGRAD_TILES * WINOGRAD_OC * 4 if conv.isa == VNNI else piece * 16 * (36 + 16) * 4
+    return oc_parts * parts * (-(-36 * conv.c * piece * 2 // 64) * 64 + sums)
 
 
 # G' (the rows of Winograd F(4, 3)'s G scaled to integers by 4, 6, 6, 24, 24, 1; the kernel's header)

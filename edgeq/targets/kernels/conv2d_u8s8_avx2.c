@@ -530,17 +530,19 @@ void edgeq_conv1x1_u8s8_requant_add(const int8_t* x, const int16_t* w, const int
   pointwise_conv(x, w, bias, y, &rq, &add, c, oc, hw, parts, group, gx, gy);
 }
 
-// Winograd F(4x4, 3x3) for 3x3 stride-1 convs padded by 1, with up to 128 input channels: conv2d_u8s8_avx512vnni.c's
-// edgeq_winograd_conv_requant, with its entries, scratch (V [36][C/2][span][2] i16, then M) and exactness
-// argument, and its transformed weights in groups of 16 output channels, U [OC/16][36][C/2][16][2] i16: 36 products per 16 outputs instead of 144, each
-// vpmaddwd on a pair of channels, and the division by 576 modulo 2^26 exact while |Y| < 2^25. Per workgroup, range
-// and piece of tiles as there; the register tile is 6 tiles x 16 output channels (12 accumulators, as the rows
-// kernel's), or up to 9 tiles x 8 channels where a piece's last tiles join the block before them.
+// Winograd F(4x4, 3x3) for 3x3 stride-1 convs padded by 1: conv2d_u8s8_avx512vnni.c's edgeq_winograd_conv_requant,
+// with its entries, scratch (V [36][C/2][span][2] i16, then M) and exactness argument, and its transformed weights
+// in groups of 16 output channels, U [OC/16][36][C/2][16][2] i16: 36 products per 16 outputs instead of 144, each
+// vpmaddwd on a pair of channels, and the division by 576 modulo 2^26 exact while |Y| < 2^25. More than 128 input
+// channels (ResNet's layer3) are summed in chunks of 128, each chunk's Y recovered on its own and the chunks' Ys
+// added in i32. A workgroup takes a range of the tiles as there, in pieces of WINO_PIECE tiles, and a part of the
+// output channels (the pass splits a conv with few tiles by its channels: each worker then reads half of U); it
+// computes a piece's sums position by position, with a register tile of 6 tiles x 16 output channels (12
+// accumulators, as the rows kernel's).
 #define WINO_TILES 6
-#define WINO_MERGED 9
-#define WINO_PIECE 14
-#define WINO_OC 64  // the VNNI kernel's block of output channels, in the scratch's size
+#define WINO_PIECE 16  // at most, the tiles of a range transformed and computed at a time: whole tile rows (one, if longer)
 #define WINO_CHUNK 8  // tiles per input-transform step: one tile's pair of channels per 32-bit lane
+#define WINO_PAIRS 64  // pairs of input channels per chunk of the sums: |Y| < 128 * 9 * 128 * 128 < 2^25
 #define WINO_INV9 954437177  // 9 * WINO_INV9 = 1 modulo 2^32
 
 // V = B^T d over 6 vectors of i16 lanes (conv2d_u8s8_avx512vnni.c's winograd_bt), in wrap-around i16: exact, as the
@@ -575,8 +577,9 @@ typedef struct {
   const int16_t* u;
   const int32_t* bias;
   int8_t* y;
-  int16_t* v;  // the workgroup's V and M in ws
+  int16_t* v;  // the workgroup's V, M and the chunks' Ys in ws
   __m256i* m;
+  __m256i* ys;
   const requant_t* rq;
   const residual_t* add;
   int pairs, tw, h, w, value, span, first;  // tw: tiles per row; span: V's tiles; first: V's first tile
@@ -671,35 +674,36 @@ static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0
 #undef PICK1
 #undef Z
 
-// The 36 positions' sums of nt tiles from t0 x nv vectors of 8 output channels from channel 8 o0, to M [nt][nv][36].
-static inline __attribute__((always_inline)) void winograd_products(const winograd_t* k, int t0, const int nt,
-                                                                    int o0, const int nv) {
-  for (int p = 0; p < 36; ++p) {
-    __m256i acc[WINO_MERGED][2];  // [nt][nv] of them
-    for (int t = 0; t < nt; ++t)
-      for (int o = 0; o < nv; ++o) acc[t][o] = _mm256_setzero_si256();
-    const int16_t* up = k->u + ((size_t)(o0 / 2) * 36 + p) * k->pairs * 32 + 16 * (o0 % 2);
-    const int32_t* vp = (const int32_t*)k->v + (size_t)p * k->pairs * k->span + (t0 - k->first);
-    for (int cp = 0; cp < k->pairs; ++cp) {
-      __m256i wv[2];
-      for (int o = 0; o < nv; ++o) wv[o] = _mm256_loadu_si256((const __m256i*)(up + (size_t)cp * 32 + 16 * o));
+// Position p's sums over channel pairs [cp0, cp1) of nt tiles from the piece's t0 x the 16 output channels from
+// channel 8 o0, to M [the piece's tiles][2 vectors of 8 channels][36].
+static inline __attribute__((always_inline)) void winograd_products(const winograd_t* k, int p, int t0, const int nt,
+                                                                    int o0, int cp0, int cp1) {
+  __m256i acc[WINO_TILES][2];
+  for (int t = 0; t < nt; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_si256();
+  const int16_t* up = k->u + ((size_t)(o0 / 2) * 36 + p) * k->pairs * 32;
+  const int32_t* vp = (const int32_t*)k->v + (size_t)p * k->pairs * k->span + t0;
+  for (int cp = cp0; cp < cp1; ++cp) {
+    const __m256i w0 = _mm256_loadu_si256((const __m256i*)(up + (size_t)cp * 32));
+    const __m256i w1 = _mm256_loadu_si256((const __m256i*)(up + (size_t)cp * 32 + 16));
 #pragma clang loop unroll(full)
-      for (int t = 0; t < nt; ++t) {
-        const __m256i b = _mm256_set1_epi32(vp[(size_t)cp * k->span + t]);
-        for (int o = 0; o < nv; ++o) acc[t][o] = _mm256_add_epi32(acc[t][o], _mm256_madd_epi16(b, wv[o]));
-      }
+    for (int t = 0; t < nt; ++t) {
+      const __m256i b = _mm256_set1_epi32(vp[(size_t)cp * k->span + t]);
+      acc[t][0] = _mm256_add_epi32(acc[t][0], _mm256_madd_epi16(b, w0));
+      acc[t][1] = _mm256_add_epi32(acc[t][1], _mm256_madd_epi16(b, w1));
     }
-    for (int t = 0; t < nt; ++t)
-      for (int o = 0; o < nv; ++o) _mm256_storeu_si256(k->m + (t * nv + o) * 36 + p, acc[t][o]);
   }
+  for (int t = 0; t < nt; ++t)
+    for (int o = 0; o < 2; ++o) _mm256_storeu_si256(k->m + ((t0 + t) * 2 + o) * 36 + p, acc[t][o]);
 }
 
-// One tile's 16 outputs for 8 channels from oc0 (its sums at M's slot): the output transform, the division by 576,
-// bias, requantization and residual add, stored to NCHW y, two tile rows at a time. Not inlined, as
+// One tile's 16 outputs for 8 channels from oc0 (one chunk's sums at M's slot): the output transform and the
+// division by 576; added to the earlier chunks' Ys unless `first`, and stored for the next chunk unless `last`;
+// for the last, bias, requantization and residual add, stored to NCHW y, two tile rows at a time. Not inlined, as
 // conv2d_u8s8_avx512vnni.c's winograd_outputs.
 static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
-                                                      const int usual) {
+                                                      const int usual, int first, int last) {
   const __m256i* ms = k->m + slot * 36;
+  __m256i* ys = k->ys + slot * 16;  // the earlier chunks' Ys, [row][col]
   __m256i t[4][6];  // the first stage's 4 x 6
 #pragma clang loop unroll(full)
   for (int q = 0; q < 6; ++q) {
@@ -711,7 +715,21 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
 #pragma clang loop unroll(full)
     for (int a = 0; a < 4; ++a) t[a][q] = out[a];
   }
+  // 576 Y modulo 2^32 -> (Y modulo 2^26) << 6, whose arithmetic shift back is Y
   const __m256i inv9 = _mm256_set1_epi32((int32_t)((uint32_t)WINO_INV9 << 6));
+  if (!last) {
+#pragma clang loop unroll(full)
+    for (int a = 0; a < 4; ++a) {
+      __m256i y[4];
+      winograd_at(t[a], y);
+#pragma clang loop unroll(full)
+      for (int col = 0; col < 4; ++col) {
+        const __m256i sum = _mm256_srai_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(y[col], 6), inv9), 6);
+        ys[4 * a + col] = first ? sum : _mm256_add_epi32(ys[4 * a + col], sum);
+      }
+    }
+    return;
+  }
   const __m256i bias = _mm256_loadu_si256((const __m256i*)(k->bias + oc0));
   const __m256i mult = _mm256_loadu_si256((const __m256i*)(k->rq->m + oc0)), m_odd = _mm256_srli_epi64(mult, 32);
   const int i = tile / k->tw, j = tile % k->tw;
@@ -738,8 +756,8 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
       winograd_at(t[2 * half + a], y);
 #pragma clang loop unroll(full)
       for (int col = 0; col < 4; ++col) {
-        // 576 Y modulo 2^32 -> (Y modulo 2^26) << 6, whose arithmetic shift back is Y
-        const __m256i sum = _mm256_srai_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(y[col], 6), inv9), 6);
+        __m256i sum = _mm256_srai_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(y[col], 6), inv9), 6);
+        if (!first) sum = _mm256_add_epi32(sum, ys[4 * (2 * half + a) + col]);
         const __m256i v = requantize8(_mm256_add_epi32(sum, bias), k->rq, mult, m_odd, usual);
         q[4 * a + col] = k->add ? add_residual(v, k->add, r[4 * a + col]) : saturate8(v);
       }
@@ -753,62 +771,63 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
   }
 }
 
-// The workgroup's share of a conv: the gy-th range of the tiles, all output channels.
+// The workgroup's share of a conv: the gx-th of oc_parts equal parts of the groups of 16 output channels for the
+// gy-th of `parts` equal ranges of the tiles.
 static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x, const int16_t* u,
                                                                 const int32_t* bias, int8_t* y, void* ws,
                                                                 const requant_t* rq, const residual_t* add, int32_t c,
                                                                 int32_t oc, int32_t h, int32_t w, int32_t value,
-                                                                int32_t parts, size_t gy) {
+                                                                int32_t parts, int32_t oc_parts, size_t gx,
+                                                                size_t gy) {
   const int tw = (w + 3) / 4, tiles = ((h + 3) / 4) * tw, pairs = c / 2;
   const int usual = usual_requant(rq);
-  const int longest = (tiles + parts - 1) / parts, piece = tw > WINO_PIECE ? tw : WINO_PIECE;
+  // pieces of whole tile rows: a piece that ends mid-row builds that row's padded input rows again for the next
+  const int longest = (tiles + parts - 1) / parts, piece = tw > WINO_PIECE ? tw : WINO_PIECE / tw * tw;
   const int span = piece < longest ? piece : longest;  // V's tiles
   const size_t v_bytes = ((size_t)36 * pairs * span * 4 + 63) / 64 * 64;
-  // the VNNI kernel's slot: V, then M for 6 tiles x 64 channels (this kernel's M takes a quarter of it)
-  int8_t* slot = (int8_t*)ws + (size_t)gy * (v_bytes + (size_t)36 * WINO_TILES * WINO_OC * 4);
+  // the slot: V, then M [span][2][36] and the chunks' Ys [span][2][16] (conv_kernel.py's winograd_scratch)
+  int8_t* slot = (int8_t*)ws + (gy * oc_parts + gx) * (v_bytes + (size_t)span * 2 * (36 + 16) * 32);
   winograd_t k;
   k.x = x, k.u = u, k.bias = bias, k.y = y, k.v = (int16_t*)slot, k.m = (__m256i*)(slot + v_bytes), k.rq = rq;
+  k.ys = k.m + (size_t)span * 2 * 36;
   k.add = add, k.pairs = pairs, k.tw = tw, k.h = h, k.w = w, k.value = value, k.span = span;
+  const int groups = oc / 16, g0 = (int)gx * groups / oc_parts, g1 = ((int)gx + 1) * groups / oc_parts;
   const int first = (int)gy * tiles / parts, last = ((int)gy + 1) * tiles / parts;
   for (int r0 = first, r1; r0 < last; r0 = r1) {  // the range in pieces of `span` tiles
     r1 = r0 + span < last ? r0 + span : last;
     k.first = r0;
     winograd_input(&k, r0, r1);
-    // 16 output channels at a time, for each block of the piece's tiles: the blocks read the same 16 channels' U,
-    // 36 x C x 64 bytes (147 KB for ResNet's layer2), in order and from L2; each block of a piece reading all of U
-    // (1.2 MB) in turn, layer2 streamed it from L3 at every block
-    for (int g = 0; g < oc / 16; ++g)
-      for (int t0 = r0, nt; t0 < r1; t0 += nt) {
-        // blocks of 6 tiles; a piece's last 1 to 3 tiles join the block before them, which then takes its 16
-        // channels in two passes of 8
-        nt = r1 - t0 <= WINO_MERGED ? r1 - t0 : WINO_TILES;
-        const int nv = nt > WINO_TILES ? 1 : 2;  // vectors of 8 channels per pass
-        for (int o0 = 2 * g; o0 < 2 * g + 2; o0 += nv) {
-          switch (nt) {  // each count as its own unrolled copy, so the accumulators stay in registers
-            case 9: winograd_products(&k, t0, 9, o0, 1); break;
-            case 8: winograd_products(&k, t0, 8, o0, 1); break;
-            case 7: winograd_products(&k, t0, 7, o0, 1); break;
-            case 6: winograd_products(&k, t0, 6, o0, 2); break;
-            case 5: winograd_products(&k, t0, 5, o0, 2); break;
-            case 4: winograd_products(&k, t0, 4, o0, 2); break;
-            case 3: winograd_products(&k, t0, 3, o0, 2); break;
-            case 2: winograd_products(&k, t0, 2, o0, 2); break;
-            default: winograd_products(&k, t0, 1, o0, 2); break;
+    for (int g = g0; g < g1; ++g)
+      for (int cp0 = 0; cp0 < pairs; cp0 += WINO_PAIRS) {  // the chunks of the sums
+        const int cp1 = pairs - cp0 < WINO_PAIRS ? pairs : cp0 + WINO_PAIRS;
+        // position by position, so that its weights for the group and chunk (4 KB) serve all the piece's tiles
+        // from L1, and U is read once per piece: a block of tiles at a time, each reading all of U in turn,
+        // ResNet's layer3 streamed 14 MB from L3 per conv
+        for (int p = 0; p < 36; ++p)
+          for (int t0 = 0; t0 < r1 - r0; t0 += WINO_TILES) {
+            switch (r1 - r0 - t0) {  // each count as its own unrolled copy, so the accumulators stay in registers
+              case 1: winograd_products(&k, p, t0, 1, 2 * g, cp0, cp1); break;
+              case 2: winograd_products(&k, p, t0, 2, 2 * g, cp0, cp1); break;
+              case 3: winograd_products(&k, p, t0, 3, 2 * g, cp0, cp1); break;
+              case 4: winograd_products(&k, p, t0, 4, 2 * g, cp0, cp1); break;
+              case 5: winograd_products(&k, p, t0, 5, 2 * g, cp0, cp1); break;
+              default: winograd_products(&k, p, t0, WINO_TILES, 2 * g, cp0, cp1); break;
+            }
           }
-          for (int t = 0; t < nt; ++t)
-            for (int o = 0; o < nv; ++o) winograd_outputs(&k, t0 + t, nv * t + o, 8 * (o0 + o), usual);
-        }
+        for (int t = 0; t < r1 - r0; ++t)
+          for (int o = 0; o < 2; ++o)
+            winograd_outputs(&k, r0 + t, 2 * t + o, 16 * g + 8 * o, usual, cp0 == 0, cp1 == pairs);
       }
   }
 }
 
-#define WINOGRAD_PARAMS int32_t c, int32_t oc, int32_t h, int32_t w, int32_t value, int32_t parts
+#define WINOGRAD_PARAMS \
+  int32_t c, int32_t oc, int32_t h, int32_t w, int32_t value, int32_t parts, int32_t oc_parts
 void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
                                  int8_t* y, void* ws, WINOGRAD_PARAMS, int32_t shift, int32_t lo, int32_t hi,
                                  int32_t zp, size_t gx, size_t gy) {
-  (void)gx;
   const requant_t rq = {m, shift, lo, hi, zp};
-  winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
+  winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, oc_parts, gx, gy);
 }
 
 void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
@@ -816,8 +835,7 @@ void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const in
                                      int32_t lo, int32_t hi, int32_t zp, int32_t mc, int32_t mr, int32_t k,
                                      int32_t add_shift, int32_t add_zp, int32_t add_lo, int32_t add_hi, size_t gx,
                                      size_t gy) {
-  (void)gx;
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
+  winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, oc_parts, gx, gy);
 }

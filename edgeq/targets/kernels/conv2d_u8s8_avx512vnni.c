@@ -1352,13 +1352,14 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
   }
 }
 
-#define WINOGRAD_PARAMS int32_t c, int32_t oc, int32_t h, int32_t w, int32_t value, int32_t parts
+#define WINOGRAD_PARAMS \
+  int32_t c, int32_t oc, int32_t h, int32_t w, int32_t value, int32_t parts, int32_t oc_parts
 // The Winograd conv's entries, in the pass's order of arguments: x [C][H][W] i8, the conv's input before its
 // padding of 1 with `value`; requantized i8 NCHW out, and with _add the residual add after it; ws is the scratch
-// buffer (a second result, unused after).
+// buffer (a second result, unused after). oc_parts (the AVX2 kernel's split of the output channels) is 1 here.
 void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
                                  int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS, size_t gx, size_t gy) {
-  (void)gx;
+  (void)gx, (void)oc_parts;
   const requant_t rq = {m, shift, lo, hi, zp};
   winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
 }
@@ -1366,7 +1367,7 @@ void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_
 void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
                                      const int8_t* r, int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS,
                                      ADD_PARAMS, size_t gx, size_t gy) {
-  (void)gx;
+  (void)gx, (void)oc_parts;
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
