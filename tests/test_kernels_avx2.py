@@ -42,8 +42,8 @@ def test_avx2_conv_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dil
 
 
 # ResNet's and MobileNet's residual adds after the conv's requantization, and a clamped conv before a narrower add,
-# on the rows kernel with maps whose rows end in segments of each width (7 x 7: 3 + 4; 10 x 19: 6 + 6 + 7), at
-# stride 2, and on the 1x1 kernel (a long sum; MobileNetV2's project conv on 28 x 28)
+# on the rows kernel with maps in segments of 5 and 6 pixels across row ends (7 x 7; 10 x 19), at stride 2, and on
+# the 1x1 kernel (a long sum; MobileNetV2's project conv on 28 x 28)
 @pytest.mark.parametrize("crq,zc,zr,zp,lo,hi,shift", [((39, 0, 255, -128), -128, -128, -128, -128, 127, 20),
                                                       ((39, 0, 255, -128), 0, 0, 0, -128, 127, 21),
                                                       ((35, -100, 90, 3), 3, 5, 3, -100, 90, 19)])

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define BLOCK 8        // output channels per register tile: one block of the weights
-#define TILE_PIXELS 6  // pixels of one output row per register tile: 12 accumulators, 2 weight vectors, 1 input
+#define TILE_PIXELS 6  // output pixels per register tile: 12 accumulators, 2 weight vectors, 1 input
 
 typedef struct {
   int32_t c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_h, out_w;
@@ -160,18 +160,21 @@ static inline void store_bytes(int8_t* p, __m128i q, int n) {
   if (n & 1) p[k] = (int8_t)v;
 }
 
-// One register tile: the 8 output channels of block b x np pixels of output row oh from ow0, requantized, with
-// add the residual added, to y. acc[p][h] holds channels 4h .. 4h + 3 of pixel p as pairs of partial sums
+// One register tile: the 8 output channels of block b x np output pixels from q0 in row-major order (across row
+// ends: NCHW keeps them contiguous, and a 7 x 7 map makes 9 tiles of 5 or 6 pixels, not 14 of 3 or 4), requantized,
+// with add the residual added, to y. acc[p][h] holds channels 4h .. 4h + 3 of pixel p as pairs of partial sums
 // (input channels 0-1 and 2-3 of each group), added up in the epilogue.
 static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, const size_t* taps, const int8_t* w,
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
-                                                           const residual_t* add, const shape_t* s, int b, int oh,
-                                                           int ow0, const int np, const int usual) {
+                                                           const residual_t* add, const shape_t* s, int b, int q0,
+                                                           const int np, const int usual) {
   const int8_t* wb = w + (size_t)b * s->kh * s->kw * s->c4 * BLOCK * 4;
+  size_t at[TILE_PIXELS];  // each pixel's position in a tap's plane of the packed input
+  for (int p = 0; p < np; ++p) at[p] = ((size_t)((q0 + p) / s->out_w) * s->wq + (q0 + p) % s->out_w) * 4;
   __m256i acc[TILE_PIXELS][2];
   for (int p = 0; p < np; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
   for (int t = 0; t < s->kh * s->kw; ++t) {
-    const uint16_t* xt = x + taps[t] + ((size_t)oh * s->wq + ow0) * 4;
+    const uint16_t* xt = x + taps[t];
     const int8_t* wt = wb + (size_t)t * s->c4 * BLOCK * 4;
     for (int c = 0; c < s->c4; ++c) {
       const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wt + c * BLOCK * 4)));
@@ -180,7 +183,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, co
 #pragma clang loop unroll(full)
       for (int p = 0; p < np; ++p) {  // x0 x1 x2 x3 of pixel p, u16, in each 64-bit lane
         int64_t four;
-        __builtin_memcpy(&four, xc + 4 * p, 8);
+        __builtin_memcpy(&four, xc + at[p], 8);
         const __m256i xw = _mm256_set1_epi64x(four);
         acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(xw, w0));
         acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(xw, w1));
@@ -193,7 +196,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, co
   const __m256i m = _mm256_loadu_si256((const __m256i*)mb), m_odd = _mm256_srli_epi64(m, 32);
   const __m256i bv = _mm256_loadu_si256((const __m256i*)(bias + b * BLOCK));
   const size_t out_plane = (size_t)s->out_h * s->out_w;
-  int8_t* row = y + (size_t)b * BLOCK * out_plane + (size_t)oh * s->out_w + ow0;
+  int8_t* row = y + (size_t)b * BLOCK * out_plane + q0;
   __m128i r[8];  // the residual, [pixel][output channel]
   if (add) {
     const int8_t* rrow = add->r + (row - y);
@@ -228,25 +231,24 @@ static inline __attribute__((always_inline)) void rows_conv(
   size_t taps[kh * kw];
   tap_offsets(&s, taps);
   const int b1 = (int)gx * group + group < oc8 ? (int)gx * group + group : oc8;
-  const int segments = (out_w + TILE_PIXELS - 1) / TILE_PIXELS;  // of a row, of nearly equal widths
-  const int oh0 = (int)gy * out_h / parts, oh1 = ((int)gy + 1) * out_h / parts;
-  for (int oh = oh0; oh < oh1; ++oh) {
-    for (int b = (int)gx * group; b < b1; ++b) {
-      for (int seg = 0; seg < segments; ++seg) {
-        const int ow0 = seg * out_w / segments;
+  // the workgroup's output rows, as segments of nearly equal lengths in row-major order
+  const int q1 = ((int)gy + 1) * out_h / parts * out_w, q0 = (int)gy * out_h / parts * out_w;
+  const int segments = (q1 - q0 + TILE_PIXELS - 1) / TILE_PIXELS;
+  for (int seg = 0; seg < segments; ++seg) {
+    const int p0 = q0 + seg * (q1 - q0) / segments, p1 = q0 + (seg + 1) * (q1 - q0) / segments;
+    for (int b = (int)gx * group; b < b1; ++b) {  // the blocks reuse the segment's input from L1
 #define ROW_TILE(NP) \
-  usual ? row_tile(x, taps, w, bias, y, rq, add, &s, b, oh, ow0, NP, 1) \
-        : row_tile(x, taps, w, bias, y, rq, add, &s, b, oh, ow0, NP, 0)
-        switch ((seg + 1) * out_w / segments - ow0) {  // each width its own unrolled copy: accumulators in registers
-          case 6: ROW_TILE(6); break;
-          case 5: ROW_TILE(5); break;
-          case 4: ROW_TILE(4); break;
-          case 3: ROW_TILE(3); break;
-          case 2: ROW_TILE(2); break;
-          default: ROW_TILE(1); break;
-        }
-#undef ROW_TILE
+  usual ? row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, NP, 1) \
+        : row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, NP, 0)
+      switch (p1 - p0) {  // each length its own unrolled copy: accumulators in registers
+        case 6: ROW_TILE(6); break;
+        case 5: ROW_TILE(5); break;
+        case 4: ROW_TILE(4); break;
+        case 3: ROW_TILE(3); break;
+        case 2: ROW_TILE(2); break;
+        default: ROW_TILE(1); break;
       }
+#undef ROW_TILE
     }
   }
 }
