@@ -162,15 +162,13 @@ static inline void store_bytes(int8_t* p, __m128i q, int n) {
 
 // One register tile: the 8 output channels of block b x np output pixels from q0 in row-major order (across row
 // ends: NCHW keeps them contiguous, and a 7 x 7 map makes 9 tiles of 5 or 6 pixels, not 14 of 3 or 4), requantized,
-// with add the residual added, to y. acc[p][h] holds channels 4h .. 4h + 3 of pixel p as pairs of partial sums
+// with add the residual added, to y; at: each pixel's position in a tap's plane of the packed input. acc[p][h] holds channels 4h .. 4h + 3 of pixel p as pairs of partial sums
 // (input channels 0-1 and 2-3 of each group), added up in the epilogue.
 static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, const size_t* taps, const int8_t* w,
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
                                                            const residual_t* add, const shape_t* s, int b, int q0,
-                                                           const int np, const int usual) {
+                                                           const size_t* at, const int np, const int usual) {
   const int8_t* wb = w + (size_t)b * s->kh * s->kw * s->c4 * BLOCK * 4;
-  size_t at[TILE_PIXELS];  // each pixel's position in a tap's plane of the packed input
-  for (int p = 0; p < np; ++p) at[p] = ((size_t)((q0 + p) / s->out_w) * s->wq + (q0 + p) % s->out_w) * 4;
   __m256i acc[TILE_PIXELS][2];
   for (int p = 0; p < np; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
   for (int t = 0; t < s->kh * s->kw; ++t) {
@@ -191,9 +189,15 @@ static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, co
     }
   }
   const int n_oc = s->oc - b * BLOCK < BLOCK ? s->oc - b * BLOCK : BLOCK;
-  int32_t mb[BLOCK] = {0};
-  for (int l = 0; l < n_oc; ++l) mb[l] = rq->m[b * BLOCK + l];
-  const __m256i m = _mm256_loadu_si256((const __m256i*)mb), m_odd = _mm256_srli_epi64(m, 32);
+  __m256i m;  // the multipliers (a partial last block's in lanes of their own: m has oc entries)
+  if (n_oc == BLOCK) {
+    m = _mm256_loadu_si256((const __m256i*)(rq->m + b * BLOCK));
+  } else {
+    int32_t mb[BLOCK] = {0};
+    for (int l = 0; l < n_oc; ++l) mb[l] = rq->m[b * BLOCK + l];
+    m = _mm256_loadu_si256((const __m256i*)mb);
+  }
+  const __m256i m_odd = _mm256_srli_epi64(m, 32);
   const __m256i bv = _mm256_loadu_si256((const __m256i*)(bias + b * BLOCK));
   const size_t out_plane = (size_t)s->out_h * s->out_w;
   int8_t* row = y + (size_t)b * BLOCK * out_plane + q0;
@@ -236,10 +240,13 @@ static inline __attribute__((always_inline)) void rows_conv(
   const int segments = (q1 - q0 + TILE_PIXELS - 1) / TILE_PIXELS;
   for (int seg = 0; seg < segments; ++seg) {
     const int p0 = q0 + seg * (q1 - q0) / segments, p1 = q0 + (seg + 1) * (q1 - q0) / segments;
+    size_t at[TILE_PIXELS];
+    for (int p = p0, oh = p0 / out_w, ow = p0 % out_w; p < p1; ++p, ow = ow + 1 < out_w ? ow + 1 : (++oh, 0))
+      at[p - p0] = ((size_t)oh * wq + ow) * 4;
     for (int b = (int)gx * group; b < b1; ++b) {  // the blocks reuse the segment's input from L1
 #define ROW_TILE(NP) \
-  usual ? row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, NP, 1) \
-        : row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, NP, 0)
+  usual ? row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, at, NP, 1) \
+        : row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, at, NP, 0)
       switch (p1 - p0) {  // each length its own unrolled copy: accumulators in registers
         case 6: ROW_TILE(6); break;
         case 5: ROW_TILE(5); break;
