@@ -705,11 +705,11 @@ static inline __attribute__((always_inline)) void winograd_products(const winogr
     for (int o = 0; o < 2; ++o) _mm256_storeu_si256(k->m + ((t0 + t) * 2 + o) * 36 + p, acc[t][o]);
 }
 
-// One tile's 16 outputs for 8 channels from oc0 (one chunk's sums at M's slot): the output transform and the
+// The 16 outputs of tile (i, j) for 8 channels from oc0 (one chunk's sums at M's slot): the output transform and the
 // division by 576; added to the earlier chunks' Ys unless `first`, and stored for the next chunk unless `last`;
 // for the last, bias, requantization and residual add, stored to NCHW y, two tile rows at a time. Not inlined, as
 // conv2d_u8s8_avx512vnni.c's winograd_outputs.
-static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
+static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int i, int j, int slot, int oc0,
                                                       const int usual, int first, int last) {
   const __m256i* ms = k->m + slot * 36;
   __m256i* ys = k->ys + slot * 16;  // the earlier chunks' Ys, [row][col]
@@ -741,7 +741,6 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
   }
   const __m256i bias = _mm256_loadu_si256((const __m256i*)(k->bias + oc0));
   const __m256i mult = _mm256_loadu_si256((const __m256i*)(k->rq->m + oc0)), m_odd = _mm256_srli_epi64(mult, 32);
-  const int i = tile / k->tw, j = tile % k->tw;
   const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - 4 * j < 4 ? k->w - 4 * j : 4;
   const size_t plane = (size_t)k->h * k->w;
   const size_t at = (size_t)oc0 * plane + (size_t)(4 * i) * k->w + 4 * j;
@@ -823,9 +822,9 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
               default: winograd_products(&k, p, t0, WINO_TILES, 2 * g, cp0, cp1); break;
             }
           }
-        for (int t = 0; t < r1 - r0; ++t)
+        for (int t = 0, i = r0 / tw, j = r0 % tw; t < r1 - r0; ++t, j = j + 1 < tw ? j + 1 : (++i, 0))
           for (int o = 0; o < 2; ++o)
-            winograd_outputs(&k, r0 + t, 2 * t + o, 16 * g + 8 * o, usual, cp0 == 0, cp1 == pairs);
+            winograd_outputs(&k, i, j, 2 * t + o, 16 * g + 8 * o, usual, cp0 == 0, cp1 == pairs);
       }
   }
 }
