@@ -32,10 +32,11 @@ in a C harness), bound by reading the weights.
 A requantized conv with few input channels (the stems, patch_fits) becomes one dispatch of
 edgeq_conv2d_u8s8_patch_requant: a 1x1 conv over its whole patch, which the kernel unfolds from the unpadded input
 into L1 tile by tile, with no pack (ResNet-18's sums of 147 in 37 groups of 4, not 42).
-A requantized 3x3 stride-1 conv padded by 1 with up to 128 channels (winograd_fits: ResNet-18's layer1 and layer2)
-becomes one dispatch of edgeq_winograd_conv_requant instead: Winograd F(4x4, 3x3), exact in integers (the kernel's
-header), half the direct conv's instructions; its filters' transform is a generic on the constant weights that IREE
-evaluates at compile time. ResNet-18 on one worker: those 7 convs 4.2 -> 3.3 ms (docs/profiling.md).
+A requantized 3x3 stride-1 conv padded by 1 with up to 128 channels (winograd_fits: ResNet-18's layer1 and layer2;
+with the AVX2 set up to 256, layer3 too) becomes one dispatch of edgeq_winograd_conv_requant instead: Winograd
+F(4x4, 3x3), exact in integers (the kernel's header), half the direct conv's instructions; its filters' transform
+is a generic on the constant weights that IREE evaluates at compile time. ResNet-18 on one worker: those 7 convs
+4.2 -> 3.3 ms; with the AVX2 set, the model 0.73x (docs/profiling.md).
 A 3x3 max pooling at stride 2 (ResNet's, after the stem) becomes one dispatch of edgeq_maxpool3x3s2_i8, which reads
 its input unpadded: IREE's took 84 us and a 23 us copy for the padding on two threads.
 All share one hal.executable.source that links the compiled kernels.
@@ -78,7 +79,8 @@ WINOGRAD_MAX_C = {VNNI: 128, AVX2: 256}
 # The most bytes the filters' transform may add to the weights: IREE evaluates it at compile time only up to
 # --iree-opt-const-expr-max-size-increase-threshold (targets/host.py), else it runs at every call (14 ms for a
 # 256 x 256 conv). The VNNI kernel on ResNet's layer3 (4.1 MB more) took 765 us against 580 on the direct one,
-# streaming U from L3; on AVX2, without VNNI, the direct kernel takes far longer (docs/profiling.md).
+# streaming U from L3; on AVX2, where the direct kernel has a quarter of VNNI's products per instruction, ResNet-18
+# took 0.97x the time with layer3 on it (docs/profiling.md, stop 28).
 WINOGRAD_MAX_GROWTH = {VNNI: 1 << 20, AVX2: 1 << 22}
 WINOGRAD_SPAN = 98   # tiles per workgroup (_winograd_parts)
 WINOGRAD_PIECE = {VNNI: 14, AVX2: 16}   # tiles of its range a workgroup computes at a time (the kernels' WINO_PIECE)
@@ -609,8 +611,8 @@ def _winograd_parts(conv: ConvShape) -> tuple[int, int]:
 def winograd_scratch(conv: ConvShape) -> int:
     """The bytes of a Winograd dispatch's scratch: per workgroup, V [36][C/2][piece][2] i16 (64-byte aligned) for
     the piece of its range it computes at a time (WINOGRAD_PIECE tiles, or a tile row if longer; on AVX2 whole tile
-    rows; at most the range); then for the VNNI kernel M [36][6 tiles][64 channels] i32, for the AVX2 one M [piece][16 channels][36]
-    and the sums of its chunks of channels [piece][16 channels][16] i32."""
+    rows; at most the range); then for the VNNI kernel M [36][6 tiles][64 channels] i32, for the AVX2 one M
+    [piece][16 channels][36] and its chunks' sums [piece][16 channels][16] i32."""
     oc_parts, parts = _winograd_parts(conv)
     tw, piece = -(-conv.ow // 4), WINOGRAD_PIECE[conv.isa]
     piece = min(max(piece, tw) if conv.isa == VNNI else max(piece // tw * tw, tw), -(-_winograd_tiles(conv) // parts))

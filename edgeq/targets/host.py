@@ -20,11 +20,13 @@ from edgeq.targets.kernels import AVX2, VNNI
 # projections ran as generic 12x128x32x384 contractions at 5-19 GMAC/s): MiniLM-L6 int8 46.0 -> 19.2 ms on one
 # worker, bit-identical; MobileNetV2 fp32 14.36 -> 13.43 ms and ResNet-18 fp32 30.0 -> 29.0 on two threads; edgeq's
 # int8 image models unchanged (docs/profiling.md).
-# IREE evaluates a constant expression at compile time while it grows the constants by at most 1 MiB; the AVX2
-# Winograd kernel's transformed weights grow ResNet's layer3 convs by 4.1 MB each (dialect_passes/conv_kernel.py's
-# WINOGRAD_MAX_GROWTH): computed at every call instead, they took 14 ms per conv.
+# IREE evaluates a constant expression at compile time only while it grows the constants by at most 1 MiB, by
+# default; the AVX2 Winograd kernel's transformed weights grow ResNet's layer3 convs by 4.1 MB each
+# (dialect_passes/conv_kernel.py's WINOGRAD_MAX_GROWTH): computed at every call instead, they took 14 ms per conv.
+# IREE fp32 ResNet-18 compiles to the same module with 4 MiB.
 BASE_FLAGS = ("--iree-opt-level=O3", "--iree-opt-data-tiling", "--iree-llvmcpu-enable-ukernels=all",
-              "--iree-global-opt-propagate-transposes=false", "--iree-opt-const-expr-max-size-increase-threshold=4194304")
+              "--iree-global-opt-propagate-transposes=false",
+              "--iree-opt-const-expr-max-size-increase-threshold=4194304")
 # im2col turns every conv into the i8 x i8 -> i32 matmul that data tiling and the VNNI/dotprod ukernels take:
 # ResNet-18 int8 131 -> 13.8 ms (iree-benchmark-module, 2 threads, 224x224, this machine).
 OPT_FLAGS = BASE_FLAGS + ("--iree-global-opt-use-im2col-for-convs",)

@@ -1,4 +1,5 @@
 // RUN: edgeq-opt %s --edgeq-conv-kernel | filecheck %s
+// RUN: edgeq-opt %s --edgeq-conv-kernel-avx2 | filecheck %s --check-prefix=AVX2
 
 // A requantized 3x3 stride-1 conv padded by 1 with 16 -> 64 channels becomes one dispatch of the Winograd kernel
 // (winograd_fits), which reads the input unpadded: 8x8 outputs are 4 tiles of 4x4, in 2 workgroups of 2 tiles.
@@ -11,9 +12,10 @@
 // CHECK-DAG:       %[[GY:.*]] = arith.constant 2 : index
 // CHECK:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
 // CHECK-NOT:     hal.executable.export
-// CHECK:         func.func private @edgeq_winograd_conv_requant(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index)
-// The scalars: 16 -> 64 channels, 8x8, padding value -128, 2 parts, then the requantization's.
-// CHECK:           call @edgeq_winograd_conv_requant(%0, %1, %2, %3, %4, %5, %c16_i32, %c64_i32, %c8_i32, %c8_i32_0, %c-128_i32, %c2_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_1, %workgroup_id_x, %workgroup_id_y)
+// CHECK:         func.func private @edgeq_winograd_conv_requant(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index)
+// The scalars: 16 -> 64 channels, 8x8, padding value -128, 2 parts of the tiles, 1 of the output channels, then
+// the requantization's.
+// CHECK:           call @edgeq_winograd_conv_requant(%0, %1, %2, %3, %4, %5, %c16_i32, %c64_i32, %c8_i32, %c8_i32_0, %c-128_i32, %c2_i32, %c1_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_1, %workgroup_id_x, %workgroup_id_y)
 // The filters' transform G' g G'^T summed in i16 into [OC/64][6][6][C/2][64][2]; the dispatch's second result is
 // its scratch: per workgroup, V (36 x 16 channels x 2 tiles x 2 bytes) and M (36 x 6 tiles x 64 channels x 4 bytes).
 // CHECK-LABEL: util.func private @edgeq_conv_16x10x10_64x3x3_s1x1_d1x1_8x8_t1l1_v128_rq39_0_255_m128_winograd(
@@ -26,6 +28,19 @@
 // CHECK-LABEL: util.func public @winograd
 // CHECK-NOT:     linalg.conv_2d_nchw_fchw
 // CHECK:         util.call @edgeq_conv_16x10x10_64x3x3_s1x1_d1x1_8x8_t1l1_v128_rq39_0_255_m128_winograd(%arg0,
+
+// The AVX2 kernel: the transform in groups of 16 output channels, [OC/16][6][6][C/2][16][2]; the 4 tiles make one
+// piece, so the 2 workgroups split the output channels (1 part of the tiles, 2 of the channels); its scratch per
+// workgroup: V (36 x 16 channels x 4 tiles x 2 bytes) and M and the chunks' sums (4 tiles x 16 channels x
+// (36 + 16) x 4 bytes).
+// AVX2:       #[[W:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d0 * 16 + d4, d3 * 2 + d5, d6, d7)>
+// AVX2:         hal.executable.export public @winograd_16x8x8_64_v128_rq39_0_255_m128 ordinal(0)
+// AVX2-DAG:       %[[GX:.*]] = arith.constant 2 : index
+// AVX2-DAG:       %[[GY:.*]] = arith.constant 1 : index
+// AVX2:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
+// AVX2:           call @edgeq_winograd_conv_requant(%0, %1, %2, %3, %4, %5, %c16_i32, %c64_i32, %c8_i32, %c8_i32_0, %c-128_i32, %c1_i32, %c2_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_1, %workgroup_id_x, %workgroup_id_y)
+// AVX2:         outs(%{{.*}} : tensor<4x6x6x8x16x2xi16>)
+// AVX2:         flow.dispatch @edgeq_kernels::@winograd_16x8x8_64_v128_rq39_0_255_m128({{.*}}) -> (tensor<1x64x8x8xi8>, tensor<35840xi8>)
 util.func public @winograd(%x: tensor<1x16x8x8xi8>, %w: tensor<64x16x3x3xi8>, %b: tensor<64xi32>, %m: tensor<64x1x1xi32>) -> tensor<1x64x8x8xi8> {
   %pad = arith.constant -128 : i8
   %xp = tensor.pad %x low[0, 0, 1, 1] high[0, 0, 1, 1] {

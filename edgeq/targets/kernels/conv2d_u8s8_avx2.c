@@ -162,8 +162,9 @@ static inline void store_bytes(int8_t* p, __m128i q, int n) {
 
 // One register tile: the 8 output channels of block b x np output pixels from q0 in row-major order (across row
 // ends: NCHW keeps them contiguous, and a 7 x 7 map makes 9 tiles of 5 or 6 pixels, not 14 of 3 or 4), requantized,
-// with add the residual added, to y; at: each pixel's position in a tap's plane of the packed input. acc[p][h] holds channels 4h .. 4h + 3 of pixel p as pairs of partial sums
-// (input channels 0-1 and 2-3 of each group), added up in the epilogue.
+// with add the residual added, to y; at: each pixel's position in a tap's plane of the packed input. acc[p][h]
+// holds channels 4h .. 4h + 3 of pixel p as pairs of partial sums (input channels 0-1 and 2-3 of each group), added
+// up in the epilogue.
 static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, const size_t* taps, const int8_t* w,
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
                                                            const residual_t* add, const shape_t* s, int b, int q0,
@@ -549,7 +550,7 @@ void edgeq_conv1x1_u8s8_requant_add(const int8_t* x, const int16_t* w, const int
 // computes a piece's sums position by position, with a register tile of 6 tiles x 16 output channels (12
 // accumulators, as the rows kernel's).
 #define WINO_TILES 6
-#define WINO_PIECE 16  // at most, the tiles of a range transformed and computed at a time: whole tile rows (one, if longer)
+#define WINO_PIECE 16  // the most tiles of a range computed at a time: whole tile rows (one, if longer)
 #define WINO_CHUNK 8  // tiles per input-transform step: one tile's pair of channels per 32-bit lane
 #define WINO_PAIRS 64  // pairs of input channels per chunk of the sums: |Y| < 128 * 9 * 128 * 128 < 2^25
 #define WINO_INV9 954437177  // 9 * WINO_INV9 = 1 modulo 2^32
