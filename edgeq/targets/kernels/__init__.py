@@ -1,7 +1,9 @@
 """edgeq's own CPU kernels, C sources compiled by the Zig toolchain's clang (PyPI `ziglang`) into freestanding
-objects that IREE links into its executables (dialect_passes/conv_kernel.py).
+objects that IREE links into its executables (dialect_passes/conv_kernel.py). winograd_transforms.h holds what the
+two sets' Winograd kernels share.
 
-Objects are cached by their source, flags and compiler version; the IR names them by their path in the cache.
+Objects are cached by their source, the headers, flags and compiler version; the IR names them by their path in
+the cache.
 """
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ def kernel_object(isa: str = VNNI) -> Path:
     """The kernels for `isa` (VNNI: conv, pack, depthwise, linear, Winograd, max pooling; AVX2: the rows and 1x1
     convs, depthwise, pack, Winograd) compiled for it, in the cache."""
     source, flags = SOURCES[isa], (*FLAGS, f"-mcpu={CPUS[isa]}")
-    key = hashlib.sha256(source.read_bytes() + " ".join(flags).encode() + _zig_version().encode()).hexdigest()[:24]
+    headers = b"".join(h.read_bytes() for h in sorted(source.parent.glob("*.h")))   # what the sources include
+    key = hashlib.sha256(source.read_bytes() + headers + " ".join(flags).encode()
+                         + _zig_version().encode()).hexdigest()[:24]
     path = cache_dir("kernels") / f"{source.stem}-{key}.o"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")   # compile jobs in parallel processes may build it at once

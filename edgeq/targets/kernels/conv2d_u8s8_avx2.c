@@ -553,34 +553,9 @@ void edgeq_conv1x1_u8s8_requant_add(const int8_t* x, const int16_t* w, const int
 #define WINO_PIECE 16  // the most tiles of a range computed at a time: whole tile rows (one, if longer)
 #define WINO_CHUNK 8  // tiles per input-transform step: one tile's pair of channels per 32-bit lane
 #define WINO_PAIRS 64  // pairs of input channels per chunk of the sums: |Y| < 128 * 9 * 128 * 128 < 2^25
-#define WINO_INV9 954437177  // 9 * WINO_INV9 = 1 modulo 2^32
 
-// V = B^T d over 6 vectors of i16 lanes (conv2d_u8s8_avx512vnni.c's winograd_bt), in wrap-around i16: exact, as the
-// results fit i16.
-static inline __attribute__((always_inline)) void winograd_bt(const __m256i* d, __m256i* v) {
-  const __m256i d02 = _mm256_sub_epi16(d[0], d[2]), d13 = _mm256_sub_epi16(d[1], d[3]);
-  const __m256i d42 = _mm256_sub_epi16(d[4], d[2]), d43 = _mm256_sub_epi16(d[4], d[3]);
-  const __m256i s12 = _mm256_add_epi16(d[1], d[2]), m12 = _mm256_sub_epi16(d[1], d[2]);
-  const __m256i s34 = _mm256_add_epi16(d[3], d[4]);
-  v[0] = _mm256_add_epi16(_mm256_sub_epi16(_mm256_slli_epi16(d02, 2), d[2]), d[4]);
-  v[1] = _mm256_sub_epi16(s34, _mm256_slli_epi16(s12, 2));
-  v[2] = _mm256_add_epi16(d43, _mm256_slli_epi16(m12, 2));
-  v[3] = _mm256_sub_epi16(d42, _mm256_slli_epi16(d13, 1));
-  v[4] = _mm256_add_epi16(d42, _mm256_slli_epi16(d13, 1));
-  v[5] = _mm256_add_epi16(_mm256_sub_epi16(_mm256_slli_epi16(d13, 2), d[3]), d[5]);
-}
-
-// Four rows of A'^T applied to 6 vectors of i32 sums (conv2d_u8s8_avx512vnni.c's winograd_at).
-static inline __attribute__((always_inline)) void winograd_at(const __m256i* m, __m256i* y) {
-  const __m256i s12 = _mm256_add_epi32(m[1], m[2]), d12 = _mm256_slli_epi32(_mm256_sub_epi32(m[1], m[2]), 2);
-  const __m256i s34 = _mm256_add_epi32(m[3], m[4]), d34 = _mm256_sub_epi32(m[3], m[4]);
-  y[0] = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(m[0], 2), _mm256_slli_epi32(m[0], 1)),
-                          _mm256_add_epi32(_mm256_slli_epi32(s12, 2), s34));
-  y[1] = _mm256_add_epi32(d12, _mm256_slli_epi32(d34, 1));
-  y[2] = _mm256_slli_epi32(_mm256_add_epi32(s12, s34), 2);
-  y[3] = _mm256_add_epi32(_mm256_add_epi32(d12, _mm256_slli_epi32(d34, 3)),
-                          _mm256_add_epi32(_mm256_slli_epi32(m[5], 4), _mm256_slli_epi32(m[5], 3)));
-}
+#define WINO_BYTES 32
+#include "winograd_transforms.h"
 
 typedef struct {
   const int8_t* x;
@@ -666,14 +641,14 @@ static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0
           const __m256i d[6] = {winograd_pairs(a0, b0, pick0[0], pick1[0]), winograd_pairs(a0, b0, pick0[1], pick1[1]),
                                 winograd_pairs(a0, b0, pick0[2], pick1[2]), winograd_pairs(a0, b0, pick0[3], pick1[3]),
                                 winograd_pairs(a4, b4, pick0[0], pick1[0]), winograd_pairs(a4, b4, pick0[1], pick1[1])};
-          winograd_bt(d, t[r]);
+          winograd_bt((const wino_u16*)d, (wino_u16*)t[r]);
         }
         const int nt = j1 - j0 < WINO_CHUNK ? j1 - j0 : WINO_CHUNK;
         const size_t at = (size_t)i * tw + j0 - first;
         for (int q = 0; q < 6; ++q) {
           const __m256i col[6] = {t[0][q], t[1][q], t[2][q], t[3][q], t[4][q], t[5][q]};
           __m256i out[6];
-          winograd_bt(col, out);
+          winograd_bt((const wino_u16*)col, (wino_u16*)out);
           for (int p = 0; p < 6; ++p) store_lanes(v + (((size_t)(6 * p + q) * pairs + cp) * span + at) * 2, out[p], nt);
         }
       }
@@ -715,23 +690,14 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
   const __m256i* ms = k->m + slot * 36;
   __m256i* ys = k->ys + slot * 16;  // the earlier chunks' Ys, [row][col]
   __m256i t[4][6];  // the first stage's 4 x 6
-#pragma clang loop unroll(full)
-  for (int q = 0; q < 6; ++q) {
-    const __m256i col[6] = {_mm256_loadu_si256(ms + q), _mm256_loadu_si256(ms + 6 + q),
-                            _mm256_loadu_si256(ms + 12 + q), _mm256_loadu_si256(ms + 18 + q),
-                            _mm256_loadu_si256(ms + 24 + q), _mm256_loadu_si256(ms + 30 + q)};
-    __m256i out[4];
-    winograd_at(col, out);
-#pragma clang loop unroll(full)
-    for (int a = 0; a < 4; ++a) t[a][q] = out[a];
-  }
+  winograd_at_columns((const wino_u32_unaligned*)ms, (wino_u32(*)[6])t);
   // 576 Y modulo 2^32 -> (Y modulo 2^26) << 6, whose arithmetic shift back is Y
   const __m256i inv9 = _mm256_set1_epi32((int32_t)((uint32_t)WINO_INV9 << 6));
   if (!last) {
 #pragma clang loop unroll(full)
     for (int a = 0; a < 4; ++a) {
       __m256i y[4];
-      winograd_at(t[a], y);
+      winograd_at((const wino_u32*)t[a], (wino_u32*)y);
 #pragma clang loop unroll(full)
       for (int col = 0; col < 4; ++col) {
         const __m256i sum = _mm256_srai_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(y[col], 6), inv9), 6);
@@ -762,7 +728,7 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
 #pragma clang loop unroll(full)
     for (int a = 0; a < 2; ++a) {
       __m256i y[4];
-      winograd_at(t[2 * half + a], y);
+      winograd_at((const wino_u32*)t[2 * half + a], (wino_u32*)y);
 #pragma clang loop unroll(full)
       for (int col = 0; col < 4; ++col) {
         __m256i sum = _mm256_srai_epi32(_mm256_mullo_epi32(_mm256_srai_epi32(y[col], 6), inv9), 6);

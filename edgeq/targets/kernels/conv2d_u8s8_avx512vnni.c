@@ -1075,34 +1075,9 @@ void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, in
 #define WINO_VECTORS 4
 #define WINO_OC (16 * WINO_VECTORS)
 #define WINO_CHUNK 15  // tiles per input-transform step: their windows span 62 columns, one 64-byte load per row
-#define WINO_INV9 954437177  // 9 * WINO_INV9 = 1 modulo 2^32
 
-// V = B^T d over 6 vectors of i16 lanes (rows of B^T: 4 0 -5 0 1 0 / 0 -4 -4 1 1 0 / 0 4 -4 -1 1 0 /
-// 0 -2 -1 2 1 0 / 0 2 -1 -2 1 0 / 0 4 0 -5 0 1), in wrap-around i16: exact, as the results fit i16.
-static inline __attribute__((always_inline)) void winograd_bt(const __m512i* d, __m512i* v) {
-  const __m512i d02 = _mm512_sub_epi16(d[0], d[2]), d13 = _mm512_sub_epi16(d[1], d[3]);
-  const __m512i d42 = _mm512_sub_epi16(d[4], d[2]), d43 = _mm512_sub_epi16(d[4], d[3]);
-  const __m512i s12 = _mm512_add_epi16(d[1], d[2]), m12 = _mm512_sub_epi16(d[1], d[2]);
-  const __m512i s34 = _mm512_add_epi16(d[3], d[4]);
-  v[0] = _mm512_add_epi16(_mm512_sub_epi16(_mm512_slli_epi16(d02, 2), d[2]), d[4]);
-  v[1] = _mm512_sub_epi16(s34, _mm512_slli_epi16(s12, 2));
-  v[2] = _mm512_add_epi16(d43, _mm512_slli_epi16(m12, 2));
-  v[3] = _mm512_sub_epi16(d42, _mm512_slli_epi16(d13, 1));
-  v[4] = _mm512_add_epi16(d42, _mm512_slli_epi16(d13, 1));
-  v[5] = _mm512_add_epi16(_mm512_sub_epi16(_mm512_slli_epi16(d13, 2), d[3]), d[5]);
-}
-
-// Four rows of A'^T (6 4 4 1 1 0 / 0 4 -4 2 -2 0 / 0 4 4 4 4 0 / 0 4 -4 8 -8 24) applied to 6 vectors of i32 sums.
-static inline __attribute__((always_inline)) void winograd_at(const __m512i* m, __m512i* y) {
-  const __m512i s12 = _mm512_add_epi32(m[1], m[2]), d12 = _mm512_slli_epi32(_mm512_sub_epi32(m[1], m[2]), 2);
-  const __m512i s34 = _mm512_add_epi32(m[3], m[4]), d34 = _mm512_sub_epi32(m[3], m[4]);
-  y[0] = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(m[0], 2), _mm512_slli_epi32(m[0], 1)),
-                          _mm512_add_epi32(_mm512_slli_epi32(s12, 2), s34));
-  y[1] = _mm512_add_epi32(d12, _mm512_slli_epi32(d34, 1));
-  y[2] = _mm512_slli_epi32(_mm512_add_epi32(s12, s34), 2);
-  y[3] = _mm512_add_epi32(_mm512_add_epi32(d12, _mm512_slli_epi32(d34, 3)),
-                          _mm512_add_epi32(_mm512_slli_epi32(m[5], 4), _mm512_slli_epi32(m[5], 3)));
-}
+#define WINO_BYTES 64
+#include "winograd_transforms.h"
 
 typedef struct {
   const int8_t* x;
@@ -1149,14 +1124,14 @@ static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0
           __m512i d[6];
           for (int u = 0; u < 6; ++u)
             d[u] = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(_mm512_permutex2var_epi8(a, columns[u], b)));
-          winograd_bt(d, t[r]);
+          winograd_bt((const wino_u16*)d, (wino_u16*)t[r]);
         }
         const __mmask16 lanes = (__mmask16)((1u << n) - 1);
         const size_t at = (size_t)i * tw + j0 - first;
         for (int q = 0; q < 6; ++q) {
           const __m512i col[6] = {t[0][q], t[1][q], t[2][q], t[3][q], t[4][q], t[5][q]};
           __m512i out[6];
-          winograd_bt(col, out);
+          winograd_bt((const wino_u16*)col, (wino_u16*)out);
           for (int p = 0; p < 6; ++p)
             _mm512_mask_storeu_epi32(v + (((size_t)(6 * p + q) * pairs + cp) * span + at) * 2, lanes, out[p]);
         }
@@ -1217,20 +1192,9 @@ static inline void store_tile_rows(int8_t* at, int w, __m128i four, int rows, in
 // conv's body made layer1's conv 5% slower, with the residual add 21% (C harness, one core).
 static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
                                                       const int usual) {
-  // Fully unrolled, M read where it is needed: as loops over arrays, clang copied M to the stack and ran both
-  // stages through memory
   const __m512i* ms = k->m + slot * 36;
   __m512i t[4][6];  // the first stage's 4 x 6
-#pragma clang loop unroll(full)
-  for (int q = 0; q < 6; ++q) {
-    const __m512i col[6] = {_mm512_loadu_si512(ms + q), _mm512_loadu_si512(ms + 6 + q),
-                            _mm512_loadu_si512(ms + 12 + q), _mm512_loadu_si512(ms + 18 + q),
-                            _mm512_loadu_si512(ms + 24 + q), _mm512_loadu_si512(ms + 30 + q)};
-    __m512i out[4];
-    winograd_at(col, out);
-#pragma clang loop unroll(full)
-    for (int a = 0; a < 4; ++a) t[a][q] = out[a];
-  }
+  winograd_at_columns((const wino_u32_unaligned*)ms, (wino_u32(*)[6])t);
   const __m512i inv9 = _mm512_set1_epi32((int32_t)((uint32_t)WINO_INV9 << 6));
   const __m512i bias = _mm512_loadu_si512(k->bias + oc0), mult = _mm512_loadu_si512(k->rq->m + oc0);
   const __m512i m_odd = _mm512_srli_epi64(mult, 32);
@@ -1238,7 +1202,7 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
 #pragma clang loop unroll(full)
   for (int a = 0; a < 4; ++a) {
     __m512i y[4];
-    winograd_at(t[a], y);
+    winograd_at((const wino_u32*)t[a], (wino_u32*)y);
     __m128i b[4];  // the row's i8 results, [col][16 channels]
 #pragma clang loop unroll(full)
     for (int col = 0; col < 4; ++col) {
