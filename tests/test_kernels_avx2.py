@@ -70,8 +70,9 @@ def test_avx2_depthwise_requantizes_like_the_reference(c, hw, stride, pad, shift
     assert re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after) == [re.search(r"@(dw_\w+)\(", after)[1]]
 
 
-# test_kernels.py's Winograd convs (partial blocks and tiles, merged blocks, 128 channels, pieces ending mid-row),
-# its exactness bound and its residual adds, on the AVX2 Winograd kernel
+# test_kernels.py's Winograd convs, its exactness bound and its residual adds, on the AVX2 Winograd kernel: maps
+# ending in partial tiles, partial blocks of 6 tiles, 128 channels, ranges of tiles that start mid-row (12 x 64:
+# 48 tiles in 2 ranges) and convs of one piece split by their output channels (16 tiles and fewer)
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
 @pytest.mark.parametrize("c,hw,oc", _WINOGRAD)
 def test_avx2_winograd_conv_requantizes_like_the_reference(c, hw, oc, shift, lo, hi, zp, tmp_path):
@@ -93,7 +94,8 @@ def test_avx2_winograd_is_exact_at_its_bound(xv, wv, c, tmp_path):
     _check_winograd_bound(xv, wv, tmp_path, pass_name=PASS, c=c)
 
 
-# (and on 30 tiles, which the kernel splits into ranges of tiles, not by output channels)
+# test_kernels.py's residual adds (convs of one piece, split by their output channels), and one on 30 tiles, which
+# the kernel splits into ranges of tiles
 @pytest.mark.parametrize("hw,crq,zc,zr,zp,lo,hi,shift",
                          _WINOGRAD_ADDS + [((20, 24), (39, 0, 255, -128), -128, -128, -128, -128, 127, 20)])
 def test_avx2_winograd_conv_adds_the_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path):
