@@ -616,7 +616,7 @@ def winograd_scratch(conv: ConvShape) -> int:
     oc_parts, parts = _winograd_parts(conv)
     tw, piece = -(-conv.ow // 4), WINOGRAD_PIECE[conv.isa]
     piece = min(max(piece, tw) if conv.isa == VNNI else max(piece // tw * tw, tw), -(-_winograd_tiles(conv) // parts))
-    sums = 36 * WINOGRAD_TILES * WINOGRAD_OC * 4 if conv.isa == VNNI else piece * 16 * (36 + 16) * 4
+    sums = 36 * WINOGRAD_TILES * WINOGRAD_OC * 4 if conv.isa == VNNI else piece * WINOGRAD_GROUP[AVX2] * (36 + 16) * 4
     return oc_parts * parts * (-(-36 * conv.c * piece * 2 // 64) * 64 + sums)
 
 
