@@ -62,6 +62,7 @@ EXECUTABLE = "edgeq_kernels"
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # output channels in the lanes (ConvShape.rows_kernel)
 CONV_POINTWISE = "edgeq_conv1x1_u8s8_requant"   # AVX2: 1x1 stride-1 convs on their NCHW input (pointwise_fits)
+POINTWISE_PIXELS = 24   # the 1x1 kernel's strip: 3 vectors of 8 pixels (PW_VECTORS)
 CONV_PATCH = "edgeq_conv2d_u8s8_patch_requant"   # the stems, as 1x1 convs over their patches (patch_fits)
 ADD = "_add"       # the suffix of the requantized kernels' copies with a residual add after the requantization
 PACKS = "_packs"   # the suffix of their copies that also write the packed input of the conv that reads the output
@@ -420,15 +421,23 @@ def pointwise_fits(conv: ConvShape, src: Source, rq: Requant | None) -> bool:
 
 
 def pointwise_export(conv: ConvShape, rq: Requant, add: ResidualAdd | None = None) -> Export:
-    """Workgroups: groups of 8-channel blocks x equal parts of the 8-pixel vectors."""
+    """Workgroups: groups of 8-channel blocks x equal parts of the 8-pixel vectors. Two results: the i8 output,
+    and the kernel's scratch (pointwise_scratch bytes, unused after)."""
     group, blocks, parts = _split(conv.oc8, -(-conv.oh * conv.ow // 8))
     name, function = f"{conv.name}_{rq.name}_pw", CONV_POINTWISE
     scalars = (conv.c, conv.oc, conv.oh * conv.ow, parts, group, rq.shift, rq.lo, rq.hi, rq.zp)
-    pointers = ("memref<1xi8>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>")
+    pointers = ("memref<1xi8>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>", "memref<1xi8>")
     if add is not None:
         name, function, scalars = f"{name}_{add.name}", function + ADD, scalars + add.scalars
         pointers = pointers[:4] + ("memref<1xi8>",) + pointers[4:]
-    return Export(name, function, pointers, scalars, (blocks, parts))
+    return Export(name, function, pointers, scalars, (blocks, parts), outputs=2)
+
+
+def pointwise_scratch(conv: ConvShape) -> int:
+    """The bytes of a 1x1 dispatch's scratch: per workgroup, its strip of 24 pixels' input interleaved in pairs of
+    channels, [C/2][24][2] u16 (the kernel's xs)."""
+    _, blocks, parts = _split(conv.oc8, -(-conv.oh * conv.ow // 8))
+    return blocks * parts * -(-conv.c // 2) * POINTWISE_PIXELS * 4
 
 
 def _conv_exports(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = False,
@@ -834,9 +843,11 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
         y = f"tensor<{t['out'].replace('xi32', 'xi8')}>"
         res, res_type = (", %res", f", {y}") if add else ("", "")
         ys, results = ("%y, %yk", f"{y}, tensor<{packs[0].types()['xk']}>") if packs else ("%y", y)
+        outs = f"{y}, tensor<{pointwise_scratch(conv)}xi8>" if pointwise else results   # and the 1x1's scratch
         lines += [
-            f"{ys} = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk, %mult{res}) : (tensor<{t['xk']}>, "
-            f"tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>{res_type}) -> ({results})",
+            f"{'%y, %ws' if pointwise else ys} = flow.dispatch @{EXECUTABLE}::@{export.name}({x}, %wk, %bk, "
+            f"%mult{res}) : (tensor<{t['xk']}>, tensor<{t['wk']}>, tensor<{t['bk']}>, tensor<{conv.oc}x1x1xi32>"
+            f"{res_type}) -> ({outs})",
             f"util.return {ys} : {results}"]
         args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>" + (f", %res: {y}" if add else "")
     return _util_func(_callee(conv, src, rq, packed, add, packs, reads=reads),

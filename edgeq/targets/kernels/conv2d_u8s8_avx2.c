@@ -457,87 +457,124 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
   }
 }
 
-// A 1x1 stride-1 conv on its NCHW input, with no pack: pixels in the lanes, 8 output channels x 8 pixels a tile.
-// Each step takes two input channels: their 8 pixels' bytes, interleaved and + 128, zero-extended to pairs of u16,
-// against the pair of weights of each output channel broadcast, vpmaddwd adding the pair in each pixel's lane. The
-// sums come out one pixel per lane, in order: the epilogue requantizes them and stores them NCHW as they are.
+// A 1x1 stride-1 conv on its NCHW input, with no pack: pixels in the lanes, a register tile of 3 vectors of 8
+// pixels x 4 output channels. A workgroup takes its pixels in strips of 24: it first interleaves the strip's input
+// into its scratch, xs [c / 2][3][8 pixels][2 channels] u16 (x + 128, zero-extended), once for all the output
+// channels. Each step of a tile then takes a pair of input channels: each output channel's pair of i16 weights
+// broadcast once for 3 vpmaddwd, which read their inputs from L1 (held in registers, they spilled an accumulator:
+// 48 -> 63 GMAC/s on one core), adding the pair in each pixel's lane. The sums come out one pixel per lane, in
+// order: the epilogue requantizes them and stores them NCHW as they are.
 //   x    [c][hw]  i8   the input, unpadded
 //   w    [oc8][c4][8][4]  s16   the 8 x 4 weights of each block and group of 4 input channels, sign-extended
 //   bias [oc8 * 8]  i32   bias - 128 * sum(w)
 //   y    [oc][hw]  i8, and r [oc][hw] the residual of the _add entry
+//   ws   per workgroup, xs (conv_kernel.py's pointwise_scratch)
 // Workgroup (gx, gy): the gx-th `group` of 8-channel blocks, the gy-th of `parts` equal parts of the 8-pixel
 // vectors.
-static inline __attribute__((always_inline)) void pointwise_tile(const int8_t* x, const int16_t* w,
-                                                                 const int32_t* bias, int8_t* y, const requant_t* rq,
-                                                                 const residual_t* add, int c, int oc, int hw, int b,
-                                                                 int p0, const int usual) {
-  const int c4 = (c + 3) / 4, n = hw - p0 < 8 ? hw - p0 : 8;
+#define PW_VECTORS 3  // 8-pixel vectors per register tile
+#define PW_OC 4       // output channels per register tile: 12 accumulators, a weight pair and a product
+
+// xs for the n <= 24 pixels from p0, in nv vectors: the lanes past n read 0 (their sums are not stored).
+static inline __attribute__((always_inline)) void pointwise_strip(const int8_t* x, int c, int hw, int p0, int n,
+                                                                  int nv, uint16_t* xs) {
   const __m128i sign = _mm_set1_epi8((char)0x80);
-  __m256i acc[BLOCK];
-  for (int o = 0; o < BLOCK; ++o) acc[o] = _mm256_set1_epi32(bias[b * BLOCK + o]);
-  const int32_t* wb = (const int32_t*)(w + (size_t)b * c4 * BLOCK * 4);  // (w[o][2k], w[o][2k + 1]) pairs
-  for (int k = 0; k < c / 2; ++k) {  // channels 2k and 2k + 1
+  for (int k = 0; k < (c + 1) / 2; ++k) {
     const int8_t* xk = x + (size_t)2 * k * hw + p0;
-    const __m128i a = n == 8 ? _mm_loadl_epi64((const __m128i*)xk) : load_bytes(xk, n);
-    const __m128i d = n == 8 ? _mm_loadl_epi64((const __m128i*)(xk + hw)) : load_bytes(xk + hw, n);
-    const __m256i xv = _mm256_cvtepu8_epi16(_mm_xor_si128(sign, _mm_unpacklo_epi8(a, d)));
-    const int32_t* wk = wb + (k / 2) * BLOCK * 2 + k % 2;
-#pragma clang loop unroll(full)
-    for (int o = 0; o < BLOCK; ++o)
-      acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(xv, _mm256_set1_epi32(wk[2 * o])));
+    for (int v = 0; v < nv; ++v) {
+      const int nb = n - 8 * v < 8 ? n - 8 * v : 8;
+      const __m128i a = nb == 8 ? _mm_loadl_epi64((const __m128i*)(xk + 8 * v)) : load_bytes(xk + 8 * v, nb);
+      const __m128i d = 2 * k + 1 == c ? sign  // the last channel alone: its pair reads 0 (its weights are 0)
+                        : nb == 8      ? _mm_loadl_epi64((const __m128i*)(xk + hw + 8 * v))
+                                       : load_bytes(xk + hw + 8 * v, nb);
+      _mm256_storeu_si256((__m256i*)(xs + ((size_t)k * PW_VECTORS + v) * 16),
+                          _mm256_cvtepu8_epi16(_mm_xor_si128(sign, _mm_unpacklo_epi8(a, d))));
+    }
   }
-  if (c % 2) {  // the last channel alone, paired with 128 - 128 = 0 (the next channel's weights are 0)
-    const int8_t* xk = x + (size_t)(c - 1) * hw + p0;
-    const __m128i a = n == 8 ? _mm_loadl_epi64((const __m128i*)xk) : load_bytes(xk, n);
-    const __m256i xv = _mm256_cvtepu8_epi16(_mm_xor_si128(sign, _mm_unpacklo_epi8(a, sign)));
-    const int32_t* wk = wb + ((c - 1) / 4) * BLOCK * 2 + (c - 1) % 4 / 2;
+}
+
+// The tile of output channels o0 .. o0 + 3 (within one block) x the strip's nv vectors.
+static inline __attribute__((always_inline)) void pointwise_tile(const uint16_t* xs, const int16_t* w,
+                                                                 const int32_t* bias, int8_t* y, const requant_t* rq,
+                                                                 const residual_t* add, int c, int oc, int hw, int o0,
+                                                                 int p0, int n, const int nv, const int usual) {
+  __m256i acc[PW_VECTORS][PW_OC];
+  for (int j = 0; j < PW_OC; ++j)
+    for (int v = 0; v < nv; ++v) acc[v][j] = _mm256_set1_epi32(bias[o0 + j]);
+  // (w[o][2k], w[o][2k + 1]): int32 (k / 2) * 16 + 2 * (o % 8) + k % 2 of o's block
+  const int32_t* wb = (const int32_t*)(w + (size_t)(o0 / BLOCK) * ((c + 3) / 4) * BLOCK * 4) + 2 * (o0 % BLOCK);
+  for (int k = 0; k < (c + 1) / 2; ++k) {
+    const uint16_t* xk = xs + (size_t)k * PW_VECTORS * 16;
+    const int32_t* wk = wb + (k / 2) * 16 + k % 2;
 #pragma clang loop unroll(full)
-    for (int o = 0; o < BLOCK; ++o)
-      acc[o] = _mm256_add_epi32(acc[o], _mm256_madd_epi16(xv, _mm256_set1_epi32(wk[2 * o])));
+    for (int j = 0; j < PW_OC; ++j) {
+      const __m256i wj = _mm256_set1_epi32(wk[2 * j]);
+      __asm__("" : "+r"(xk));  // so that each vpmaddwd reads its input from memory instead of a register
+#pragma clang loop unroll(full)
+      for (int v = 0; v < nv; ++v)
+        acc[v][j] = _mm256_add_epi32(
+            acc[v][j], _mm256_madd_epi16(_mm256_loadu_si256((const __m256i*)(xk + v * 16)), wj));
+    }
   }
-  for (int o = 0; o < BLOCK && b * BLOCK + o < oc; ++o) {
-    const int ch = b * BLOCK + o;
+  for (int j = 0; j < PW_OC && o0 + j < oc; ++j) {
+    const int ch = o0 + j;
     const __m256i m = _mm256_set1_epi32(rq->m[ch]);
-    const __m256i v = requantize8(acc[o], rq, m, m, usual);
-    int8_t* at = y + (size_t)ch * hw + p0;
-    if (add) {
-      const int8_t* r = add->r + (size_t)ch * hw + p0;
-      store_bytes(at, add_residual(v, add, n == 8 ? _mm_loadl_epi64((const __m128i*)r) : load_bytes(r, n)), n);
-    } else {
-      store_bytes(at, saturate8(v), n);
+#pragma clang loop unroll(full)
+    for (int v = 0; v < nv; ++v) {
+      const int nb = n - 8 * v < 8 ? n - 8 * v : 8;
+      const __m256i q = requantize8(acc[v][j], rq, m, m, usual);
+      int8_t* at = y + (size_t)ch * hw + p0 + 8 * v;
+      if (add) {
+        const int8_t* r = add->r + (size_t)ch * hw + p0 + 8 * v;
+        store_bytes(at, add_residual(q, add, nb == 8 ? _mm_loadl_epi64((const __m128i*)r) : load_bytes(r, nb)),
+                    nb);
+      } else {
+        store_bytes(at, saturate8(q), nb);
+      }
     }
   }
 }
 
 static inline __attribute__((always_inline)) void pointwise_conv(
-    const int8_t* x, const int16_t* w, const int32_t* bias, int8_t* y, const requant_t* rq, const residual_t* add,
-    int32_t c, int32_t oc, int32_t hw, int32_t parts, int32_t group, size_t gx, size_t gy) {
+    const int8_t* x, const int16_t* w, const int32_t* bias, int8_t* y, void* ws, const requant_t* rq,
+    const residual_t* add, int32_t c, int32_t oc, int32_t hw, int32_t parts, int32_t group, size_t gx, size_t gy) {
   const int usual = usual_requant(rq), oc8 = (oc + BLOCK - 1) / BLOCK, vectors = (hw + 7) / 8;
-  const int b1 = (int)gx * group + group < oc8 ? (int)gx * group + group : oc8;
-  for (int v = (int)gy * vectors / parts; v < ((int)gy + 1) * vectors / parts; ++v)
-    for (int b = (int)gx * group; b < b1; ++b) {  // the blocks reuse the vector's input from L1
-      if (usual)
-        pointwise_tile(x, w, bias, y, rq, add, c, oc, hw, b, 8 * v, 1);
-      else
-        pointwise_tile(x, w, bias, y, rq, add, c, oc, hw, b, 8 * v, 0);
+  const int groups = (oc8 + group - 1) / group, o_end = ((int)gx + 1) * group * BLOCK;
+  const int o1 = o_end < oc ? o_end : oc;
+  uint16_t* xs = (uint16_t*)ws + (gy * groups + gx) * ((c + 1) / 2) * PW_VECTORS * 16;
+  const int v1 = ((int)gy + 1) * vectors / parts;
+  for (int v = (int)gy * vectors / parts; v < v1; v += PW_VECTORS) {
+    const int nv = v1 - v < PW_VECTORS ? v1 - v : PW_VECTORS, p0 = 8 * v;
+    const int n = hw - p0 < 8 * nv ? hw - p0 : 8 * nv;
+    pointwise_strip(x, c, hw, p0, n, nv, xs);
+    for (int o = (int)gx * group * BLOCK; o < o1; o += PW_OC) {  // the tiles reuse the strip from L1
+#define PW_TILE(NV) \
+  usual ? pointwise_tile(xs, w, bias, y, rq, add, c, oc, hw, o, p0, n, NV, 1) \
+        : pointwise_tile(xs, w, bias, y, rq, add, c, oc, hw, o, p0, n, NV, 0)
+      switch (nv) {  // each count its own unrolled copy: accumulators in registers
+        case 3: PW_TILE(3); break;
+        case 2: PW_TILE(2); break;
+        default: PW_TILE(1); break;
+      }
+#undef PW_TILE
     }
+  }
 }
 
 void edgeq_conv1x1_u8s8_requant(const int8_t* x, const int16_t* w, const int32_t* bias, const int32_t* m,
-                                int8_t* y, int32_t c, int32_t oc, int32_t hw, int32_t parts, int32_t group,
+                                int8_t* y, void* ws, int32_t c, int32_t oc, int32_t hw, int32_t parts, int32_t group,
                                 int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
-  pointwise_conv(x, w, bias, y, &rq, 0, c, oc, hw, parts, group, gx, gy);
+  pointwise_conv(x, w, bias, y, ws, &rq, 0, c, oc, hw, parts, group, gx, gy);
 }
 
 void edgeq_conv1x1_u8s8_requant_add(const int8_t* x, const int16_t* w, const int32_t* bias, const int32_t* m,
-                                    const int8_t* r, int8_t* y, int32_t c, int32_t oc, int32_t hw, int32_t parts,
-                                    int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp, int32_t mc,
-                                    int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp, int32_t add_lo,
-                                    int32_t add_hi, size_t gx, size_t gy) {
+                                    const int8_t* r, int8_t* y, void* ws, int32_t c, int32_t oc, int32_t hw,
+                                    int32_t parts, int32_t group, int32_t shift, int32_t lo, int32_t hi, int32_t zp,
+                                    int32_t mc, int32_t mr, int32_t k, int32_t add_shift, int32_t add_zp,
+                                    int32_t add_lo, int32_t add_hi, size_t gx, size_t gy) {
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  pointwise_conv(x, w, bias, y, &rq, &add, c, oc, hw, parts, group, gx, gy);
+  pointwise_conv(x, w, bias, y, ws, &rq, &add, c, oc, hw, parts, group, gx, gy);
 }
 
 // Winograd F(4x4, 3x3) for 3x3 stride-1 convs padded by 1: conv2d_u8s8_avx512vnni.c's edgeq_winograd_conv_requant,
