@@ -112,14 +112,15 @@ def _parts(units: int, cost: int, other: int = 1, least: int = 1) -> int:
     return max(1, min(parts, MAX_WORKGROUPS // other))
 
 
-def _split(oc8: int, units: int, step: int = 1, least: int = 1) -> tuple[int, int, int]:
+def _split(oc8: int, units: int, step: int = 1, least: int = 1, overhead: int = 0) -> tuple[int, int, int]:
     """How a conv kernel's dispatch splits into workgroups: (blocks of 8 output channels per workgroup, workgroups
     along the output channels, equal parts of `units` along the other dimension), at most MAX_WORKGROUPS, groups
     of blocks in multiples of `step`, parts of at least `least` units where there are enough. The split that
     WORKERS threads finish first when each takes the next workgroup as it is done (an odd count leaves one idle
     for a workgroup's time: MobileNetV2's 96 -> 576 convs on 14x14 had 9 workgroups of 64 channels, one thread
-    idle for 6.5 us of their 34); within 4% of that, the most workgroups (the least lost when a thread starts
-    late), then the fewest channel groups (each reads the whole input)."""
+    idle for 6.5 us of their 34), where each workgroup also does `overhead` blocks' worth of work per unit;
+    within 4% of that, the most workgroups (the least lost when a thread starts late), then the fewest channel
+    groups (each reads the whole input)."""
     candidates = []
     for group in range(step, -(-oc8 // step) * step + 1, step):
         blocks = -(-oc8 // group)
@@ -127,7 +128,8 @@ def _split(oc8: int, units: int, step: int = 1, least: int = 1) -> tuple[int, in
             if parts > 1 and units // parts < least:
                 break
             n = blocks * parts
-            candidates.append((-(-n // WORKERS) * min(group, oc8) * -(-units // parts), n, group, blocks, parts))
+            candidates.append((-(-n // WORKERS) * (min(group, oc8) + overhead) * -(-units // parts), n, group,
+                               blocks, parts))
     fastest = min(c[0] for c in candidates)
     best = max((c for c in candidates if c[0] <= 1.04 * fastest), key=lambda c: (c[1], -c[3]))
     return best[2:]
@@ -420,10 +422,17 @@ def pointwise_fits(conv: ConvShape, src: Source, rq: Requant | None) -> bool:
             and (src.h, src.w, src.top, src.left) == (conv.hp, conv.wp, 0, 0))
 
 
+def _pointwise_split(conv: ConvShape) -> tuple[int, int, int]:
+    """Groups of 8-channel blocks x equal parts of the 8-pixel vectors. Each workgroup interleaves its pixels'
+    input, which takes about as long as a block's products: MobileNetV2's 960 -> 160 conv on 7 x 7 in 10 groups of
+    16 channels took 1.25x as long as in 2 of 80 (C harness, one core)."""
+    return _split(conv.oc8, -(-conv.oh * conv.ow // 8), overhead=1)
+
+
 def pointwise_export(conv: ConvShape, rq: Requant, add: ResidualAdd | None = None) -> Export:
-    """Workgroups: groups of 8-channel blocks x equal parts of the 8-pixel vectors. Two results: the i8 output,
-    and the kernel's scratch (pointwise_scratch bytes, unused after)."""
-    group, blocks, parts = _split(conv.oc8, -(-conv.oh * conv.ow // 8))
+    """Workgroups: _pointwise_split. Two results: the i8 output, and the kernel's scratch (pointwise_scratch
+    bytes, unused after)."""
+    group, blocks, parts = _pointwise_split(conv)
     name, function = f"{conv.name}_{rq.name}_pw", CONV_POINTWISE
     scalars = (conv.c, conv.oc, conv.oh * conv.ow, parts, group, rq.shift, rq.lo, rq.hi, rq.zp)
     pointers = ("memref<1xi8>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>", "memref<1xi8>")
@@ -436,7 +445,7 @@ def pointwise_export(conv: ConvShape, rq: Requant, add: ResidualAdd | None = Non
 def pointwise_scratch(conv: ConvShape) -> int:
     """The bytes of a 1x1 dispatch's scratch: per workgroup, its strip of 24 pixels' input interleaved in pairs of
     channels, [C/2][24][2] u16 (the kernel's xs)."""
-    _, blocks, parts = _split(conv.oc8, -(-conv.oh * conv.ow // 8))
+    _, blocks, parts = _pointwise_split(conv)
     return blocks * parts * -(-conv.c // 2) * POINTWISE_PIXELS * 4
 
 

@@ -437,6 +437,78 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
   }
 }
 
+// Small maps (a padded input row within 16 bytes: MobileNet's 14 x 14 and 7 x 7): each input row, + 128 and padded
+// as dw_row's, is built in a register from one 16-byte load and a shuffle, and the taps read it there. The ring of
+// rows built such rows byte by byte, and each tap's 16-byte load read bytes stored just before in smaller pieces:
+// MobileNetV2's convs on 14 x 14 and 7 x 7 take 0.28-0.42x as long this way (C harness, one core).
+typedef struct {
+  __m128i idx_end, idx_start;  // for a load that ends at the row's end, and for one from its start
+  __m128i pad, fill;           // the padding's bytes (0 elsewhere), and a whole row of padding
+} dw_small_t;
+
+static inline __m128i dw_row16(const int8_t* x, size_t at, int r, int h, int wd, const dw_small_t* d) {
+  if (r < 0 || r >= h) return d->fill;
+  const __m128i sign = _mm_set1_epi8((char)0x80);
+  at += (size_t)r * wd;
+  if (at + wd >= 16)
+    return _mm_or_si128(_mm_shuffle_epi8(_mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)(x + at + wd - 16))),
+                                         d->idx_end), d->pad);
+  return _mm_or_si128(_mm_shuffle_epi8(_mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)(x + at))),
+                                       d->idx_start), d->pad);  // the tensor's first bytes: it has 32 or more
+}
+
+static inline __attribute__((always_inline)) void dwconv3x3_small(const int8_t* x, const int8_t* w,
+                                                                  const int32_t* bias, int8_t* y, const requant_t* rq,
+                                                                  const dw_small_t* d, int ch, int h, int wd, int top,
+                                                                  const int sw, int out_h, int out_w,
+                                                                  const int usual) {
+  const int8_t* wc = w + 12 * ch;
+  __m256i pair[3], third[3];
+  for (int i = 0; i < 3; ++i) {
+    pair[i] = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)wc[4 * i] | (uint32_t)(uint16_t)wc[4 * i + 1] << 16));
+    third[i] = _mm256_set1_epi32((int32_t)(uint32_t)(uint16_t)wc[4 * i + 2]);
+  }
+  const __m256i pairs1 = _mm256_setr_epi8(0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1, 4, -1, 4, -1, 5, -1, 5, -1,
+                                          6, -1, 6, -1, 7, -1, 7, -1, 8, -1);
+  const __m256i thirds1 = _mm256_setr_epi8(2, -1, -1, -1, 3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1,
+                                           7, -1, -1, -1, 8, -1, -1, -1, 9, -1, -1, -1);
+  const __m256i b = _mm256_set1_epi32(bias[ch]), m = _mm256_set1_epi32(rq->m[ch]);
+  const size_t at = (size_t)ch * h * wd;
+  __m128i q[3];  // the output row's 3 input rows
+  for (int i = 0; i < 3; ++i) q[i] = dw_row16(x, at, i - top, h, wd, d);
+  int8_t* yc = y + (size_t)ch * out_h * out_w;
+  for (int oh = 0; oh < out_h; ++oh) {
+    if (oh > 0) {
+      if (sw == 1) {
+        q[0] = q[1], q[1] = q[2], q[2] = dw_row16(x, at, oh + 2 - top, h, wd, d);
+      } else {
+        q[0] = q[2], q[1] = dw_row16(x, at, 2 * oh + 1 - top, h, wd, d);
+        q[2] = dw_row16(x, at, 2 * oh + 2 - top, h, wd, d);
+      }
+    }
+    for (int ow = 0; ow < out_w; ow += 8) {
+      __m256i acc = b;
+#pragma clang loop unroll(full)
+      for (int i = 0; i < 3; ++i) {
+        __m256i p, t;
+        if (sw == 1) {
+          const __m256i r = _mm256_broadcastsi128_si256(ow ? _mm_alignr_epi8(d->fill, q[i], 8) : q[i]);
+          p = _mm256_shuffle_epi8(r, pairs1), t = _mm256_shuffle_epi8(r, thirds1);
+        } else {
+          p = _mm256_cvtepu8_epi16(q[i]), t = _mm256_cvtepu8_epi16(_mm_srli_si128(q[i], 2));
+        }
+        acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(p, pair[i]), _mm256_madd_epi16(t, third[i])));
+      }
+      const __m128i v = saturate8(requantize8(acc, rq, m, m, usual));
+      int8_t* at_y = yc + (size_t)oh * out_w + ow;
+      if (oh + 1 < out_h)  // all 8 bytes: those past the row are the next row's, stored after
+        _mm_storel_epi64((__m128i*)at_y, v);
+      else
+        store_bytes(at_y, v, out_w - ow < 8 ? out_w - ow : 8);
+    }
+  }
+}
+
 void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_t* bias, const int32_t* m,
                                   int8_t* y, int32_t c, int32_t h, int32_t wd, int32_t top, int32_t left,
                                   int32_t value, int32_t sh, int32_t sw, int32_t out_h, int32_t out_w,
@@ -445,7 +517,31 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
   (void)sh, (void)plane, (void)gy;  // sh = sw (the pass's _matches_depthwise); plane = 0 (the pass gives no reader)
   const requant_t rq = {m, shift, lo, hi, zp};
   const int groups = (c + 3) / 4, usual = usual_requant(&rq);
-  for (int ch = 4 * ((int)gx * groups / parts); ch < 4 * (((int)gx + 1) * groups / parts) && ch < c; ++ch) {
+  const int c0 = 4 * ((int)gx * groups / parts), c_end = 4 * (((int)gx + 1) * groups / parts);
+  const int c1 = c_end < c ? c_end : c;
+  if (left + wd <= 16 && (sw == 1 ? out_w <= 14 : out_w <= 8) && sw * (out_w - 1) + 3 <= 16 && c * h * wd >= 32) {
+    int8_t idx_end[16], idx_start[16], pad[16];
+    for (int k = 0; k < 16; ++k) {
+      const int data = k >= left && k < left + wd;
+      idx_end[k] = (int8_t)(data ? k - left + 16 - wd : 0x80);
+      idx_start[k] = (int8_t)(data ? k - left : 0x80);
+      pad[k] = (int8_t)(data ? 0 : value ^ 0x80);
+    }
+    const dw_small_t d = {_mm_loadu_si128((const __m128i*)idx_end), _mm_loadu_si128((const __m128i*)idx_start),
+                          _mm_loadu_si128((const __m128i*)pad), _mm_set1_epi8((char)(value ^ 0x80))};
+    for (int ch = c0; ch < c1; ++ch) {
+      if (sw == 1 && usual)
+        dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, 1, out_h, out_w, 1);
+      else if (sw == 1)
+        dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, 1, out_h, out_w, 0);
+      else if (usual)
+        dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, 2, out_h, out_w, 1);
+      else
+        dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, 2, out_h, out_w, 0);
+    }
+    return;
+  }
+  for (int ch = c0; ch < c1; ++ch) {
     if (sw == 1 && usual)  // each case as its own copy, with constant strides
       dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 1, out_h, out_w, 1);
     else if (sw == 1)
@@ -478,7 +574,21 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
 static inline __attribute__((always_inline)) void pointwise_strip(const int8_t* x, int c, int hw, int p0, int n,
                                                                   int nv, uint16_t* xs) {
   const __m128i sign = _mm_set1_epi8((char)0x80);
-  for (int k = 0; k < (c + 1) / 2; ++k) {
+  if (n == 8 * PW_VECTORS) {  // a whole strip: 16 + 8 bytes of each channel
+    for (int k = 0; k < c / 2; ++k) {
+      const int8_t* xk = x + (size_t)2 * k * hw + p0;
+      const __m128i a = _mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)xk));
+      const __m128i d = _mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)(xk + hw)));
+      const __m128i a2 = _mm_xor_si128(sign, _mm_loadl_epi64((const __m128i*)(xk + 16)));
+      const __m128i d2 = _mm_xor_si128(sign, _mm_loadl_epi64((const __m128i*)(xk + hw + 16)));
+      __m256i* out = (__m256i*)(xs + (size_t)k * PW_VECTORS * 16);
+      _mm256_storeu_si256(out, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, d)));
+      _mm256_storeu_si256(out + 1, _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(a, d)));
+      _mm256_storeu_si256(out + 2, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a2, d2)));
+    }
+    if (c % 2 == 0) return;
+  }
+  for (int k = n == 8 * PW_VECTORS ? c / 2 : 0; k < (c + 1) / 2; ++k) {
     const int8_t* xk = x + (size_t)2 * k * hw + p0;
     for (int v = 0; v < nv; ++v) {
       const int nb = n - 8 * v < 8 ? n - 8 * v : 8;
