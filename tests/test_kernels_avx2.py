@@ -57,12 +57,13 @@ def test_avx2_conv_adds_the_residual(c, hw, oc, k, stride, pad, crq, zc, zr, zp,
 
 # test_kernels.py's depthwise shapes (strides 1 and 2, odd sizes, rows narrower than 8 pixels and wider than 128,
 # channels not a multiple of 4, padding and none), with the usual requantization and a clamped one, padded with a
-# value other than the zero point
+# value other than the zero point: maps whose padded rows fit in 16 bytes (built in registers; the first rows of
+# the tensor from its start), and maps whose input rows are made in 3 chunks of output rows (300 wide)
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
 @pytest.mark.parametrize("c,hw,stride,pad", [(16, (9, 13), 1, 1), (24, (14, 14), 2, 1), (8, (23, 70), 1, 1),
                                             (40, (15, 9), 2, 1), (3, (33, 20), 1, 0), (5, (7, 7), 2, 0),
                                             (64, (9, 9), 1, 1), (6, (9, 133), 2, 1), (12, (7, 7), 1, 1),
-                                            (6, (5, 8), 1, 1)])
+                                            (6, (5, 8), 1, 1), (2, (120, 300), 1, 1), (2, (131, 300), 2, 1)])
 def test_avx2_depthwise_requantizes_like_the_reference(c, hw, stride, pad, shift, lo, hi, zp, tmp_path):
     rng, w, bias, x = _operands(c, hw, c, 3, c * 100 + hw[0] + shift, depthwise=True)
     after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path, pad_value=-7,
