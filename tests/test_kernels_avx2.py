@@ -41,6 +41,20 @@ def test_avx2_conv_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dil
     assert "conv2d_u8s8_avx2-" in after   # its object
 
 
+# test_kernels.py's stems on the patch kernel, through the 1x1 kernel's strips and tiles: strips that end in a
+# partial vector (62 x 64 at stride 2: rows of 32 pixels, 24 + 8), parts of the pixels that start mid-row, padded
+# with a value other than the zero point
+@pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(3, (62, 64), 64, 7, 2, 3), (3, (32, 31), 32, 3, 2, 1),
+                                                  (3, (9, 32), 16, 7, 1, 3), (2, (20, 32), 20, 5, 2, 2)])
+def test_avx2_patch_kernel_runs_the_stems(c, hw, oc, k, stride, pad, shift, lo, hi, zp, tmp_path):
+    rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
+    after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path, pad_value=-7,
+                               pass_name=PASS)
+    assert [d.endswith("_patch") for d in re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after)] == [True]
+    assert "x8x4xi16>" in after   # its weights widened
+
+
 # ResNet's and MobileNet's residual adds after the conv's requantization, and a clamped conv before a narrower add,
 # on the rows kernel with maps in segments of 5 and 6 pixels across row ends (7 x 7; 10 x 19), at stride 2, and on
 # the 1x1 kernel (a long sum; MobileNetV2's project conv on 28 x 28)

@@ -532,18 +532,19 @@ def patch_export(conv: ConvShape, src: Source, rq: Requant) -> Export:
     parts = _split(1, conv.oh * conv.ow // 16, 1, 3)[2]
     scalars = (conv.c, src.h, src.w, src.top, src.left, src.value, conv.kh, conv.kw, conv.sh, conv.sw, conv.oc,
                conv.oc8, conv.oh, conv.ow, parts, conv.oc8, rq.shift, rq.lo, rq.hi, rq.zp)
+    weights = "memref<1xi16>" if conv.isa == AVX2 else "memref<1xi8>"
     return Export(f"{conv.name}_{src.name}_{rq.name}_patch", CONV_PATCH,
-                  ("memref<1xi8>", "memref<1xi8>", "memref<1xi32>", "memref<1xi32>", "memref<1xi8>"), scalars,
-                  (1, parts))
+                  ("memref<1xi8>", weights, "memref<1xi32>", "memref<1xi32>", "memref<1xi8>"), scalars, (1, parts))
 
 
 def _patch_function(conv: ConvShape, src: Source, rq: Requant) -> str:
     """The util.func that computes one conv with the patch kernel: (x, w, bias, multipliers) -> i8, one dispatch that
-    reads x unpadded. The weights flattened to the patch's channels and packed as [OC/8][C/4][8][4]."""
+    reads x unpadded. The weights flattened to the patch's channels and packed as [OC/8][C/4][8][4], for the AVX2
+    kernel widened to i16."""
     export, oc, f = patch_export(conv, src, rq), conv.oc, conv.c * conv.kh * conv.kw
-    fp, ocp = 4 * -(-f // 4), conv.ocp
+    fp, ocp, wide = 4 * -(-f // 4), conv.ocp, conv.isa == AVX2
     x_type, y_type = f"1x{conv.c}x{src.h}x{src.w}xi8", f"1x{oc}x{conv.oh}x{conv.ow}xi8"
-    wk_type = f"{conv.oc8}x{fp // 4}x{CHANNEL_BLOCK}x4xi8"
+    wk_type = f"{conv.oc8}x{fp // 4}x{CHANNEL_BLOCK}x4x{'i16' if wide else 'i8'}"
     lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32", "%m128 = arith.constant -128 : i32",
              f"%wf = tensor.collapse_shape %w [[0], [1, 2, 3]] : tensor<{conv.source_weights}> into "
              f"tensor<{oc}x{f}xi8>"]
@@ -562,7 +563,8 @@ def _patch_function(conv: ConvShape, src: Source, rq: Requant) -> str:
         f"(o * {CHANNEL_BLOCK} + l, c * 4 + k)>, affine_map<(o, c, l, k) -> (o, c, l, k)>], iterator_types = ["
         + ", ".join(['"parallel"'] * 4) + "]} "
         f"ins({w} : tensor<{ocp}x{fp}xi8>) outs(%we : tensor<{wk_type}>) {{\n"
-        "    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n"
+        + ("    ^bb0(%in: i8, %out: i16):\n      %e = arith.extsi %in : i8 to i16\n      linalg.yield %e : i16\n"
+           if wide else "    ^bb0(%in: i8, %out: i8):\n      linalg.yield %in : i8\n") +
         f"    }} -> tensor<{wk_type}>",
         _compensated(w, f"{ocp}x{fp}xi8", start, f"{ocp}xi32", "o, c", "o"),
     ]
@@ -1183,7 +1185,8 @@ def _packed_reader(value: ir.Value, dense: list, direct: list[bool], any_layout:
 
 def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
     """With isa AVX2, only what conv2d_u8s8_avx2.c has: requantized 1x1 stride-1 convs on their NCHW input
-    (pointwise_fits), the Winograd convs, the other requantized dense convs on the rows kernel, each with its pack
+    (pointwise_fits), the stems (patch_fits), the Winograd convs, the other requantized dense convs on the rows
+    kernel, each with its pack
     (a downsample reading a phase plane of its sibling's), and requantized 3x3 depthwise convs, NCHW out; linear
     layers, max pooling and convs without a requantization stay IREE's."""
     avx2 = isa == AVX2
@@ -1220,8 +1223,8 @@ def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
         if add:
             claimed.append(found[0])
         winograd = winograd_at[k] and not packed
-        shape = ConvShape.of(op)   # as the model has it, before unfolded()
-        patch = not avx2 and not add and patch_fits(shape, rq)   # never packed: _packed_reader skips unfolded convs
+        shape = ConvShape.of(op, isa)   # as the model has it, before unfolded()
+        patch = not add and patch_fits(shape, rq)   # never packed: _packed_reader skips unfolded convs
         # whole tiles of 8 channels: a conv that reads the output takes it packed too (the rows kernel writes any
         # conv's packed input, the grid kernel a 1x1 conv's)
         reader = (_packed_reader((found[0] if add else fused[0]).results[0], dense, winograd_at, conv.rows_kernel)

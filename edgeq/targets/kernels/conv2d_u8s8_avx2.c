@@ -575,17 +575,19 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
 #define PW_VECTORS 3  // 8-pixel vectors per register tile
 #define PW_OC 4       // output channels per register tile: 12 accumulators, a weight pair and a product
 
-// xs for the n <= 24 pixels from p0, in nv vectors: the lanes past n read 0 (their sums are not stored).
-static inline __attribute__((always_inline)) void pointwise_strip(const int8_t* x, int c, int hw, int p0, int n,
-                                                                  int nv, uint16_t* xs) {
+// xs for the n <= 24 pixels from p0, in nv vectors: the lanes past n read 0 (their sums are not stored). Channel
+// k's pixels are at rows[k] where rows is given (the patch kernel's), else at x + k hw + p0.
+static inline __attribute__((always_inline)) void pointwise_strip(const int8_t* const* rows, const int8_t* x, int c,
+                                                                  int hw, int p0, int n, int nv, uint16_t* xs) {
   const __m128i sign = _mm_set1_epi8((char)0x80);
+#define PW_CHANNEL(k) (rows ? rows[k] : x + (size_t)(k) * hw + p0)
   if (n == 8 * PW_VECTORS) {  // a whole strip: 16 + 8 bytes of each channel
     for (int k = 0; k < c / 2; ++k) {
-      const int8_t* xk = x + (size_t)2 * k * hw + p0;
-      const __m128i a = _mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)xk));
-      const __m128i d = _mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)(xk + hw)));
-      const __m128i a2 = _mm_xor_si128(sign, _mm_loadl_epi64((const __m128i*)(xk + 16)));
-      const __m128i d2 = _mm_xor_si128(sign, _mm_loadl_epi64((const __m128i*)(xk + hw + 16)));
+      const int8_t *xa = PW_CHANNEL(2 * k), *xd = PW_CHANNEL(2 * k + 1);
+      const __m128i a = _mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)xa));
+      const __m128i d = _mm_xor_si128(sign, _mm_loadu_si128((const __m128i*)xd));
+      const __m128i a2 = _mm_xor_si128(sign, _mm_loadl_epi64((const __m128i*)(xa + 16)));
+      const __m128i d2 = _mm_xor_si128(sign, _mm_loadl_epi64((const __m128i*)(xd + 16)));
       __m256i* out = (__m256i*)(xs + (size_t)k * PW_VECTORS * 16);
       _mm256_storeu_si256(out, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, d)));
       _mm256_storeu_si256(out + 1, _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(a, d)));
@@ -594,17 +596,18 @@ static inline __attribute__((always_inline)) void pointwise_strip(const int8_t* 
     if (c % 2 == 0) return;
   }
   for (int k = n == 8 * PW_VECTORS ? c / 2 : 0; k < (c + 1) / 2; ++k) {
-    const int8_t* xk = x + (size_t)2 * k * hw + p0;
+    const int8_t *xa = PW_CHANNEL(2 * k), *xd = 2 * k + 1 < c ? PW_CHANNEL(2 * k + 1) : 0;
     for (int v = 0; v < nv; ++v) {
       const int nb = n - 8 * v < 8 ? n - 8 * v : 8;
-      const __m128i a = nb == 8 ? _mm_loadl_epi64((const __m128i*)(xk + 8 * v)) : load_bytes(xk + 8 * v, nb);
-      const __m128i d = 2 * k + 1 == c ? sign  // the last channel alone: its pair reads 0 (its weights are 0)
-                        : nb == 8      ? _mm_loadl_epi64((const __m128i*)(xk + hw + 8 * v))
-                                       : load_bytes(xk + hw + 8 * v, nb);
+      const __m128i a = nb == 8 ? _mm_loadl_epi64((const __m128i*)(xa + 8 * v)) : load_bytes(xa + 8 * v, nb);
+      const __m128i d = !xd     ? sign  // the last channel alone: its pair reads 0 (its weights are 0)
+                        : nb == 8 ? _mm_loadl_epi64((const __m128i*)(xd + 8 * v))
+                                  : load_bytes(xd + 8 * v, nb);
       _mm256_storeu_si256((__m256i*)(xs + ((size_t)k * PW_VECTORS + v) * 16),
                           _mm256_cvtepu8_epi16(_mm_xor_si128(sign, _mm_unpacklo_epi8(a, d))));
     }
   }
+#undef PW_CHANNEL
 }
 
 // The tile of output channels o0 .. o0 + 3 (within one block) x the strip's nv vectors.
@@ -649,6 +652,24 @@ static inline __attribute__((always_inline)) void pointwise_tile(const uint16_t*
   }
 }
 
+// Output channels o0 .. o1 - 1 of a strip.
+static inline __attribute__((always_inline)) void pointwise_tiles(const uint16_t* xs, const int16_t* w,
+                                                                  const int32_t* bias, int8_t* y, const requant_t* rq,
+                                                                  const residual_t* add, int c, int oc, int hw,
+                                                                  int o0, int o1, int p0, int n, int nv, int usual) {
+  for (int o = o0; o < o1; o += PW_OC) {  // the tiles reuse the strip from L1
+#define PW_TILE(NV) \
+  usual ? pointwise_tile(xs, w, bias, y, rq, add, c, oc, hw, o, p0, n, NV, 1) \
+        : pointwise_tile(xs, w, bias, y, rq, add, c, oc, hw, o, p0, n, NV, 0)
+    switch (nv) {  // each count its own unrolled copy: accumulators in registers
+      case 3: PW_TILE(3); break;
+      case 2: PW_TILE(2); break;
+      default: PW_TILE(1); break;
+    }
+#undef PW_TILE
+  }
+}
+
 static inline __attribute__((always_inline)) void pointwise_conv(
     const int8_t* x, const int16_t* w, const int32_t* bias, int8_t* y, void* ws, const requant_t* rq,
     const residual_t* add, int32_t c, int32_t oc, int32_t hw, int32_t parts, int32_t group, size_t gx, size_t gy) {
@@ -660,18 +681,8 @@ static inline __attribute__((always_inline)) void pointwise_conv(
   for (int v = (int)gy * vectors / parts; v < v1; v += PW_VECTORS) {
     const int nv = v1 - v < PW_VECTORS ? v1 - v : PW_VECTORS, p0 = 8 * v;
     const int n = hw - p0 < 8 * nv ? hw - p0 : 8 * nv;
-    pointwise_strip(x, c, hw, p0, n, nv, xs);
-    for (int o = (int)gx * group * BLOCK; o < o1; o += PW_OC) {  // the tiles reuse the strip from L1
-#define PW_TILE(NV) \
-  usual ? pointwise_tile(xs, w, bias, y, rq, add, c, oc, hw, o, p0, n, NV, 1) \
-        : pointwise_tile(xs, w, bias, y, rq, add, c, oc, hw, o, p0, n, NV, 0)
-      switch (nv) {  // each count its own unrolled copy: accumulators in registers
-        case 3: PW_TILE(3); break;
-        case 2: PW_TILE(2); break;
-        default: PW_TILE(1); break;
-      }
-#undef PW_TILE
-    }
+    pointwise_strip(0, x, c, hw, p0, n, nv, xs);
+    pointwise_tiles(xs, w, bias, y, rq, add, c, oc, hw, (int)gx * group * BLOCK, o1, p0, n, nv, usual);
   }
 }
 
@@ -690,6 +701,85 @@ void edgeq_conv1x1_u8s8_requant_add(const int8_t* x, const int16_t* w, const int
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   pointwise_conv(x, w, bias, y, ws, &rq, &add, c, oc, hw, parts, group, gx, gy);
+}
+
+// A conv with few input channels (the stems) as a 1x1 conv over its whole patch (conv2d_u8s8_avx512vnni.c's
+// edgeq_conv2d_u8s8_patch_requant, the same entry, with the weights [oc8][f4][8][4] widened to s16): patch channel
+// f = (channel q, tap row i, tap column j) is input channel q shifted by (i, j), and the 1x1 kernel's strips and
+// tiles sum over the patch's c kh kw channels, with no pack: ResNet-18's 147 in 74 pairs. For each output row, the
+// workgroup first lays out each (channel, tap row)'s input row as sw phase rows, phase p holding the padded row's
+// columns sw t + p; patch channel f's pixels from output column ox are then the bytes of phase j mod sw from
+// ox + j / sw. Workgroup gy computes all output channels of the gy-th of `parts` equal parts of the output pixels,
+// in segments within rows, in strips of up to 24 pixels.
+// An input row's columns as the 2 phase rows of a stride-2 conv padded by `left`: column u is padded column
+// u + left, phase (u + left) mod 2, at (u + left) / 2. 16 columns at a time, split into even and odd by a shuffle.
+static inline void patch_phases2(const int8_t* src, int wd, int left, int8_t* ph0, int8_t* ph1) {
+  const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  int8_t* even = (left % 2 ? ph1 : ph0) + left / 2;
+  int8_t* odd = (left % 2 ? ph0 : ph1) + (left + 1) / 2;
+  int u = 0;
+  for (; u + 16 <= wd; u += 16) {
+    const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i*)(src + u)), split);
+    _mm_storel_epi64((__m128i*)(even + u / 2), v);
+    _mm_storel_epi64((__m128i*)(odd + u / 2), _mm_unpackhi_epi64(v, v));
+  }
+  if (u < wd && wd >= 16 && wd % 2 == 0) {  // the last 16 columns again, overlapping (an even start: the same split)
+    u = wd - 16;
+    const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i*)(src + u)), split);
+    _mm_storel_epi64((__m128i*)(even + u / 2), v);
+    _mm_storel_epi64((__m128i*)(odd + u / 2), _mm_unpackhi_epi64(v, v));
+    return;
+  }
+  for (; u < wd; ++u) (u % 2 ? odd : even)[u / 2] = src[u];
+}
+
+#define PATCH_MAX 256  // patch channels: the strip's xs (12 KB) is on the stack (conv_kernel.py's PATCH_MAX_GROUPS)
+
+void edgeq_conv2d_u8s8_patch_requant(const int8_t* x, const int16_t* w, const int32_t* bias, const int32_t* m,
+                                     int8_t* y, int32_t c, int32_t h, int32_t wd, int32_t top, int32_t left,
+                                     int32_t value, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t oc,
+                                     int32_t oc8, int32_t out_h, int32_t out_w, int32_t parts, int32_t group,
+                                     int32_t shift, int32_t lo, int32_t hi, int32_t zp, size_t gx, size_t gy) {
+  (void)oc8, (void)group, (void)gx;  // one workgroup along the output channels: all of them
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const int usual = usual_requant(&rq), f = c * kh * kw, hw = out_h * out_w;
+  // phase rows: the columns the taps read (out_w + (kw - 1) / sw) or the input's, and the 24 bytes a whole strip
+  // reads past its first
+  const int taps = out_w + (kw - 1) / sw, cols = (left + wd + sw - 1) / sw;
+  const int span = ((taps > cols ? taps : cols) + 24 + 15) / 16 * 16;
+  int8_t phases[c * kh * sw][span];
+  const int8_t* rows[PATCH_MAX];
+  uint16_t xs[PATCH_MAX / 2 * PW_VECTORS * 16];
+  const int first = (int)gy * hw / parts, end = ((int)gy + 1) * hw / parts;
+  for (int oy = first / out_w; oy * out_w < end; ++oy) {
+    for (int q = 0; q < c; ++q)
+      for (int i = 0; i < kh; ++i) {  // input row r = oy sh - top + i: phase p, column t = padded column sw t + p
+        const int r = oy * sh - top + i;
+        for (int p = 0; p < sw; ++p) {
+          int8_t* ph = phases[(q * kh + i) * sw + p];
+          for (int t = 0; t < span; t += 16) _mm_storeu_si128((__m128i*)(ph + t), _mm_set1_epi8((char)value));
+          if (r < 0 || r >= h) continue;
+          if (sw == 1) {  // no libc: 16 bytes at a time
+            const int8_t* src = x + ((size_t)q * h + r) * wd;
+            int u = 0;
+            for (; u + 16 <= wd; u += 16)
+              _mm_storeu_si128((__m128i*)(ph + left + u), _mm_loadu_si128((const __m128i*)(src + u)));
+            for (; u < wd; ++u) ph[left + u] = src[u];
+          } else if (p == 1) {  // both phases from the input row at once
+            patch_phases2(x + ((size_t)q * h + r) * wd, wd, left, phases[(q * kh + i) * sw], ph);
+          }
+        }
+      }
+    const int a = first > oy * out_w ? first - oy * out_w : 0, b = end < (oy + 1) * out_w ? end - oy * out_w : out_w;
+    for (int ox = a; ox < b; ox += 8 * PW_VECTORS) {  // the segment's strips
+      const int n = b - ox < 8 * PW_VECTORS ? b - ox : 8 * PW_VECTORS, nv = (n + 7) / 8;
+      for (int q = 0, k = 0; q < c; ++q)
+        for (int i = 0; i < kh; ++i)
+          for (int j = 0; j < kw; ++j, ++k) rows[k] = phases[(q * kh + i) * sw + j % sw] + ox + j / sw;
+      pointwise_strip(rows, 0, f, 0, 0, n, nv, xs);
+      pointwise_tiles(xs, w, bias, y, &rq, 0, f, oc, hw, 0, oc, oy * out_w + ox, n, nv, usual);
+    }
+  }
 }
 
 // Winograd F(4x4, 3x3) for 3x3 stride-1 convs padded by 1: conv2d_u8s8_avx512vnni.c's edgeq_winograd_conv_requant,
