@@ -1,7 +1,8 @@
 // edgeq's int8 convolution for x86-64 with AVX2 (x86-64-v3: Haswell and later, Zen 1 and later), for CPUs without
 // AVX-512 VNNI (the pass edgeq-conv-kernel-avx2, dialect_passes/conv_kernel.py): the rows kernel and its pack, with
-// conv2d_u8s8_avx512vnni.c's entries, weights and scalars; a 1x1 stride-1 kernel that reads its NCHW input; the
-// 3x3 depthwise kernel, with the VNNI one's entry; the VNNI file's Winograd conv (at the end).
+// conv2d_u8s8_avx512vnni.c's entries, weights and scalars; the 3x3 depthwise kernel, with the VNNI one's entry; a
+// 1x1 stride-1 kernel that reads its NCHW input, whose strips and tiles also run the stems as 1x1 convs over their
+// patches (the VNNI patch kernel's entry); the VNNI file's Winograd conv (at the end).
 //
 // AVX2 has no u8 x s8 dot product that cannot saturate (vpmaddubsw saturates its pairs' i16 sums), so the products
 // are vpmaddwd's: the packed input's 4 channels of a pixel, x + 128 in [0, 255] as 4 u16, broadcast, times the
