@@ -418,12 +418,19 @@ def _maxpool_module(c: int, hw: tuple[int, int], pad_value: int, init: int) -> s
 
 # (channels, size, padding value, init): ResNet's (64 x 112 x 112, 2 steps of 32 outputs per row), odd sizes, a
 # rows of 3 steps, the last of 2 outputs (131 wide -> 66), padding and init that are not the i8 minimum
-@pytest.mark.parametrize("c,hw,pad_value,init", [(64, (112, 112), -128, -128), (5, (13, 17), -3, -128),
-                                                 (3, (9, 131), 7, -100), (2, (20, 20), -128, 5)])
+_MAXPOOLS = [(64, (112, 112), -128, -128), (5, (13, 17), -3, -128), (3, (9, 131), 7, -100), (2, (20, 20), -128, 5)]
+
+
+@pytest.mark.parametrize("c,hw,pad_value,init", _MAXPOOLS)
 def test_maxpool_kernel_matches_numpy(c, hw, pad_value, init, tmp_path):
+    _check_maxpool(c, hw, pad_value, init, tmp_path)
+
+
+def _check_maxpool(c, hw, pad_value, init, tmp_path, pass_name: str = "edgeq-conv-kernel"):
+    """The max pooling through the kernel against numpy's maxima over the padded input, bit for bit."""
     rng = np.random.default_rng(c)
     x = rng.integers(-128, 128, size=(1, c, *hw), dtype=np.int8)
-    y, after = _run_kernel(_maxpool_module(c, hw, pad_value, init), x, tmp_path)
+    y, after = _run_kernel(_maxpool_module(c, hw, pad_value, init), x, tmp_path, pass_name=pass_name)
     assert "@edgeq_maxpool3x3s2_i8(" in after and "pooling_nchw_max" not in after
     h, w = hw
     xp = np.pad(x[0].astype(np.int64), ((0, 0), (1, 2), (1, 2)), constant_values=pad_value)

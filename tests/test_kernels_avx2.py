@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgeq.targets.host import kernel_isa
-from test_kernels import (_SHAPES, _WINOGRAD, _WINOGRAD_ADDS, _check_requantized, _check_residual, _check_winograd,
-                          _check_winograd_bound, _check_winograd_residual, _operands)
+from test_kernels import (_MAXPOOLS, _SHAPES, _WINOGRAD, _WINOGRAD_ADDS, _check_maxpool, _check_requantized,
+                          _check_residual, _check_winograd, _check_winograd_bound, _check_winograd_residual, _operands)
 
 pytestmark = pytest.mark.skipif(kernel_isa() is None, reason="the AVX2 kernels need x86-64 with AVX2 (x86-64-v3)")
 
@@ -115,3 +115,10 @@ def test_avx2_winograd_is_exact_at_its_bound(xv, wv, c, tmp_path):
                          _WINOGRAD_ADDS + [((20, 24), (39, 0, 255, -128), -128, -128, -128, -128, 127, 20)])
 def test_avx2_winograd_conv_adds_the_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path):
     _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_name=PASS)
+
+
+# test_kernels.py's max poolings (ResNet's, odd sizes, rows of 66 outputs: 4 steps of 16 and a partial one, padding
+# and init other than the i8 minimum) on the AVX2 kernel
+@pytest.mark.parametrize("c,hw,pad_value,init", _MAXPOOLS)
+def test_avx2_maxpool_kernel_matches_numpy(c, hw, pad_value, init, tmp_path):
+    _check_maxpool(c, hw, pad_value, init, tmp_path, pass_name=PASS)
