@@ -1,4 +1,5 @@
 // RUN: edgeq-opt %s --edgeq-conv-kernel | filecheck %s
+// RUN: edgeq-opt %s --edgeq-conv-kernel-avx2 | filecheck %s
 
 // ResNet's max pooling (3x3, stride 2, padded by 1 with -128, from a fill of -128) becomes one dispatch of
 // edgeq_maxpool3x3s2_i8 on the unpadded input, 64 channels in 8 workgroups.

@@ -1,4 +1,5 @@
 // RUN: edgeq-opt %s --edgeq-conv-kernel | filecheck %s
+// RUN: edgeq-opt %s --edgeq-conv-kernel-avx2 | filecheck %s --check-prefix=AVX2
 
 // A requantized stem (3 channels, 7x7 taps at stride 2, padded by 3 with -5) whose output rows are whole vectors
 // (16 wide) runs on the patch kernel: one dispatch that reads the unpadded input, no pack. Its weights are the
@@ -21,6 +22,12 @@
 // CHECK-LABEL: util.func public @stem
 // CHECK:         %[[Y:.*]] = util.call @edgeq_conv_3x38x38_12x7x7_s2x2_d1x1_32x32_t3l3_v251_rq39_0_255_m128_patch(%arg0,
 // CHECK:         util.return %[[Y]]
+
+// The AVX2 set runs it on the 1x1 kernel's tiles: the same entry and scalars, its weights widened to i16.
+// AVX2:         func.func private @edgeq_conv2d_u8s8_patch_requant(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>,
+// AVX2:           call @edgeq_conv2d_u8s8_patch_requant(%0, %1, %2, %3, %4, %c3_i32,
+// AVX2:         arith.extsi %{{.*}} : i8 to i16
+// AVX2:         flow.dispatch @edgeq_kernels::@conv_3x38x38_12x7x7_s2x2_d1x1_32x32_t3l3_v251_rq39_0_255_m128_patch(%{{.*}}) : (tensor<1x3x32x32xi8>, tensor<2x37x8x4xi16>, tensor<16xi32>, tensor<12x1x1xi32>) -> tensor<1x12x16x16xi8>
 util.func public @stem(%x: tensor<1x3x32x32xi8>, %w: tensor<12x3x7x7xi8>, %b: tensor<12xi32>, %m: tensor<12x1x1xi32>) -> tensor<1x12x16x16xi8> {
   %pv = arith.constant -5 : i8
   %xp = tensor.pad %x low[0, 0, 3, 3] high[0, 0, 3, 3] {
