@@ -388,6 +388,34 @@ static inline void dw_row(const int8_t* xc, int r, int h, int wd, int left, int8
   for (int l = left + wd; l < n; l += 16) _mm_storeu_si128((__m128i*)(buf + l), pad);
 }
 
+// Channel ch's rows of taps: (w0, w1) and (w2, 0) as i16 pairs.
+static inline void dw_weights(const int8_t* w, int ch, __m256i* pair, __m256i* third) {
+  const int8_t* wc = w + 12 * ch;
+  for (int i = 0; i < 3; ++i) {
+    pair[i] = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)wc[4 * i] | (uint32_t)(uint16_t)wc[4 * i + 1] << 16));
+    third[i] = _mm256_set1_epi32((int32_t)(uint32_t)(uint16_t)wc[4 * i + 2]);
+  }
+}
+
+// One row of taps for 8 output pixels: q, the padded input row's 16 bytes from the first pixel's first tap; q2,
+// the same from 2 bytes on (stride 2 only). At stride 1, pixels p and p + 1 as u16 pairs and p + 2 alone, for p =
+// 0..3 (low lane) and 4..7 (high lane).
+static inline __attribute__((always_inline)) __m256i dw_row_taps(__m128i q, __m128i q2, __m256i pair, __m256i third,
+                                                                 const int sw) {
+  __m256i p, t;
+  if (sw == 1) {
+    const __m256i pairs1 = _mm256_setr_epi8(0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1, 4, -1, 4, -1, 5, -1, 5,
+                                            -1, 6, -1, 6, -1, 7, -1, 7, -1, 8, -1);
+    const __m256i thirds1 = _mm256_setr_epi8(2, -1, -1, -1, 3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1,
+                                             -1, 7, -1, -1, -1, 8, -1, -1, -1, 9, -1, -1, -1);
+    const __m256i r = _mm256_broadcastsi128_si256(q);
+    p = _mm256_shuffle_epi8(r, pairs1), t = _mm256_shuffle_epi8(r, thirds1);
+  } else {
+    p = _mm256_cvtepu8_epi16(q), t = _mm256_cvtepu8_epi16(q2);
+  }
+  return _mm256_add_epi32(_mm256_madd_epi16(p, pair), _mm256_madd_epi16(t, third));
+}
+
 #define DW_BYTES 16384  // the bytes of padded input rows a depthwise conv makes at a time (or 3 rows, if wider)
 
 static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, const int8_t* w, const int32_t* bias,
@@ -395,17 +423,8 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
                                                             int top, int left, int value, const int sw, int out_h,
                                                             int out_w, const int usual) {
   const int8_t* xc = x + (size_t)ch * h * wd;
-  const int8_t* wc = w + 12 * ch;
-  __m256i pair[3], third[3];  // per row of taps: (w0, w1) and (w2, 0) as i16 pairs
-  for (int i = 0; i < 3; ++i) {
-    pair[i] = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)wc[4 * i] | (uint32_t)(uint16_t)wc[4 * i + 1] << 16));
-    third[i] = _mm256_set1_epi32((int32_t)(uint32_t)(uint16_t)wc[4 * i + 2]);
-  }
-  // stride 1: pixels p and p + 1 as u16 pairs, and p + 2 alone, for p = 0..3 (low lane) and 4..7 (high lane)
-  const __m256i pairs1 = _mm256_setr_epi8(0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1, 4, -1, 4, -1, 5, -1, 5, -1,
-                                          6, -1, 6, -1, 7, -1, 7, -1, 8, -1);
-  const __m256i thirds1 = _mm256_setr_epi8(2, -1, -1, -1, 3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1,
-                                           7, -1, -1, -1, 8, -1, -1, -1, 9, -1, -1, -1);
+  __m256i pair[3], third[3];
+  dw_weights(w, ch, pair, third);
   const __m256i b = _mm256_set1_epi32(bias[ch]), m = _mm256_set1_epi32(rq->m[ch]);
   // the 3 input rows of an output row, padded: as wide as the last 8 pixels' reads (16 bytes from each, 18 at
   // stride 2), in whole 16-byte stores
@@ -425,16 +444,9 @@ static inline __attribute__((always_inline)) void dwconv3x3(const int8_t* x, con
 #pragma clang loop unroll(full)
         for (int i = 0; i < 3; ++i) {
           const uint8_t* row = buf[(oh - oh0) * sw + i] + sw * ow;
-          __m256i p, t;
-          if (sw == 1) {
-            const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)row));
-            p = _mm256_shuffle_epi8(q, pairs1), t = _mm256_shuffle_epi8(q, thirds1);
-          } else {
-            p = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)row));
-            t = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(row + 2)));
-          }
-          acc = _mm256_add_epi32(acc,
-                                 _mm256_add_epi32(_mm256_madd_epi16(p, pair[i]), _mm256_madd_epi16(t, third[i])));
+          const __m128i q = _mm_loadu_si128((const __m128i*)row);
+          acc = _mm256_add_epi32(acc, dw_row_taps(q, sw == 1 ? q : _mm_loadu_si128((const __m128i*)(row + 2)),
+                                                  pair[i], third[i], sw));
         }
         store_bytes(y + ((size_t)ch * out_h + oh) * out_w + ow, saturate8(requantize8(acc, rq, m, m, usual)),
                     out_w - ow < 8 ? out_w - ow : 8);
@@ -468,16 +480,8 @@ static inline __attribute__((always_inline)) void dwconv3x3_small(const int8_t* 
                                                                   const dw_small_t* d, int ch, int h, int wd, int top,
                                                                   const int sw, int out_h, int out_w,
                                                                   const int usual) {
-  const int8_t* wc = w + 12 * ch;
   __m256i pair[3], third[3];
-  for (int i = 0; i < 3; ++i) {
-    pair[i] = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)wc[4 * i] | (uint32_t)(uint16_t)wc[4 * i + 1] << 16));
-    third[i] = _mm256_set1_epi32((int32_t)(uint32_t)(uint16_t)wc[4 * i + 2]);
-  }
-  const __m256i pairs1 = _mm256_setr_epi8(0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1, 4, -1, 4, -1, 5, -1, 5, -1,
-                                          6, -1, 6, -1, 7, -1, 7, -1, 8, -1);
-  const __m256i thirds1 = _mm256_setr_epi8(2, -1, -1, -1, 3, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1,
-                                           7, -1, -1, -1, 8, -1, -1, -1, 9, -1, -1, -1);
+  dw_weights(w, ch, pair, third);
   const __m256i b = _mm256_set1_epi32(bias[ch]), m = _mm256_set1_epi32(rq->m[ch]);
   const size_t at = (size_t)ch * h * wd;
   __m128i q[3];  // the output row's 3 input rows
@@ -496,14 +500,8 @@ static inline __attribute__((always_inline)) void dwconv3x3_small(const int8_t* 
       __m256i acc = b;
 #pragma clang loop unroll(full)
       for (int i = 0; i < 3; ++i) {
-        __m256i p, t;
-        if (sw == 1) {
-          const __m256i r = _mm256_broadcastsi128_si256(ow ? _mm_alignr_epi8(d->fill, q[i], 8) : q[i]);
-          p = _mm256_shuffle_epi8(r, pairs1), t = _mm256_shuffle_epi8(r, thirds1);
-        } else {
-          p = _mm256_cvtepu8_epi16(q[i]), t = _mm256_cvtepu8_epi16(_mm_srli_si128(q[i], 2));
-        }
-        acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(p, pair[i]), _mm256_madd_epi16(t, third[i])));
+        const __m128i r = sw == 1 && ow ? _mm_alignr_epi8(d->fill, q[i], 8) : q[i];  // from pixel 8 on
+        acc = _mm256_add_epi32(acc, dw_row_taps(r, _mm_srli_si128(r, 2), pair[i], third[i], sw));
       }
       const __m128i v = saturate8(requantize8(acc, rq, m, m, usual));
       int8_t* at_y = yc + (size_t)oh * out_w + ow;
