@@ -1186,9 +1186,8 @@ def _packed_reader(value: ir.Value, dense: list, direct: list[bool], any_layout:
 def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
     """With isa AVX2, only what conv2d_u8s8_avx2.c has: requantized 1x1 stride-1 convs on their NCHW input
     (pointwise_fits), the stems (patch_fits), the Winograd convs, the other requantized dense convs on the rows
-    kernel, each with its pack
-    (a downsample reading a phase plane of its sibling's), requantized 3x3 depthwise convs, NCHW out, and the max
-    pooling; linear layers and convs without a requantization stay IREE's."""
+    kernel, each with its pack (a downsample reading a phase plane of its sibling's), requantized 3x3 depthwise
+    convs, NCHW out, and the max pooling; linear layers and convs without a requantization stay IREE's."""
     avx2 = isa == AVX2
     dense = [(op, ConvShape.of(op, isa).unfolded(), Source.of(op.operands[0])[1], fused)
              for op in ops_named(module, "linalg.conv_2d_nchw_fchw")
