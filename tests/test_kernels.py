@@ -150,13 +150,22 @@ def test_conv_kernel_requantizes_like_the_reference(c, hw, oc, k, stride, pad, d
 # at stride 2 and MobileNet's 3 x 3 x 3 (their own copies for the usual requantization), a 7 x 7 at stride 1 on
 # rows of two vectors, and 2 channels x 5 x 5 (the general copy) with output channels padded to 8 (20 -> 24);
 # padded with a value other than the usual zero point
+_STEMS = [(3, (62, 64), 64, 7, 2, 3), (3, (32, 31), 32, 3, 2, 1), (3, (9, 32), 16, 7, 1, 3), (2, (20, 32), 20, 5, 2, 2)]
+
+
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
-@pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(3, (62, 64), 64, 7, 2, 3), (3, (32, 31), 32, 3, 2, 1),
-                                                  (3, (9, 32), 16, 7, 1, 3), (2, (20, 32), 20, 5, 2, 2)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad", _STEMS)
 def test_patch_kernel_runs_the_stems(c, hw, oc, k, stride, pad, shift, lo, hi, zp, tmp_path):
+    _check_patch(c, hw, oc, k, stride, pad, shift, lo, hi, zp, tmp_path)
+
+
+def _check_patch(c, hw, oc, k, stride, pad, shift, lo, hi, zp, tmp_path, pass_name: str = "edgeq-conv-kernel") -> str:
+    """The stem through the pass (`pass_name`) on one dispatch of the patch kernel, bit for bit; the IR after."""
     rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
-    after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path, pad_value=-7)
+    after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path, pad_value=-7,
+                               pass_name=pass_name)
     assert [d.endswith("_patch") for d in re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after)] == [True]
+    return after
 
 
 def _requantized_ref(ref: np.ndarray, m: np.ndarray, shift: int, lo: int, hi: int, zp: int) -> np.ndarray:

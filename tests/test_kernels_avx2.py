@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edgeq.targets.host import kernel_isa
-from test_kernels import (_MAXPOOLS, _SHAPES, _WINOGRAD, _WINOGRAD_ADDS, _check_maxpool, _check_requantized,
-                          _check_residual, _check_winograd, _check_winograd_bound, _check_winograd_residual, _operands)
+from test_kernels import (_MAXPOOLS, _SHAPES, _STEMS, _WINOGRAD, _WINOGRAD_ADDS, _check_maxpool, _check_patch,
+                          _check_requantized, _check_residual, _check_winograd, _check_winograd_bound,
+                          _check_winograd_residual, _operands)
 
 pytestmark = pytest.mark.skipif(kernel_isa() is None, reason="the AVX2 kernels need x86-64 with AVX2 (x86-64-v3)")
 
@@ -45,13 +46,9 @@ def test_avx2_conv_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dil
 # partial vector (62 x 64 at stride 2: rows of 32 pixels, 24 + 8), parts of the pixels that start mid-row, padded
 # with a value other than the zero point
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (35, -100, 90, 3)])
-@pytest.mark.parametrize("c,hw,oc,k,stride,pad", [(3, (62, 64), 64, 7, 2, 3), (3, (32, 31), 32, 3, 2, 1),
-                                                  (3, (9, 32), 16, 7, 1, 3), (2, (20, 32), 20, 5, 2, 2)])
+@pytest.mark.parametrize("c,hw,oc,k,stride,pad", _STEMS)
 def test_avx2_patch_kernel_runs_the_stems(c, hw, oc, k, stride, pad, shift, lo, hi, zp, tmp_path):
-    rng, w, bias, x = _operands(c, hw, oc, k, c * 1000 + oc + shift)
-    after = _check_requantized(rng, x, w, bias, stride, pad, 1, shift, lo, hi, zp, tmp_path, pad_value=-7,
-                               pass_name=PASS)
-    assert [d.endswith("_patch") for d in re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after)] == [True]
+    after = _check_patch(c, hw, oc, k, stride, pad, shift, lo, hi, zp, tmp_path, pass_name=PASS)
     assert "x8x4xi16>" in after   # its weights widened
 
 

@@ -523,7 +523,10 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
   const int groups = (c + 3) / 4, usual = usual_requant(&rq);
   const int c0 = 4 * ((int)gx * groups / parts), c_end = 4 * (((int)gx + 1) * groups / parts);
   const int c1 = c_end < c ? c_end : c;
-  if (left + wd <= 16 && (sw == 1 ? out_w <= 14 : out_w <= 8) && sw * (out_w - 1) + 3 <= 16 && c * h * wd >= 32) {
+  // each case its own copy, with constant strides
+#define DW_COPIES(CALL) \
+  if (sw == 1 && usual) CALL(1, 1); else if (sw == 1) CALL(1, 0); else if (usual) CALL(2, 1); else CALL(2, 0)
+  if (left + wd <= 16 && sw * (out_w - 1) + 3 <= 16 && c * h * wd >= 32) {
     int8_t idx_end[16], idx_start[16], pad[16];
     for (int k = 0; k < 16; ++k) {
       const int data = k >= left && k < left + wd;
@@ -533,28 +536,15 @@ void edgeq_dwconv3x3_u8s8_requant(const int8_t* x, const int8_t* w, const int32_
     }
     const dw_small_t d = {_mm_loadu_si128((const __m128i*)idx_end), _mm_loadu_si128((const __m128i*)idx_start),
                           _mm_loadu_si128((const __m128i*)pad), _mm_set1_epi8((char)(value ^ 0x80))};
-    for (int ch = c0; ch < c1; ++ch) {
-      if (sw == 1 && usual)
-        dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, 1, out_h, out_w, 1);
-      else if (sw == 1)
-        dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, 1, out_h, out_w, 0);
-      else if (usual)
-        dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, 2, out_h, out_w, 1);
-      else
-        dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, 2, out_h, out_w, 0);
-    }
+#define DW_SMALL(S, U) dwconv3x3_small(x, w, bias, y, &rq, &d, ch, h, wd, top, S, out_h, out_w, U)
+    for (int ch = c0; ch < c1; ++ch) DW_COPIES(DW_SMALL);
+#undef DW_SMALL
     return;
   }
-  for (int ch = c0; ch < c1; ++ch) {
-    if (sw == 1 && usual)  // each case as its own copy, with constant strides
-      dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 1, out_h, out_w, 1);
-    else if (sw == 1)
-      dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 1, out_h, out_w, 0);
-    else if (usual)
-      dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 2, out_h, out_w, 1);
-    else
-      dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, 2, out_h, out_w, 0);
-  }
+#define DW_RING(S, U) dwconv3x3(x, w, bias, y, &rq, ch, h, wd, top, left, value, S, out_h, out_w, U)
+  for (int ch = c0; ch < c1; ++ch) DW_COPIES(DW_RING);
+#undef DW_RING
+#undef DW_COPIES
 }
 
 // 3x3 max pooling at stride 2 (ResNet's after the stem; conv2d_u8s8_avx512vnni.c's edgeq_maxpool3x3s2_i8, the same
@@ -766,9 +756,17 @@ void edgeq_conv1x1_u8s8_requant_add(const int8_t* x, const int16_t* w, const int
 // columns sw t + p; patch channel f's pixels from output column ox are then the bytes of phase j mod sw from
 // ox + j / sw. Workgroup gy computes all output channels of the gy-th of `parts` equal parts of the output pixels,
 // in segments within rows, in strips of up to 24 pixels.
-// An input row's columns as the 2 phase rows of a stride-2 conv padded by `left`: column u is padded column
-// u + left, phase (u + left) mod 2, at (u + left) / 2. 16 columns at a time, split into even and odd by a shuffle.
-static inline void patch_phases2(const int8_t* src, int wd, int left, int8_t* ph0, int8_t* ph1) {
+// An input row's columns as the sw phase rows of a conv padded by `left`: column u is padded column u + left,
+// phase (u + left) mod sw, at (u + left) / sw. 16 columns at a time; at stride 2 split into even and odd by a
+// shuffle (no libc: no memcpy).
+static inline void patch_phases(const int8_t* src, int wd, int left, int sw, int8_t* ph0, int8_t* ph1) {
+  if (sw == 1) {
+    int u = 0;
+    for (; u + 16 <= wd; u += 16)
+      _mm_storeu_si128((__m128i*)(ph0 + left + u), _mm_loadu_si128((const __m128i*)(src + u)));
+    for (; u < wd; ++u) ph0[left + u] = src[u];
+    return;
+  }
   const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
   int8_t* even = (left % 2 ? ph1 : ph0) + left / 2;
   int8_t* odd = (left % 2 ? ph0 : ph1) + (left + 1) / 2;
@@ -810,20 +808,9 @@ void edgeq_conv2d_u8s8_patch_requant(const int8_t* x, const int16_t* w, const in
     for (int q = 0; q < c; ++q)
       for (int i = 0; i < kh; ++i) {  // input row r = oy sh - top + i: phase p, column t = padded column sw t + p
         const int r = oy * sh - top + i;
-        for (int p = 0; p < sw; ++p) {
-          int8_t* ph = phases[(q * kh + i) * sw + p];
-          for (int t = 0; t < span; t += 16) _mm_storeu_si128((__m128i*)(ph + t), _mm_set1_epi8((char)value));
-          if (r < 0 || r >= h) continue;
-          if (sw == 1) {  // no libc: 16 bytes at a time
-            const int8_t* src = x + ((size_t)q * h + r) * wd;
-            int u = 0;
-            for (; u + 16 <= wd; u += 16)
-              _mm_storeu_si128((__m128i*)(ph + left + u), _mm_loadu_si128((const __m128i*)(src + u)));
-            for (; u < wd; ++u) ph[left + u] = src[u];
-          } else if (p == 1) {  // both phases from the input row at once
-            patch_phases2(x + ((size_t)q * h + r) * wd, wd, left, phases[(q * kh + i) * sw], ph);
-          }
-        }
+        int8_t* ph = phases[(q * kh + i) * sw];
+        for (int t = 0; t < sw * span; t += 16) _mm_storeu_si128((__m128i*)(ph + t), _mm_set1_epi8((char)value));
+        if (r >= 0 && r < h) patch_phases(x + ((size_t)q * h + r) * wd, wd, left, sw, ph, ph + span);
       }
     const int a = first > oy * out_w ? first - oy * out_w : 0, b = end < (oy + 1) * out_w ? end - oy * out_w : out_w;
     for (int ox = a; ox < b; ox += 8 * PW_VECTORS) {  // the segment's strips
