@@ -98,6 +98,13 @@ def test_avx2_winograd_sums_in_chunks(c, hw, oc, tmp_path):
     _check_winograd(c, hw, oc, 39, 0, 255, -128, tmp_path, pass_name=PASS)
 
 
+# Rows of 4 tiles (maps 13 to 16 wide), whose input the kernel transforms two tile rows at a time: 3 tile rows (a
+# pair and one alone), and 20 tiles in 2 ranges that start and end mid-row
+@pytest.mark.parametrize("c,hw,oc", [(16, (10, 13), 64), (16, (20, 16), 64)])
+def test_avx2_winograd_transforms_two_tile_rows_at_a_time(c, hw, oc, tmp_path):
+    _check_winograd(c, hw, oc, 35, -100, 90, 3, tmp_path, pass_name=PASS)
+
+
 # 128 channels at the bound of one chunk's division; 256, whose sums of up to 256 * 9 * 128 * 128 > 2^25 are exact
 # only as two chunks
 @pytest.mark.parametrize("c", [128, 256])

@@ -904,24 +904,34 @@ static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0
   const size_t span = (size_t)k->span;
   int16_t* v = k->v;
   const int n = (4 * tw + 40 + 15) / 16 * 16;  // a step's reads end before 4 (tw - 1) + 36
-  int8_t buf[2][6][n];
+  int8_t buf[2][10][n];  // [channel][window row]: 6 rows for a tile row, 10 for two
   const __m256i pick0[4] = {PICK0(0), PICK0(1), PICK0(2), PICK0(3)};
   const __m256i pick1[4] = {PICK1(0), PICK1(1), PICK1(2), PICK1(3)};
   for (int cp = 0; cp < pairs; ++cp) {
     const int8_t* x0 = k->x + (size_t)(2 * cp) * h * w;
-    for (int i = t0 / tw; i * tw < t1; ++i) {
+    for (int i = t0 / tw, two; i * tw < t1; i += 1 + two) {
+      // rows of 4 tiles (14 x 14 and 16 x 16 maps) two at a time, one per 128-bit lane: their 8 tiles are
+      // consecutive in V
+      two = tw == 4 && i * tw >= t0 && (i + 2) * tw <= t1;
       for (int c = 0; c < 2; ++c)
-        for (int r = 0; r < 6; ++r) winograd_row(x0 + (size_t)c * h * w, 4 * i - 1 + r, h, w, (int8_t)k->value,
-                                                 buf[c][r], n);
-      const int j1 = t1 - i * tw < tw ? t1 - i * tw : tw;
+        for (int r = 0; r < (two ? 10 : 6); ++r)
+          winograd_row(x0 + (size_t)c * h * w, 4 * i - 1 + r, h, w, (int8_t)k->value, buf[c][r], n);
+      const int j1 = two ? 8 : t1 - i * tw < tw ? t1 - i * tw : tw;
       for (int j0 = t0 > i * tw ? t0 - i * tw : 0; j0 < j1; j0 += WINO_CHUNK) {
         __m256i t[6][6];  // [window row][transformed column]
         for (int r = 0; r < 6; ++r) {
           const int8_t* a = buf[0][r] + 4 * j0;  // window column u of tile j0 + k: a[4 k + u]
           const int8_t* b = buf[1][r] + 4 * j0;
-          const __m256i a0 = _mm256_loadu_si256((const __m256i*)a), b0 = _mm256_loadu_si256((const __m256i*)b);
-          const __m256i a4 = _mm256_loadu_si256((const __m256i*)(a + 4));
-          const __m256i b4 = _mm256_loadu_si256((const __m256i*)(b + 4));
+          __m256i a0, b0, a4, b4;
+          if (two) {  // lane 1: the next tile row's window row r
+            a0 = _mm256_loadu2_m128i((const __m128i*)(a + 4 * n), (const __m128i*)a);
+            b0 = _mm256_loadu2_m128i((const __m128i*)(b + 4 * n), (const __m128i*)b);
+            a4 = _mm256_loadu2_m128i((const __m128i*)(a + 4 * n + 4), (const __m128i*)(a + 4));
+            b4 = _mm256_loadu2_m128i((const __m128i*)(b + 4 * n + 4), (const __m128i*)(b + 4));
+          } else {
+            a0 = _mm256_loadu_si256((const __m256i*)a), b0 = _mm256_loadu_si256((const __m256i*)b);
+            a4 = _mm256_loadu_si256((const __m256i*)(a + 4)), b4 = _mm256_loadu_si256((const __m256i*)(b + 4));
+          }
           const __m256i d[6] = {winograd_pairs(a0, b0, pick0[0], pick1[0]), winograd_pairs(a0, b0, pick0[1], pick1[1]),
                                 winograd_pairs(a0, b0, pick0[2], pick1[2]), winograd_pairs(a0, b0, pick0[3], pick1[3]),
                                 winograd_pairs(a4, b4, pick0[0], pick1[0]), winograd_pairs(a4, b4, pick0[1], pick1[1])};
@@ -944,14 +954,15 @@ static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0
 #undef Z
 
 // Position p's sums over channel pairs [cp0, cp1) of nt tiles from the piece's t0 x the 16 output channels from
-// channel 8 o0, to M [the piece's tiles][2 vectors of 8 channels][36].
+// channel 8 o0, to M [the piece's tiles][2 vectors of 8 channels][36]; with `next`, prefetching position p + 1's U.
 static inline __attribute__((always_inline)) void winograd_products(const winograd_t* k, int p, int t0, const int nt,
-                                                                    int o0, int cp0, int cp1) {
+                                                                    int o0, int cp0, int cp1, int next) {
   __m256i acc[WINO_TILES][2];
   for (int t = 0; t < nt; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_si256();
   const int16_t* up = k->u + ((size_t)(o0 / 2) * 36 + p) * k->pairs * 32;
   const int32_t* vp = (const int32_t*)k->v + (size_t)p * k->pairs * k->span + t0;
   for (int cp = cp0; cp < cp1; ++cp) {
+    if (next) _mm_prefetch((const char*)(up + (size_t)(cp + k->pairs) * 32), _MM_HINT_T0);  // position p + 1's
     const __m256i w0 = _mm256_loadu_si256((const __m256i*)(up + (size_t)cp * 32));
     const __m256i w1 = _mm256_loadu_si256((const __m256i*)(up + (size_t)cp * 32 + 16));
 #pragma clang loop unroll(full)
@@ -1052,6 +1063,10 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
   k.add = add, k.pairs = pairs, k.tw = tw, k.h = h, k.w = w, k.value = value, k.span = span;
   const int groups = oc / 16, g0 = (int)gx * groups / oc_parts, g1 = ((int)gx + 1) * groups / oc_parts;
   const int first = (int)gy * tiles / parts, last = ((int)gy + 1) * tiles / parts;
+  // U larger than L2 (more than one chunk: ResNet's layer3) stalled the products on its loads from L3 (43% of the
+  // samples on one load): the first block of tiles at each position prefetches the next position's U, which took
+  // layer3's conv 0.82-0.89x the time on one core (0.97-1.10x on layer1's and layer2's, so they do not)
+  const int ahead = pairs > WINO_PAIRS;
   for (int r0 = first, r1; r0 < last; r0 = r1) {  // the range in pieces of `span` tiles
     r1 = r0 + span < last ? r0 + span : last;
     k.first = r0;
@@ -1064,13 +1079,14 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
         // ResNet's layer3 streamed 14 MB from L3 per conv
         for (int p = 0; p < 36; ++p)
           for (int t0 = 0; t0 < r1 - r0; t0 += WINO_TILES) {
+            const int next = ahead && t0 == 0 && p < 35;
             switch (r1 - r0 - t0) {  // each count as its own unrolled copy, so the accumulators stay in registers
-              case 1: winograd_products(&k, p, t0, 1, 2 * g, cp0, cp1); break;
-              case 2: winograd_products(&k, p, t0, 2, 2 * g, cp0, cp1); break;
-              case 3: winograd_products(&k, p, t0, 3, 2 * g, cp0, cp1); break;
-              case 4: winograd_products(&k, p, t0, 4, 2 * g, cp0, cp1); break;
-              case 5: winograd_products(&k, p, t0, 5, 2 * g, cp0, cp1); break;
-              default: winograd_products(&k, p, t0, WINO_TILES, 2 * g, cp0, cp1); break;
+              case 1: winograd_products(&k, p, t0, 1, 2 * g, cp0, cp1, next); break;
+              case 2: winograd_products(&k, p, t0, 2, 2 * g, cp0, cp1, next); break;
+              case 3: winograd_products(&k, p, t0, 3, 2 * g, cp0, cp1, next); break;
+              case 4: winograd_products(&k, p, t0, 4, 2 * g, cp0, cp1, next); break;
+              case 5: winograd_products(&k, p, t0, 5, 2 * g, cp0, cp1, next); break;
+              default: winograd_products(&k, p, t0, WINO_TILES, 2 * g, cp0, cp1, next); break;
             }
           }
         for (int t = 0, i = r0 / tw, j = r0 % tw; t < r1 - r0; ++t, j = j + 1 < tw ? j + 1 : (++i, 0))
