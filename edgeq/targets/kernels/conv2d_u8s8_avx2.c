@@ -1014,6 +1014,10 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
     if (k->add) {
       for (int l = 0; l < 8; ++l) {
         const int8_t* rr = k->add->r + at + l * plane + (size_t)(2 * half) * k->w;
+        if (cols == 4 && both) {
+          r[l] = _mm_unpacklo_epi32(_mm_loadu_si32(rr), _mm_loadu_si32(rr + k->w));
+          continue;
+        }
         const __m128i top = load_bytes(rr, cols);
         r[l] = both ? _mm_unpacklo_epi32(top, load_bytes(rr + k->w, cols)) : top;
       }
@@ -1035,6 +1039,11 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
     transpose8x8(q);
     for (int l = 0; l < 8; ++l) {
       int8_t* out = k->y + at + l * plane + (size_t)(2 * half) * k->w;
+      if (cols == 4 && both) {  // a whole tile's two rows: two 4-byte stores from the register
+        _mm_storeu_si32(out, q[l]);
+        _mm_storeu_si32(out + k->w, _mm_srli_si128(q[l], 4));
+        continue;
+      }
       store_bytes(out, q[l], cols);
       if (both) store_bytes(out + k->w, _mm_srli_si128(q[l], 4), cols);
     }
