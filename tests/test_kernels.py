@@ -635,11 +635,19 @@ def test_downsample_reads_the_strided_convs_packed_input(c, hw, oc, requantized,
             f"{int((y != ref).sum())} values differ"
 
 
-@pytest.mark.parametrize("k,n,bias", [(32, 10, True), (301, 1000, True), (1283, 40, True), (17, 5, False)])
+# Inputs past a whole group of 4 (17, 301, 1283) and outputs past a whole block of 16, 1000 outputs in 8 workgroups
+# with a partial last tile
+_LINEARS = [(32, 10, True), (301, 1000, True), (1283, 40, True), (17, 5, False)]
+
+
+@pytest.mark.parametrize("k,n,bias", _LINEARS)
 def test_linear_kernel_matches_numpy(k, n, bias, tmp_path):
+    _check_linear(k, n, bias, tmp_path)
+
+
+def _check_linear(k, n, bias, tmp_path, pass_name: str = "edgeq-conv-kernel"):
     """A batch-1 linear layer as torch's nn.Linear imports (a matmul by the transposed weights from zero, then the
-    bias add, or none): one dispatch of edgeq_linear_u8s8. Inputs past a whole group of 4 (17, 301, 1283) and
-    outputs past a whole block of 16, 1000 outputs in 8 workgroups with a partial last tile."""
+    bias add, or none): one dispatch of edgeq_linear_u8s8, against numpy's product, bit for bit."""
     rng = np.random.default_rng(k + n)
     x, w = rng.integers(-128, 128, (1, k), dtype=np.int8), rng.integers(-128, 128, (n, k), dtype=np.int8)
     b = rng.integers(-2 ** 20, 2 ** 20, n, dtype=np.int32)
@@ -662,7 +670,7 @@ def test_linear_kernel_matches_numpy(k, n, bias, tmp_path):
   %y = linalg.matmul ins(%x, %wt : tensor<1x{k}xi8>, tensor<{k}x{n}xi8>) outs(%f : tensor<1x{n}xi32>) -> tensor<1x{n}xi32>
 {add if bias else f"  util.return %y : tensor<1x{n}xi32>"}
 }}"""
-    y, after = _run_kernel(text, x, tmp_path)
+    y, after = _run_kernel(text, x, tmp_path, pass_name=pass_name)
     assert "linalg.matmul" not in after and "@edgeq_linear_u8s8" in after
     ref = x.astype(np.int64) @ w.T.astype(np.int64) + (b if bias else 0)
     np.testing.assert_array_equal(y, ref)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from edgeq.targets.host import kernel_isa
-from test_kernels import (_MAXPOOLS, _SHAPES, _STEMS, _WINOGRAD, _WINOGRAD_ADDS, _check_maxpool, _check_patch,
-                          _check_requantized, _check_residual, _check_winograd, _check_winograd_bound,
-                          _check_winograd_residual, _operands)
+from test_kernels import (_LINEARS, _MAXPOOLS, _SHAPES, _STEMS, _WINOGRAD, _WINOGRAD_ADDS, _check_linear,
+                          _check_maxpool, _check_patch, _check_requantized, _check_residual, _check_winograd,
+                          _check_winograd_bound, _check_winograd_residual, _operands)
 
 pytestmark = pytest.mark.skipif(kernel_isa() is None, reason="the AVX2 kernels need x86-64 with AVX2 (x86-64-v3)")
 
@@ -126,3 +126,10 @@ def test_avx2_winograd_conv_adds_the_residual(hw, crq, zc, zr, zp, lo, hi, shift
 @pytest.mark.parametrize("c,hw,pad_value,init", _MAXPOOLS)
 def test_avx2_maxpool_kernel_matches_numpy(c, hw, pad_value, init, tmp_path):
     _check_maxpool(c, hw, pad_value, init, tmp_path, pass_name=PASS)
+
+
+# test_kernels.py's linear layers (inputs past a group of 4, outputs past a block of 16, partial tiles) on the AVX2
+# kernel
+@pytest.mark.parametrize("k,n,bias", _LINEARS)
+def test_avx2_linear_kernel_matches_numpy(k, n, bias, tmp_path):
+    _check_linear(k, n, bias, tmp_path, pass_name=PASS)

@@ -1187,7 +1187,7 @@ def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
     """With isa AVX2, only what conv2d_u8s8_avx2.c has: requantized 1x1 stride-1 convs on their NCHW input
     (pointwise_fits), the stems (patch_fits), the Winograd convs, the other requantized dense convs on the rows
     kernel, each with its pack (a downsample reading a phase plane of its sibling's), requantized 3x3 depthwise
-    convs, NCHW out, and the max pooling; linear layers and convs without a requantization stay IREE's."""
+    convs, NCHW out, the max pooling and the batch-1 linear layers; convs without a requantization stay IREE's."""
     avx2 = isa == AVX2
     dense = [(op, ConvShape.of(op, isa).unfolded(), Source.of(op.operands[0])[1], fused)
              for op in ops_named(module, "linalg.conv_2d_nchw_fchw")
@@ -1258,7 +1258,7 @@ def run(module: ir.Operation, pass_, isa: str = VNNI) -> None:
         convs.insert(0, (op, f"edgeq_{export.name}", fused, False, None, None, None))
         functions.setdefault(f"edgeq_{export.name}", _depthwise_function(dw, src, fused[3], packed))
         exports.append(export)
-    linears = [(op, *found) for op in ([] if avx2 else ops_named(module, "linalg.matmul")) if (found := _linear(op))]
+    linears = [(op, *found) for op in ops_named(module, "linalg.matmul") if (found := _linear(op))]
     for _, lin, _ in linears:
         functions.setdefault(f"edgeq_{lin.name}", _linear_function(lin))
         exports.append(linear_export(lin))

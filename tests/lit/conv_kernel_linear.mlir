@@ -1,4 +1,5 @@
 // RUN: edgeq-opt %s --edgeq-conv-kernel | filecheck %s
+// RUN: edgeq-opt %s --edgeq-conv-kernel-avx2 | filecheck %s
 
 // A batch-1 linear layer as torch's nn.Linear imports (matmul by the transposed weights into zeros, then the bias
 // add) becomes one dispatch of edgeq_linear_u8s8: 1000 outputs are 63 blocks of 16, 8 workgroups of 8 blocks.
