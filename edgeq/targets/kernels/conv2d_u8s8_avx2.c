@@ -311,12 +311,15 @@ static inline __attribute__((always_inline)) __m128i row16(const int8_t* row, in
     const __m128i hi = _mm_loadu_si128((const __m128i*)(row + col + 16)), even = _mm_set1_epi16(0xFF);
     return _mm_packus_epi16(_mm_and_si128(lo, even), _mm_and_si128(hi, even));
   }
-  int8_t b[16];
-  for (int l = 0; l < 16; ++l) {
-    const int at = col + sw * l;
-    b[l] = row && at >= 0 && at < w ? row[at] : pad;
-  }
-  return _mm_loadu_si128((const __m128i*)b);
+  // the columns [col, col + 16 sw) through a buffer of pad bytes: those inside the row copied into it
+  int8_t b[32];
+  _mm256_storeu_si256((__m256i*)b, _mm256_set1_epi8(pad));
+  const int start = col > 0 ? col : 0, end = col + 16 * sw < w ? col + 16 * sw : w;
+  if (row && start < end) copy_bytes(b + (start - col), row + start, end - start);
+  const __m128i lo = _mm_loadu_si128((const __m128i*)b);
+  if (sw == 1) return lo;
+  const __m128i hi = _mm_loadu_si128((const __m128i*)(b + 16)), even = _mm_set1_epi16(0xFF);
+  return _mm_packus_epi16(_mm_and_si128(lo, even), _mm_and_si128(hi, even));
 }
 
 // The conv's input in the kernel's layout, one dispatch before it (conv2d_u8s8_avx512vnni.c's edgeq_pack_u8, the
@@ -350,10 +353,17 @@ static inline __attribute__((always_inline)) void pack(const int8_t* x, uint16_t
       uint16_t* o = out + ((size_t)i * wq + j) * 4;
       if (j + 16 <= wq) {
         for (int l = 0; l < 4; ++l) _mm256_storeu_si256((__m256i*)(o + 16 * l), _mm256_cvtepu8_epi16(v[l]));
-      } else {  // the row's last positions: no store past them (the plane's last row ends the buffer)
-        uint64_t four[16];
-        for (int l = 0; l < 4; ++l) _mm256_storeu_si256((__m256i*)four + l, _mm256_cvtepu8_epi16(v[l]));
-        for (int l = 0; l < wq - j; ++l) __builtin_memcpy(o + 4 * l, four + l, 8);
+      } else {  // the row's last n < 16 positions: no store past them (the plane's last row ends the buffer)
+        const int n = wq - j;
+        int l = 0;
+        for (; 4 * l + 4 <= n; ++l) _mm256_storeu_si256((__m256i*)(o + 16 * l), _mm256_cvtepu8_epi16(v[l]));
+        if (n % 4) {  // 1 to 3 positions of v[l], 8 bytes each
+          const __m256i t = _mm256_cvtepu8_epi16(v[l]);
+          __m128i q = _mm256_castsi256_si128(t);
+          uint16_t* at = o + 16 * l;
+          if (n & 2) _mm_storeu_si128((__m128i*)at, q), q = _mm256_extracti128_si256(t, 1), at += 8;
+          if (n & 1) _mm_storel_epi64((__m128i*)at, q);
+        }
       }
     }
   }
