@@ -161,8 +161,8 @@ static inline void store_bytes(int8_t* p, __m128i q, int n) {
   if (n & 1) p[k] = (int8_t)v;
 }
 
-// n bytes from src to dst: 16 at a time and the last 16 overlapping, or by 8, 4, 2 and 1. A byte loop becomes a
-// call of memcpy: once per padded row of a Winograd conv's input, 3.5% of the samples of layer1's conv on one core.
+// n bytes from src to dst: 16 at a time and the last 16 overlapping, or by 8, 4, 2 and 1 (no byte loop: the
+// pack's reads at its rows' ends went byte by byte).
 static inline void copy_bytes(int8_t* dst, const int8_t* src, int n) {
   if (n < 16) {
     int j = 0;
