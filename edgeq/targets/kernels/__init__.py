@@ -38,8 +38,8 @@ def _zig_version() -> str:
 
 
 def kernel_object(isa: str = VNNI) -> Path:
-    """The kernels for `isa` (VNNI: conv, pack, depthwise, linear, Winograd, max pooling; AVX2: the rows and 1x1
-    convs, depthwise, pack, Winograd) compiled for it, in the cache."""
+    """The kernels for `isa` (VNNI: conv, pack, depthwise, linear, Winograd, max pooling; AVX2: the rows, 1x1 and
+    patch convs, pack, depthwise, Winograd, max pooling, linear) compiled for it, in the cache."""
     source, flags = SOURCES[isa], (*FLAGS, f"-mcpu={CPUS[isa]}")
     headers = b"".join(h.read_bytes() for h in sorted(source.parent.glob("*.h")))   # what the sources include
     key = hashlib.sha256(source.read_bytes() + headers + " ".join(flags).encode()
