@@ -42,6 +42,20 @@ def test_avx2_conv_requantizes_like_the_reference(c, hw, oc, k, stride, pad, dil
     assert "conv2d_u8s8_avx2-" in after   # its object
 
 
+# 1x1 convs whose map ends in 2 to 6 pixels alone in their vector (50, 51 and 54 pixels), which the kernel computes
+# with output channels in the lanes: channels not a multiple of 4, a partial last block, tiles of 3 blocks and of
+# one; with a residual add too
+_LONE = [(13, (5, 10), 20), (24, (3, 17), 48), (40, (6, 9), 56)]
+
+
+@pytest.mark.parametrize("c,hw,oc", _LONE)
+def test_avx2_pointwise_kernel_computes_lone_pixels(c, hw, oc, tmp_path):
+    rng, w, bias, x = _operands(c, hw, oc, 1, c + oc)
+    _check_requantized(rng, x, w, bias, 1, 0, 1, 35, -100, 90, 3, tmp_path, pass_name=PASS)
+    _check_residual(c, hw, oc, 1, 1, 0, (39, 0, 255, -128), -128, -128, -128, -128, 127, 20, tmp_path,
+                    pass_name=PASS)
+
+
 # test_kernels.py's stems on the patch kernel, through the 1x1 kernel's strips and tiles: strips that end in a
 # partial vector (62 x 64 at stride 2: rows of 32 pixels, 24 + 8), parts of the pixels that start mid-row, padded
 # with a value other than the zero point
