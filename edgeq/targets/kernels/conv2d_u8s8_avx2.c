@@ -742,8 +742,8 @@ static inline __attribute__((always_inline)) void pointwise_tiles(const uint16_t
 }
 
 // The last n <= PW_LONE pixels of a workgroup's part, alone in their vector (MobileNetV2's 49th pixel of a 7 x 7
-// map): with pixels in the lanes each weight broadcast fed one vpmaddwd, and that strip took 62% of a whole one's
-// time. They take the rows kernel's tile instead: output channels in the lanes, each pixel's 4 channels broadcast
+// map): with pixels in the lanes each weight broadcast fed one vpmaddwd, and that strip took more than half a
+// whole one's time. They take the rows kernel's tile instead: output channels in the lanes, each pixel's 4 channels broadcast
 // against a block's 8 x 4 weights; xt [c4][n][4] u16 holds the pixels' input + 128, in the workgroup's scratch.
 // MobileNetV2's 960-channel convs on 7 x 7: 0.73-0.85x the time (C harness, one core).
 #define PW_LONE 6
@@ -1177,8 +1177,9 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
   const int groups = oc / 16, g0 = (int)gx * groups / oc_parts, g1 = ((int)gx + 1) * groups / oc_parts;
   const int first = (int)gy * tiles / parts, last = ((int)gy + 1) * tiles / parts;
   // U larger than L2 (more than one chunk: ResNet's layer3) stalled the products on its loads from L3 (43% of the
-  // samples on one load): the first block of tiles at each position prefetches the next position's U, which took
-  // layer3's conv 0.82-0.89x the time on one core (0.97-1.10x on layer1's and layer2's, so they do not)
+  // samples on one load): the first block of tiles at each position prefetches the next position's U. With the
+  // input transformed two tile rows at a time, layer3's convs took 0.66-0.68x as long in the model; layer1's and
+  // layer2's gained nothing from it in a C harness
   const int ahead = pairs > WINO_PAIRS;
   for (int r0 = first, r1; r0 < last; r0 = r1) {  // the range in pieces of `span` tiles
     r1 = r0 + span < last ? r0 + span : last;
