@@ -177,6 +177,21 @@ static inline void copy_bytes(int8_t* dst, const int8_t* src, int n) {
   _mm_storeu_si128((__m128i*)(dst + n - 16), _mm_loadu_si128((const __m128i*)(src + n - 16)));
 }
 
+// Block b's 8 multipliers (a partial last block's in lanes of their own: m has oc entries).
+static inline __m256i block_multipliers(const requant_t* rq, int oc, int b) {
+  const int n_oc = oc - b * BLOCK < BLOCK ? oc - b * BLOCK : BLOCK;
+  if (n_oc == BLOCK) return _mm256_loadu_si256((const __m256i*)(rq->m + b * BLOCK));
+  int32_t mb[BLOCK] = {0};
+  for (int l = 0; l < n_oc; ++l) mb[l] = rq->m[b * BLOCK + l];
+  return _mm256_loadu_si256((const __m256i*)mb);
+}
+
+// The 8 sums of outputs 0-3 (a) and 4-7 (b), each held as two partial sums in neighbouring lanes, in order: added
+// in pairs in the order 0 1 4 5 | 2 3 6 7, which the qword permutation puts in order.
+static inline __m256i pair_sums(__m256i a, __m256i b) {
+  return _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0xD8);
+}
+
 // One register tile: the 8 output channels of block b x np output pixels from q0 in row-major order (across row
 // ends: NCHW keeps them contiguous, and a 7 x 7 map makes 9 tiles of 5 or 6 pixels, not 14 of 3 or 4), requantized,
 // with add the residual added, to y; at: each pixel's position in a tap's plane of the packed input. acc[p][h]
@@ -207,15 +222,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, co
     }
   }
   const int n_oc = s->oc - b * BLOCK < BLOCK ? s->oc - b * BLOCK : BLOCK;
-  __m256i m;  // the multipliers (a partial last block's in lanes of their own: m has oc entries)
-  if (n_oc == BLOCK) {
-    m = _mm256_loadu_si256((const __m256i*)(rq->m + b * BLOCK));
-  } else {
-    int32_t mb[BLOCK] = {0};
-    for (int l = 0; l < n_oc; ++l) mb[l] = rq->m[b * BLOCK + l];
-    m = _mm256_loadu_si256((const __m256i*)mb);
-  }
-  const __m256i m_odd = _mm256_srli_epi64(m, 32);
+  const __m256i m = block_multipliers(rq, s->oc, b), m_odd = _mm256_srli_epi64(m, 32);
   const __m256i bv = _mm256_loadu_si256((const __m256i*)(bias + b * BLOCK));
   const size_t out_plane = (size_t)s->out_h * s->out_w;
   int8_t* row = y + (size_t)b * BLOCK * out_plane + q0;
@@ -232,9 +239,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, co
       q[p] = _mm_setzero_si128();
       continue;
     }
-    // lanes (channel 0: channels 0-1, 2-3), (1: ...), ... (3), then 4-7: added in pairs, in the order
-    // 0 1 4 5 | 2 3 6 7, which the qword permutation puts in order
-    const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[p][0], acc[p][1]), 0xD8);
+    const __m256i sums = pair_sums(acc[p][0], acc[p][1]);
     const __m256i v = requantize8(_mm256_add_epi32(sums, bv), rq, m, m_odd, usual);
     q[p] = add ? add_residual(v, add, r[p]) : saturate8(v);
   }
@@ -771,12 +776,10 @@ static inline __attribute__((always_inline)) void lone_tile(const uint16_t* xt, 
   }
   for (int j = 0; j < nb; ++j) {
     const int b = b0 + j, n_oc = oc - b * BLOCK < BLOCK ? oc - b * BLOCK : BLOCK;
-    int32_t mb[BLOCK] = {0};
-    for (int l = 0; l < n_oc; ++l) mb[l] = rq->m[b * BLOCK + l];
-    const __m256i m = _mm256_loadu_si256((const __m256i*)mb), m_odd = _mm256_srli_epi64(m, 32);
+    const __m256i m = block_multipliers(rq, oc, b), m_odd = _mm256_srli_epi64(m, 32);
     const __m256i bv = _mm256_loadu_si256((const __m256i*)(bias + b * BLOCK));
     for (int p = 0; p < np; ++p) {
-      const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[j * np + p][0], acc[j * np + p][1]), 0xD8);
+      const __m256i sums = pair_sums(acc[j * np + p][0], acc[j * np + p][1]);
       const __m256i v = requantize8(_mm256_add_epi32(sums, bv), rq, m, m_odd, usual);
       const size_t at = (size_t)b * BLOCK * hw + p0 + p;  // output channel 8 b + l of the pixel: at + l hw
       int8_t q[16];
@@ -1263,8 +1266,8 @@ static inline __attribute__((always_inline)) void linear_tile(const int8_t* x, c
   for (int i = 0; i < t; ++i) {
     const int o = 16 * (b + i), left = n - o;
     int32_t out[16];
-    for (int h = 0; h < 2; ++h) {  // outputs 8h .. 8h + 7: the pairs of acc[2h] and acc[2h + 1], in order
-      const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[i][2 * h], acc[i][2 * h + 1]), 0xD8);
+    for (int h = 0; h < 2; ++h) {  // outputs 8h .. 8h + 7
+      const __m256i sums = pair_sums(acc[i][2 * h], acc[i][2 * h + 1]);
       const __m256i v = _mm256_add_epi32(sums, _mm256_loadu_si256((const __m256i*)(bias + o + 8 * h)));
       if (left >= 16)
         _mm256_storeu_si256((__m256i*)(y + o + 8 * h), v);
