@@ -162,7 +162,7 @@ static inline void store_bytes(int8_t* p, __m128i q, int n) {
 }
 
 // n bytes from src to dst: 16 at a time and the last 16 overlapping, or by 8, 4, 2 and 1 (no byte loop: the
-// pack's reads at its rows' ends went byte by byte).
+// patch kernel's and the Winograd kernel's padded rows).
 static inline void copy_bytes(int8_t* dst, const int8_t* src, int n) {
   if (n < 16) {
     int j = 0;
@@ -310,8 +310,8 @@ void edgeq_conv2d_u8s8_rows_requant_add(const uint16_t* x, const int8_t* w, cons
 // 16 bytes of a row w wide from column col, those outside [0, w) read as pad: the row's bytes in a register,
 // moved into place by a byte shuffle whose lanes outside [0, w) take pad. A row at least 16 wide loads the 16
 // bytes around col, a narrower one all its bytes: two 8-byte loads that overlap, or pieces below 8. (Through a
-// buffer of pad bytes, each load of it waited for the stores before it: ResNet-18's stride-2 packs took 2.3-2.4x
-// as long, C harness.)
+// buffer of pad bytes, each load of it waited for the stores before it: ResNet-18's packs took 2.4-2.7x as long,
+// C harness.)
 static inline __m128i bytes16(const int8_t* row, int col, int w, __m128i pad) {
   const __m128i lanes = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   __m128i v, at, out;  // the row's bytes, each lane's byte of v, and the lanes outside the row
