@@ -1277,11 +1277,11 @@ static inline __attribute__((always_inline)) void linear_tile(const int8_t* x, c
     for (int a = 0; a < 4; ++a) acc[i][a] = _mm256_setzero_si256();
   const int8_t* wb = w + (size_t)b * k4 * 64;
   for (int q = 0; q < k4; ++q) {
-    uint32_t four = 0;
+    uint32_t four;
     if (q < whole)
       __builtin_memcpy(&four, x + 4 * q, 4);
-    else  // past k the weights are 0: any input
-      for (int j = 0; 4 * q + j < k; ++j) four |= (uint32_t)(uint8_t)x[4 * q + j] << (8 * j);
+    else  // the last k % 4 inputs: past k the weights are 0, any input
+      four = (uint32_t)_mm_cvtsi128_si32(load_bytes(x + 4 * q, k - 4 * q));
     const __m256i xv = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)(four ^ 0x80808080u))));
 #pragma clang loop unroll(full)
     for (int i = 0; i < t; ++i) {
