@@ -377,10 +377,9 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
     for (int p = 0; p < np; ++p) acc[v][p] = b;
   }
   // each weight vector's two 8-channel blocks; past the last block, the last one again: those lanes are no output
-  // channels (live), and a load that is always valid keeps branches out of the loop. With a branch around each of
-  // the 4 loads (zeros past the last block), the loop took 1.15-1.19x as long on AMD Zen 5 (one core, C harness,
-  // ResNet-18's rows convs), where a full-width vpdpbusd issues twice per cycle and the loop's other instructions
-  // are what limit it.
+  // channels (live), and a load that is always valid keeps branches out of the loop. On AMD Zen 5, where a
+  // full-width vpdpbusd issues twice per cycle, a branch around each of the 4 loads (zeros past the last block)
+  // made ResNet-18 take 1.09x as long on two threads (2.00 -> 2.18 ms, alternating calls; docs/profiling.md).
   const int8_t* wb[ROW_VECTORS][2];
   for (int v = 0; v < ROW_VECTORS; ++v)
     for (int h = 0; h < 2; ++h) {
@@ -389,7 +388,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
     }
   for (int t = 0; t < s->kh * s->kw; ++t) {
     const uint8_t* xc = x + taps[t] + ((size_t)oh * s->wq + ow0) * 4;
-#pragma clang loop unroll_count(2)  // else clang copies every accumulator to another register at each step's end
+#pragma clang loop unroll_count(2)  // ResNet-18 0.98x (Zen 5, alternating calls)
     for (int c = 0; c < s->c4; ++c, xc += s->cstride) {
       const size_t at = ((size_t)t * s->c4 + c) * TILE_CHANNELS * 4;
       __m512i wv[ROW_VECTORS];
