@@ -379,7 +379,8 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
   // each weight vector's two 8-channel blocks; past the last block, the last one again: those lanes are no output
   // channels (live), and a load that is always valid keeps branches out of the loop. On AMD Zen 5, where a
   // full-width vpdpbusd issues twice per cycle, a branch around each of the 4 loads (zeros past the last block)
-  // made ResNet-18 take 1.09x as long on two threads (2.00 -> 2.18 ms, alternating calls; docs/profiling.md).
+  // took a sixth of the loop's time (C harness); with the loop below by ones too, ResNet-18 took 1.09x as long on
+  // two threads (2.00 -> 2.18 ms, alternating calls; docs/profiling.md, stop 32).
   const int8_t* wb[ROW_VECTORS][2];
   for (int v = 0; v < ROW_VECTORS; ++v)
     for (int h = 0; h < 2; ++h) {
