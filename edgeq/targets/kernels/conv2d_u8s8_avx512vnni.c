@@ -1075,7 +1075,8 @@ void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, in
 //      layer1's ranges took 209 us instead of 200, layer2's 191 instead of 175 (C harness, pieces of a row);
 //   2. for each 6 of those tiles and 64 output channels, the 36 positions' sums M (channels in the lanes) into ws,
 //      with the weights U [OC/64][36][C/2][64][2] i16;
-//   3. tile by tile, their output transform, the grid kernel's requantization (and residual add), stored to NCHW.
+//   3. tile by tile, their output transform, the grid kernel's requantization (and residual add); stored to NCHW
+//      a run of up to 4 tiles of a tile row at a time (winograd_store).
 #define WINO_TILES 6
 #define WINO_MERGED 9  // a piece's last 1 to 3 tiles join the block before them, in passes of 2 vectors
 #define WINO_PIECE 14  // tiles of a range transformed and computed at a time (a whole tile row, if longer)
@@ -1195,10 +1196,12 @@ static inline void store_tile_rows(int8_t* at, int w, __m128i four, int rows, in
 }
 
 // One tile's 16 outputs for 16 channels from oc0 (its sums at M's slot): the output transform, the division by
-// 576, bias, requantization and residual add, stored to NCHW y. Not inlined: its copies at each call site of the
-// conv's body made layer1's conv 5% slower, with the residual add 21% (C harness, one core).
-static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
-                                                      const int usual) {
+// 576, bias, requantization and residual add, to out[g]: channels oc0 + 4 g .. oc0 + 4 g + 3, [channel][tile row]
+// [col] (a dword per row). Two copies, each called (winograd_outputs_usual, _any): inlined at each call site of the
+// conv's body it made layer1's conv 5% slower, with the residual add 21% (C harness, one core, Zen 4); with the
+// requantization's form a constant in each copy (usual_requant), layer1's conv took 0.96x as long (Zen 5).
+static inline __attribute__((always_inline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
+                                                                   const int usual, __m512i* out) {
   const __m512i* ms = k->m + slot * 36;
   __m512i t[4][6];  // the first stage's 4 x 6
   winograd_at_columns((const wino_u32_unaligned*)ms, (wino_u32(*)[6])t);
@@ -1252,11 +1255,55 @@ static __attribute__((noinline)) void winograd_outputs(const winograd_t* k, int 
       c = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(four[0]), four[1], 1),
                                                 four[2], 2), four[3], 3);
     }
-    // dword stores: vpscatterdd is slow on Zen 4 (it took a sixth of the products' time)
-    store_tile_rows(k->y + at, k->w, _mm512_castsi512_si128(c), rows, cols);
-    store_tile_rows(k->y + at + plane, k->w, _mm512_extracti32x4_epi32(c, 1), rows, cols);
-    store_tile_rows(k->y + at + 2 * plane, k->w, _mm512_extracti32x4_epi32(c, 2), rows, cols);
-    store_tile_rows(k->y + at + 3 * plane, k->w, _mm512_extracti32x4_epi32(c, 3), rows, cols);
+    out[g] = c;
+  }
+}
+
+static __attribute__((noinline)) void winograd_outputs_usual(const winograd_t* k, int tile, int slot, int oc0,
+                                                            __m512i* out) {
+  winograd_outputs(k, tile, slot, oc0, 1, out);
+}
+static __attribute__((noinline)) void winograd_outputs_any(const winograd_t* k, int tile, int slot, int oc0,
+                                                          __m512i* out) {
+  winograd_outputs(k, tile, slot, oc0, 0, out);
+}
+
+// The results of n <= 4 tiles from `tile` in one tile row (winograd_outputs' out for the r-th in c[r]), stored to
+// NCHW y. Whole tiles: a 4 x 4 transpose of dwords per channel (tile r's row a -> row a's tile r) makes each
+// channel's row across the n tiles 4 n contiguous bytes, one store. Tile by tile, a row was 4 bytes, and the 16
+// stores per 4 channels took 9% of layer1's conv whatever their form (dwords extracted, masked or scattered); in
+// runs, layer1's conv took 0.956x as long, layer2's 0.988x (C harness, one core, Zen 5). The map's last tile row
+// and column, when partial, go tile by tile.
+static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512i (*c)[4]) {
+  const int i = tile / k->tw, j = tile % k->tw;
+  const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - 4 * (j + n - 1) < 4 ? k->w - 4 * (j + n - 1) : 4;
+  const size_t plane = (size_t)k->h * k->w;
+  for (int g = 0; g < 4; ++g) {
+    int8_t* at = k->y + (size_t)(oc0 + 4 * g) * plane + (size_t)(4 * i) * k->w + 4 * j;
+    if (rows < 4 || cols < 4) {
+      for (int r = 0; r < n; ++r) {
+        const int width = r == n - 1 ? cols : 4;
+        store_tile_rows(at + 4 * r, k->w, _mm512_castsi512_si128(c[r][g]), rows, width);
+        store_tile_rows(at + 4 * r + plane, k->w, _mm512_extracti32x4_epi32(c[r][g], 1), rows, width);
+        store_tile_rows(at + 4 * r + 2 * plane, k->w, _mm512_extracti32x4_epi32(c[r][g], 2), rows, width);
+        store_tile_rows(at + 4 * r + 3 * plane, k->w, _mm512_extracti32x4_epi32(c[r][g], 3), rows, width);
+      }
+      continue;
+    }
+    const __m512i zero = _mm512_setzero_si512();  // the tiles past n
+    const __m512i t0 = c[0][g], t1 = n > 1 ? c[1][g] : zero, t2 = n > 2 ? c[2][g] : zero, t3 = n > 3 ? c[3][g] : zero;
+    const __m512i lo01 = _mm512_unpacklo_epi32(t0, t1), hi01 = _mm512_unpackhi_epi32(t0, t1);
+    const __m512i lo23 = _mm512_unpacklo_epi32(t2, t3), hi23 = _mm512_unpackhi_epi32(t2, t3);
+    const __m512i row[4] = {_mm512_unpacklo_epi64(lo01, lo23), _mm512_unpackhi_epi64(lo01, lo23),
+                            _mm512_unpacklo_epi64(hi01, hi23), _mm512_unpackhi_epi64(hi01, hi23)};
+    const __mmask8 tiles = (__mmask8)((1u << n) - 1);
+    for (int a = 0; a < 4; ++a) {  // row a of the 4 channels: 128-bit lane l of row[a] is channel l's
+      int8_t* r = at + (size_t)a * k->w;
+      _mm_mask_storeu_epi32(r, tiles, _mm512_castsi512_si128(row[a]));
+      _mm_mask_storeu_epi32(r + plane, tiles, _mm512_extracti32x4_epi32(row[a], 1));
+      _mm_mask_storeu_epi32(r + 2 * plane, tiles, _mm512_extracti32x4_epi32(row[a], 2));
+      _mm_mask_storeu_epi32(r + 3 * plane, tiles, _mm512_extracti32x4_epi32(row[a], 3));
+    }
   }
 }
 
@@ -1267,7 +1314,7 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
                                                                 int32_t oc, int32_t h, int32_t w, int32_t value,
                                                                 int32_t parts, size_t gy) {
   const int tw = (w + 3) / 4, tiles = ((h + 3) / 4) * tw, pairs = c / 2;
-  const int usual = usual_requant(rq);  // a runtime flag: winograd_outputs, not inlined, tests it per call
+  const int usual = usual_requant(rq);  // which copy of winograd_outputs
   const int longest = (tiles + parts - 1) / parts, piece = tw > WINO_PIECE ? tw : WINO_PIECE;
   const int span = piece < longest ? piece : longest;  // V's tiles
   const size_t v_bytes = ((size_t)36 * pairs * span * 4 + 63) / 64 * 64;
@@ -1315,8 +1362,17 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
             case 2: winograd_products(&k, ob, t0, 2, o0, WINO_VECTORS); break;
             default: winograd_products(&k, ob, t0, 1, o0, WINO_VECTORS); break;
           }
-          for (int t = 0; t < nt; ++t)
-            for (int o = 0; o < nv; ++o) winograd_outputs(&k, t0 + t, nv * t + o, ob * WINO_OC + 16 * (o0 + o), usual);
+          for (int o = 0; o < nv; ++o)
+            for (int t = 0, n; t < nt; t += n) {  // runs of up to 4 tiles in one tile row (winograd_store)
+              const int left = tw - (t0 + t) % tw;
+              n = nt - t < 4 ? nt - t : 4;
+              n = n < left ? n : left;
+              __m512i c[4][4];
+              for (int r = 0; r < n; ++r)
+                (usual ? winograd_outputs_usual : winograd_outputs_any)(&k, t0 + t + r, nv * (t + r) + o,
+                                                                        ob * WINO_OC + 16 * (o0 + o), c[r]);
+              winograd_store(&k, t0 + t, n, ob * WINO_OC + 16 * (o0 + o), c);
+            }
         }
       t0 += nt;
     }
