@@ -1275,8 +1275,8 @@ static __attribute__((noinline)) void winograd_outputs_any(const winograd_t* k, 
 // runs, layer1's conv took 0.956x as long, layer2's 0.988x (C harness, one core, Zen 5). The map's last tile row
 // and column, when partial, go tile by tile.
 static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512i (*c)[4]) {
-  const int i = tile / k->tw, j = tile % k->tw;
-  const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - 4 * (j + n - 1) < 4 ? k->w - 4 * (j + n - 1) : 4;
+  const int i = tile / k->tw, j = tile % k->tw, last = 4 * (j + n - 1);  // the run's last tile's first column
+  const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - last < 4 ? k->w - last : 4;
   const size_t plane = (size_t)k->h * k->w;
   for (int g = 0; g < 4; ++g) {
     int8_t* at = k->y + (size_t)(oc0 + 4 * g) * plane + (size_t)(4 * i) * k->w + 4 * j;
@@ -1367,11 +1367,11 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
               const int left = tw - (t0 + t) % tw;
               n = nt - t < 4 ? nt - t : 4;
               n = n < left ? n : left;
+              const int oc0 = ob * WINO_OC + 16 * (o0 + o);
               __m512i c[4][4];
               for (int r = 0; r < n; ++r)
-                (usual ? winograd_outputs_usual : winograd_outputs_any)(&k, t0 + t + r, nv * (t + r) + o,
-                                                                        ob * WINO_OC + 16 * (o0 + o), c[r]);
-              winograd_store(&k, t0 + t, n, ob * WINO_OC + 16 * (o0 + o), c);
+                (usual ? winograd_outputs_usual : winograd_outputs_any)(&k, t0 + t + r, nv * (t + r) + o, oc0, c[r]);
+              winograd_store(&k, t0 + t, n, oc0, c);
             }
         }
       t0 += nt;
