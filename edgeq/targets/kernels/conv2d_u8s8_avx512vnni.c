@@ -1075,8 +1075,8 @@ void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, in
 //      layer1's ranges took 209 us instead of 200, layer2's 191 instead of 175 (C harness, pieces of a row);
 //   2. for each 6 of those tiles and 64 output channels, the 36 positions' sums M (channels in the lanes) into ws,
 //      with the weights U [OC/64][36][C/2][64][2] i16;
-//   3. tile by tile, their output transform, the grid kernel's requantization (and residual add); stored to NCHW
-//      a run of up to 4 tiles of a tile row at a time (winograd_store).
+//   3. tile by tile, their output transform and the grid kernel's requantization; with the residual add, stored to
+//      NCHW a run of up to 4 tiles of a tile row at a time (winograd_store).
 #define WINO_TILES 6
 #define WINO_MERGED 9  // a piece's last 1 to 3 tiles join the block before them, in passes of 2 vectors
 #define WINO_PIECE 14  // tiles of a range transformed and computed at a time (a whole tile row, if longer)
@@ -1099,7 +1099,6 @@ typedef struct {
   int pairs, tw, h, w, value, span, first;  // tw: tiles per row; span: V's tiles; first: V's first tile
   __m512i columns[6];  // vpermt2b indices: column 4 j + u - 1 of tile j's window, [tile j][channel of the pair]
   __m512i to_channels[4];  // vpermt2b indices: [pixel][16 channels] x 4 -> [4 channels][16 pixels]
-  __m512i residual_rows;  // vpgatherdd offsets of a tile's rows in 4 channel planes, [channel][tile row]
 } winograd_t;
 
 // V of tiles [t0, t1): each step transforms WINO_CHUNK tiles of one tile row for two channels, interleaved in the
@@ -1196,10 +1195,10 @@ static inline void store_tile_rows(int8_t* at, int w, __m128i four, int rows, in
 }
 
 // One tile's 16 outputs for 16 channels from oc0 (its sums at M's slot): the output transform, the division by
-// 576, bias, requantization and residual add, to out[g]: channels oc0 + 4 g .. oc0 + 4 g + 3, [channel][tile row]
-// [col] (a dword per row). Two copies, each called (winograd_outputs_usual, _any): inlined at each call site of the
-// conv's body it made layer1's conv 5% slower, with the residual add 21% (C harness, one core, Zen 4); with the
-// requantization's form a constant in each copy (usual_requant), layer1's conv took 0.96x as long (Zen 5).
+// 576, bias and requantization, to out[g]: channels oc0 + 4 g .. oc0 + 4 g + 3, [channel][tile row][col] (a dword
+// per row). Two copies, each called (winograd_outputs_usual, _any): inlined at each call site of the conv's body it
+// made layer1's conv 5% slower (C harness, one core, Zen 4); with the requantization's form a constant in each copy
+// (usual_requant), layer1's conv took 0.96x as long (Zen 5).
 static inline __attribute__((always_inline)) void winograd_outputs(const winograd_t* k, int tile, int slot, int oc0,
                                                                    const int usual, __m512i* out) {
   const __m512i* ms = k->m + slot * 36;
@@ -1223,39 +1222,10 @@ static inline __attribute__((always_inline)) void winograd_outputs(const winogra
     z[a] = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(b[0]), b[1], 1), b[2], 2),
                               b[3], 3);
   }
-  const int i = tile / k->tw, j = tile % k->tw;
-  const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - 4 * j < 4 ? k->w - 4 * j : 4;
-  const size_t plane = (size_t)k->h * k->w;
   for (int g = 0; g < 4; ++g) {  // channels oc0 + 4 g ..: [channel][tile row a][col], a dword per row
     const __m512i lo = _mm512_permutex2var_epi8(z[0], k->to_channels[g], z[1]);
     const __m512i hi = _mm512_permutex2var_epi8(z[2], k->to_channels[g], z[3]);
-    __m512i c = _mm512_mask_blend_epi8(0xFF00FF00FF00FF00ull, lo, hi);
-    const size_t at = (size_t)(oc0 + 4 * g) * plane + (size_t)(4 * i) * k->w + 4 * j;
-    if (k->add) {
-      // the residual's dwords, [channel][tile row]: one vpgatherdd for a whole tile (16 scalar loads and their
-      // inserts made the add cost 107 us of layer1's 501, the gather 57: C harness, one core)
-      const int8_t* r = k->add->r + at;
-      const __m512i rv =
-          rows == 4 && cols == 4
-              ? _mm512_i32gather_epi32(k->residual_rows, r, 1)
-              : _mm512_inserti32x4(
-                    _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(tile_rows(r, k->w, rows, cols)),
-                                                          tile_rows(r + plane, k->w, rows, cols), 1),
-                                       tile_rows(r + 2 * plane, k->w, rows, cols), 2),
-                    tile_rows(r + 3 * plane, k->w, rows, cols), 3);
-      __m128i four[4];  // the channels' 16 pixels each
-      four[0] = add_residual(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(c, 0)), k->add,
-                             _mm512_extracti32x4_epi32(rv, 0));
-      four[1] = add_residual(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(c, 1)), k->add,
-                             _mm512_extracti32x4_epi32(rv, 1));
-      four[2] = add_residual(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(c, 2)), k->add,
-                             _mm512_extracti32x4_epi32(rv, 2));
-      four[3] = add_residual(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(c, 3)), k->add,
-                             _mm512_extracti32x4_epi32(rv, 3));
-      c = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(four[0]), four[1], 1),
-                                                four[2], 2), four[3], 3);
-    }
-    out[g] = c;
+    out[g] = _mm512_mask_blend_epi8(0xFF00FF00FF00FF00ull, lo, hi);
   }
 }
 
@@ -1272,8 +1242,10 @@ static __attribute__((noinline)) void winograd_outputs_any(const winograd_t* k, 
 // NCHW y. Whole tiles: a 4 x 4 transpose of dwords per channel (tile r's row a -> row a's tile r) makes each
 // channel's row across the n tiles 4 n contiguous bytes, one store. Tile by tile, a row was 4 bytes, and the 16
 // stores per 4 channels took 9% of layer1's conv whatever their form (dwords extracted, masked or scattered); in
-// runs, layer1's conv took 0.956x as long, layer2's 0.988x (C harness, one core, Zen 5). The map's last tile row
-// and column, when partial, go tile by tile.
+// runs, layer1's conv took 0.956x as long, layer2's 0.988x (C harness, one core, Zen 5). The residual add goes
+// here, where a channel's row of the run is one 16-byte load of the residual: in winograd_outputs, a vpgatherdd per
+// tile and 4 channels cost layer1's conv 26 us of 158 instead of 16 (layer2's 15 of 151 instead of 9; C harness,
+// one core, Zen 5). The map's last tile row and column, when partial, go tile by tile.
 static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512i (*c)[4]) {
   const int i = tile / k->tw, j = tile % k->tw, last = 4 * (j + n - 1);  // the run's last tile's first column
   const int rows = k->h - 4 * i < 4 ? k->h - 4 * i : 4, cols = k->w - last < 4 ? k->w - last : 4;
@@ -1283,10 +1255,16 @@ static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512
     if (rows < 4 || cols < 4) {
       for (int r = 0; r < n; ++r) {
         const int width = r == n - 1 ? cols : 4;
-        store_tile_rows(at + 4 * r, k->w, _mm512_castsi512_si128(c[r][g]), rows, width);
-        store_tile_rows(at + 4 * r + plane, k->w, _mm512_extracti32x4_epi32(c[r][g], 1), rows, width);
-        store_tile_rows(at + 4 * r + 2 * plane, k->w, _mm512_extracti32x4_epi32(c[r][g], 2), rows, width);
-        store_tile_rows(at + 4 * r + 3 * plane, k->w, _mm512_extracti32x4_epi32(c[r][g], 3), rows, width);
+        const __m128i lanes[4] = {_mm512_castsi512_si128(c[r][g]), _mm512_extracti32x4_epi32(c[r][g], 1),
+                                  _mm512_extracti32x4_epi32(c[r][g], 2), _mm512_extracti32x4_epi32(c[r][g], 3)};
+        for (int l = 0; l < 4; ++l) {
+          int8_t* to = at + 4 * r + (size_t)l * plane;
+          __m128i four = lanes[l];
+          if (k->add)
+            four = add_residual(_mm512_cvtepi8_epi32(four), k->add,
+                                tile_rows(k->add->r + (to - k->y), k->w, rows, width));
+          store_tile_rows(to, k->w, four, rows, width);
+        }
       }
       continue;
     }
@@ -1299,10 +1277,15 @@ static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512
     const __mmask8 tiles = (__mmask8)((1u << n) - 1);
     for (int a = 0; a < 4; ++a) {  // row a of the 4 channels: 128-bit lane l of row[a] is channel l's
       int8_t* r = at + (size_t)a * k->w;
-      _mm_mask_storeu_epi32(r, tiles, _mm512_castsi512_si128(row[a]));
-      _mm_mask_storeu_epi32(r + plane, tiles, _mm512_extracti32x4_epi32(row[a], 1));
-      _mm_mask_storeu_epi32(r + 2 * plane, tiles, _mm512_extracti32x4_epi32(row[a], 2));
-      _mm_mask_storeu_epi32(r + 3 * plane, tiles, _mm512_extracti32x4_epi32(row[a], 3));
+      const __m128i lanes[4] = {_mm512_castsi512_si128(row[a]), _mm512_extracti32x4_epi32(row[a], 1),
+                                _mm512_extracti32x4_epi32(row[a], 2), _mm512_extracti32x4_epi32(row[a], 3)};
+      for (int l = 0; l < 4; ++l) {
+        __m128i four = lanes[l];
+        if (k->add)
+          four = add_residual(_mm512_cvtepi8_epi32(four), k->add,
+                              _mm_maskz_loadu_epi32(tiles, k->add->r + (r - k->y) + (size_t)l * plane));
+        _mm_mask_storeu_epi32(r + (size_t)l * plane, tiles, four);
+      }
     }
   }
 }
@@ -1335,9 +1318,6 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
         for (int col = 0; col < 4; ++col) idx[16 * l + 4 * a + col] = (uint8_t)((a & 1) * 64 + 16 * col + 4 * g + l);
     k.to_channels[g] = opaque_indices(idx);
   }
-  k.residual_rows = _mm512_add_epi32(
-      _mm512_mullo_epi32(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0), _mm512_set1_epi32(h * w)),
-      _mm512_mullo_epi32(_mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0), _mm512_set1_epi32(w)));
   const int first = (int)gy * tiles / parts, last = ((int)gy + 1) * tiles / parts;
   for (int r0 = first, r1; r0 < last; r0 = r1) {  // the range in pieces of `span` tiles
     r1 = r0 + span < last ? r0 + span : last;
