@@ -154,3 +154,21 @@ def test_timeline_benchmark_splits_a_call(tmp_path):
     call = result["per_call"]
     assert call["queued_to_first_dispatch_us"] > 0 and call["last_dispatch_to_dealloca_us"] > 0
     assert call["call_us"] > call["sum_span_us"] + call["sum_gap_us"] and call["caller_us"] > 0
+
+
+def test_spells_benchmark_probes_the_round_trip_and_each_runtime(tmp_path):
+    """Each probe has the vCPUs' round trip and a median for each runtime; every probe falls in one class of the
+    table, whose medians lie within its probes' range."""
+    bench = _load("spells")
+    result = bench.main(["--model", "digits", "--minutes", "0.02", "--no-tune", "--json", str(tmp_path / "s.json")])
+    assert json.loads((tmp_path / "s.json").read_text()) == json.loads(json.dumps(result))
+    probes = result["probes"]
+    assert probes and all(p["round_trip_ns"] > 0 for p in probes)
+    runtimes = {"edgeq, 2 workers", "edgeq, 1 worker", "ort int8"}
+    assert all(set(p) == runtimes | {"round_trip_ns"} and all(p[n] > 0 for n in runtimes) for p in probes)
+    assert sum(c["probes"] for c in result["classes"].values()) == len(probes)
+    for label, c in result["classes"].items():
+        slow = label.startswith(">=")
+        inside = [p for p in probes if (p["round_trip_ns"] >= bench.SLOW_ROUND_TRIP_NS) == slow]
+        for n in runtimes:
+            assert min(p[n] for p in inside) <= c[n] <= max(p[n] for p in inside)
