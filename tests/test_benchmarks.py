@@ -170,5 +170,6 @@ def test_spells_benchmark_probes_the_round_trip_and_each_runtime(tmp_path):
     for label, c in result["classes"].items():
         slow = label.startswith(">=")
         inside = [p for p in probes if (p["round_trip_ns"] >= bench.SLOW_ROUND_TRIP_NS) == slow]
+        assert c["probes"] == len(inside)
         for n in runtimes:
             assert min(p[n] for p in inside) <= c[n] <= max(p[n] for p in inside)
