@@ -124,6 +124,12 @@ static inline __m128i add_residual(__m512i y, const residual_t* a, __m128i r) {
                                                _mm512_set1_epi32(a->hi)));
 }
 
+// v's four 128-bit lanes, in order, in q[0..3]
+static inline __attribute__((always_inline)) void quarters(__m512i v, __m128i* q) {
+  q[0] = _mm512_castsi512_si128(v), q[1] = _mm512_extracti32x4_epi32(v, 1);
+  q[2] = _mm512_extracti32x4_epi32(v, 2), q[3] = _mm512_extracti32x4_epi32(v, 3);
+}
+
 // A second copy of a conv's i8 output, packed as the input of the conv that reads it, in the layout edgeq_pack_u8
 // writes for that conv (its padding included), so that conv needs no pack dispatch: [C/4][ph][pw][rows][wq][4] u8
 // (+ 128), the padded input's row a + sh i and column b + sw j at phase plane (a, b), row i, column j. The grid
@@ -427,10 +433,8 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
                                   pair[4 * h + 3], 3);
       const __m512i r03 = _mm512_permutex2var_epi8(q[0], tr->pixels[0], q[1]);
       const __m512i r47 = _mm512_permutex2var_epi8(q[0], tr->pixels[1], q[1]);
-      rb[0] = _mm512_castsi512_si128(r03), rb[1] = _mm512_extracti32x4_epi32(r03, 1);
-      rb[2] = _mm512_extracti32x4_epi32(r03, 2), rb[3] = _mm512_extracti32x4_epi32(r03, 3);
-      rb[4] = _mm512_castsi512_si128(r47), rb[5] = _mm512_extracti32x4_epi32(r47, 1);
-      rb[6] = _mm512_extracti32x4_epi32(r47, 2), rb[7] = _mm512_extracti32x4_epi32(r47, 3);
+      quarters(r03, rb);
+      quarters(r47, rb + 4);
     }
     __m128i b[8];  // the results, [pixel][output channel]
     for (int p = 0; p < 8; ++p) {
@@ -447,8 +451,8 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
                                                                       1), b[4 * h + 2], 2), b[4 * h + 3], 3);
     for (int h = 0; h < 2; ++h) {  // each channel's row of pixels: 8 bytes of t
       const __m512i t = _mm512_permutex2var_epi8(z[0], tr->rows[h], z[1]);
-      const __m128i pair[4] = {_mm512_castsi512_si128(t), _mm512_extracti32x4_epi32(t, 1),
-                               _mm512_extracti32x4_epi32(t, 2), _mm512_extracti32x4_epi32(t, 3)};
+      __m128i pair[4];
+      quarters(t, pair);
       for (int l = 0; l < 8 && (live[v] >> (8 * h + l) & 1); ++l)
         _mm_mask_storeu_epi8(y + row + (size_t)(8 * h + l) * out_plane, pixels,
                              l & 1 ? _mm_srli_si128(pair[l / 2], 8) : pair[l / 2]);
@@ -465,8 +469,8 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
     for (int half = 0; half < 2 && (live[v] >> (8 * half) & 1); ++half) {
       const __m512i t = _mm512_xor_si512(_mm512_permutex2var_epi8(z[0], tr->packed[half], z[1]),
                                          _mm512_set1_epi8((char)0x80));
-      const __m128i q[4] = {_mm512_castsi512_si128(t), _mm512_extracti32x4_epi32(t, 1),
-                            _mm512_extracti32x4_epi32(t, 2), _mm512_extracti32x4_epi32(t, 3)};
+      __m128i q[4];
+      quarters(t, q);
       for (int k = 0; k < 2 && (live[v] >> (8 * half + 4 * k) & 1); ++k) {
         const size_t g = (size_t)(2 * half + k) * group;
         if (lo >= 0) _mm_mask_storeu_epi32(pk->yk + lo + g, mlo, q[2 * k]);
@@ -1255,8 +1259,8 @@ static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512
     if (rows < 4 || cols < 4) {
       for (int r = 0; r < n; ++r) {
         const int width = r == n - 1 ? cols : 4;
-        const __m128i lanes[4] = {_mm512_castsi512_si128(c[r][g]), _mm512_extracti32x4_epi32(c[r][g], 1),
-                                  _mm512_extracti32x4_epi32(c[r][g], 2), _mm512_extracti32x4_epi32(c[r][g], 3)};
+        __m128i lanes[4];
+        quarters(c[r][g], lanes);
         for (int l = 0; l < 4; ++l) {
           int8_t* to = at + 4 * r + (size_t)l * plane;
           __m128i four = lanes[l];
@@ -1277,8 +1281,8 @@ static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512
     const __mmask8 tiles = (__mmask8)((1u << n) - 1);
     for (int a = 0; a < 4; ++a) {  // row a of the 4 channels: 128-bit lane l of row[a] is channel l's
       int8_t* r = at + (size_t)a * k->w;
-      const __m128i lanes[4] = {_mm512_castsi512_si128(row[a]), _mm512_extracti32x4_epi32(row[a], 1),
-                                _mm512_extracti32x4_epi32(row[a], 2), _mm512_extracti32x4_epi32(row[a], 3)};
+      __m128i lanes[4];
+      quarters(row[a], lanes);
       for (int l = 0; l < 4; ++l) {
         __m128i four = lanes[l];
         if (k->add)
