@@ -149,10 +149,10 @@ class HostTarget:
             for x, buffer in staged:
                 np.copyto(buffer, x)
             results = invoke()
-            views = [results.get_as_ref(k).deref(rt.HalBufferView) for k in range(results.size)]
+            outs = [results.get_as_ref(k).deref(rt.HalBufferView) for k in range(results.size)]
             if not layouts:
-                layouts.extend((tuple(v.shape), rt.HalElementType.map_to_dtype(v.element_type)) for v in views)
-            return [np.array(v.map().asarray(shape, dtype)) for v, (shape, dtype) in zip(views, layouts)]
+                layouts.extend((tuple(v.shape), rt.HalElementType.map_to_dtype(v.element_type)) for v in outs)
+            return [np.array(v.map().asarray(shape, dtype)) for v, (shape, dtype) in zip(outs, layouts)]
         return call
 
     def measure(self, vmfb: Path, inputs: list[np.ndarray], repetitions: int = 20,
