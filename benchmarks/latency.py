@@ -52,6 +52,19 @@ def _time(fn, repetitions: int, warmup: int = 3) -> list[float]:
     return out
 
 
+def add_tune_argument(parser: argparse.ArgumentParser) -> None:
+    """--tune/--no-tune, for this benchmark and those that time edgeq's module as it does (spells, timeline)."""
+    parser.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
+                        help="compile edgeq's module with the autotuner's fastest flag set (cached)")
+
+
+def edgeq_module(m: models.Model, x: torch.Tensor, bits: str, work: Path, tune: bool):
+    """(integer model, artifact): the model quantized to `bits` on its calibration images and compiled for the host
+    target, with the autotuner's flag set where `tune`: the module this benchmark times, and spells and timeline."""
+    im = to_integer(quantize(m.module, Plan.uniform(bits), m.calibration), x)
+    return im, compile_model(im, x, "host", work / "edgeq", m.name, tune=tune)
+
+
 def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path) -> dict[str, Callable[[], None]]:
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -138,8 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--bits", default="w8a8")
     parser.add_argument("--repetitions", type=int, default=30)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
-                        help="compile edgeq's module with the autotuner's fastest flag set (cached)")
+    add_tune_argument(parser)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(THREADS)
@@ -157,12 +169,11 @@ def main(argv: list[str] | None = None) -> dict:
 
         runners = {"torch eager fp32": torch_eager, **_ort(m.module, x, m.calibration, work),
                    "iree fp32 (best flags)": _iree_fp32(m.module, x, work)}
-        im = to_integer(quantize(m.module, Plan.uniform(args.bits), m.calibration), x)
+        im, art = edgeq_module(m, x, args.bits, work, args.tune)
         x_i8 = im.quantize_input(x)
         tflite = to_tflite(im, x, m.calibration, work / "model.tflite")
         tfl, x_nhwc = TFLiteModel(tflite, THREADS), [x_i8.permute(0, 2, 3, 1).numpy()]
         runners["tflite int8 (litert)"] = lambda: tfl.run(x_nhwc)
-        art = compile_model(im, x, "host", work / "edgeq", args.model, tune=args.tune)
         runners[f"edgeq {args.bits} (host)"] = HostTarget(THREADS).runner(art.vmfb, [x_i8.numpy()])
         with timing_lock("host"):
             results = _interleaved(runners, args.repetitions)

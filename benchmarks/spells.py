@@ -27,13 +27,12 @@ from rich.table import Table
 
 from edgeq import models
 from edgeq.errors import EdgeqError
-from edgeq.pipeline.compile import compile_model
-from edgeq.quant import Plan, quantize, to_integer
 from edgeq.targets.base import timing_lock
 from edgeq.targets.host import HostTarget
 
 sys.path.insert(0, str(Path(__file__).parent))
-from latency import SETTLE_S, THREADS, _ort, _time, write_report  # noqa: E402  (the latency benchmark's ORT model)
+from latency import (SETTLE_S, THREADS, _ort, _time, add_tune_argument, edgeq_module,  # noqa: E402
+                     write_report)   # the latency benchmark's modules and timing
 
 PROBE_CALLS = 30
 SLOW_ROUND_TRIP_NS = 200
@@ -52,8 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--minutes", type=float, default=6.0)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
-                        help="compile edgeq's module with the autotuner's fastest flag set (cached)")
+    add_tune_argument(parser)
     args = parser.parse_args(argv)
     if len(os.sched_getaffinity(0)) < 2:
         raise EdgeqError("the spell probe times two vCPUs against each other, and this process may use only one",
@@ -65,8 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp:
         work = Path(tmp)
         round_trip = core_to_core(work)
-        im = to_integer(quantize(m.module, Plan.uniform("w8a8"), m.calibration), x)
-        art = compile_model(im, x, "host", work / "edgeq", args.model, tune=args.tune)
+        im, art = edgeq_module(m, x, "w8a8", work, args.tune)
         x_i8 = [im.quantize_input(x).numpy()]
         runners = {"edgeq, 2 workers": HostTarget(2).runner(art.vmfb, x_i8),
                    "edgeq, 1 worker": HostTarget(1).runner(art.vmfb, x_i8),

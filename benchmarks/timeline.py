@@ -33,12 +33,10 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeq import models
-from edgeq.pipeline.compile import compile_model
-from edgeq.quant import Plan, quantize, to_integer
 from edgeq.targets.base import runtime_tool, timing_lock
 
 sys.path.insert(0, str(Path(__file__).parent))
-from latency import THREADS, write_report  # noqa: E402  (the latency benchmark's thread count and report)
+from latency import THREADS, add_tune_argument, edgeq_module, write_report  # noqa: E402  (the latency benchmark's)
 
 
 def profile(vmfb: Path, x: np.ndarray, calls: int, work: Path) -> tuple[list[dict], dict[int, str]]:
@@ -111,17 +109,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--tune", action=argparse.BooleanOptionalAction, default=True,
-                        help="compile with the autotuner's fastest flag set (cached), as the latency benchmark")
+    add_tune_argument(parser)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
     m = models.load(args.model)
     x = m.calibration[:1]
-    im = to_integer(quantize(m.module, Plan.uniform("w8a8"), m.calibration), x)
     with tempfile.TemporaryDirectory(prefix="edgeq-timeline-") as tmp:
         work = Path(tmp)
-        art = compile_model(im, x, "host", work / "edgeq", args.model, tune=args.tune)
+        im, art = edgeq_module(m, x, "w8a8", work, args.tune)
         events, keys = profile(art.vmfb, im.quantize_input(x).numpy(), args.calls, work)
     per_dispatch, per_call, n = timeline(events)
     for r in per_dispatch:
