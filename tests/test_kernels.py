@@ -3,6 +3,7 @@ bit, over the shapes its tiling and packing have edges on, with and without its 
 pipeline's whole models (tests/test_targets.py) check it too."""
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,16 +81,21 @@ def _run_kernel(text: str, x: np.ndarray | list[np.ndarray], tmp_path, outputs: 
                 pass_name: str = "edgeq-conv-kernel") -> tuple[np.ndarray | list[np.ndarray], str]:
     """The module through edgeq-conv-kernel (or `pass_name`), compiled for host and run on x (or these inputs); and
     the IR after the pass. With several outputs, the list of them."""
+    vmfb, after = _compile_kernel(text, tmp_path, pass_name)
+    ys = HostTarget().run(vmfb, x if isinstance(x, list) else [x], n_outputs=outputs)
+    return (ys if outputs > 1 else ys[0]), after
+
+
+def _compile_kernel(text: str, tmp_path, pass_name: str = "edgeq-conv-kernel") -> tuple[Path, str]:
+    """The module through `pass_name`, compiled for host; and the IR after the pass."""
     (tmp_path / "conv.mlir").write_text(text)
     subprocess.run([iree_compile_tool(), "conv.mlir", "--compile-to=input", "-o", "input.mlir"], cwd=tmp_path,
                    check=True)
     after = run_pipeline((tmp_path / "input.mlir").read_text(), [pass_name])
     assert "_conv_2d_nchw" not in after and "flow.dispatch @edgeq_kernels::@" in after
     (tmp_path / "after.mlir").write_text(after)
-    host = HostTarget()
-    compile_input(tmp_path / "after.mlir", host.spec.compile_flags(), tmp_path / "conv.vmfb")
-    ys = host.run(tmp_path / "conv.vmfb", x if isinstance(x, list) else [x], n_outputs=outputs)
-    return (ys if outputs > 1 else ys[0]), after
+    compile_input(tmp_path / "after.mlir", HostTarget().spec.compile_flags(), tmp_path / "conv.vmfb")
+    return tmp_path / "conv.vmfb", after
 
 
 def _reference(x, w, bias, stride, pad, dilation, pad_value) -> np.ndarray:
@@ -333,9 +339,11 @@ def test_rows_kernel_runs_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows
 # tiles (2 x 5 tiles: 5 each), two 64-channel blocks and the 128 input channels of its exactness bound, one 4x4 tile
 # of 4 channels, tile rows of 16 (64 wide: two steps of its input transform) with pieces ending mid-row, maps that
 # end in partial tiles (14 x 14: 2 rows and columns of the last; 7 x 9); pieces of 7, 8 and 9 tiles, whose last
-# tiles join the block before them
+# tiles join the block before them. Two workgroups whose ranges are whole pieces claim them from both ends of the
+# tiles (winograd_claims); each takes its own range where there is one (4 x 4), two not of whole pieces (12 x 64:
+# 48 tiles, ranges of 24 in pieces of 16 and 8) and four (64 x 60: 240 tiles, in pieces of a tile row)
 _WINOGRAD = [(16, (8, 20), 64), (128, (16, 16), 128), (4, (4, 4), 64), (24, (12, 64), 64), (32, (14, 14), 64),
-             (8, (7, 9), 128), (16, (8, 28), 64), (8, (8, 32), 64), (8, (8, 36), 64)]
+             (8, (7, 9), 128), (16, (8, 28), 64), (8, (8, 32), 64), (8, (8, 36), 64), (8, (64, 60), 64)]
 
 
 @pytest.mark.parametrize("shift,lo,hi,zp", [(39, 0, 255, -128), (31, -128, 127, 0), (35, -100, 90, 3)])
@@ -349,7 +357,7 @@ def _check_winograd(c, hw, oc, shift, lo, hi, zp, tmp_path, pass_name="edgeq-con
     rng, w, bias, x = _operands(c, hw, oc, 3, c * 7 + oc + shift)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, shift, lo, hi, zp, tmp_path, pass_name=pass_name)
     assert re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after) == [re.search(r"@(winograd_\w+)\(", after)[1]]
-    assert "@edgeq_winograd_conv_requant(" in after
+    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?\(", after)
 
 
 def test_winograd_leaves_convs_it_does_not_fit(tmp_path):
@@ -373,11 +381,14 @@ def _check_winograd_bound(xv, wv, tmp_path, pass_name="edgeq-conv-kernel", c=128
     w[1::2] = -w[1::2] - 1   # both signs of sums
     x = np.full((1, c, 8, 8), xv, dtype=np.int8)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, 46, -128, 127, 0, tmp_path, pass_name=pass_name)
-    assert "@edgeq_winograd_conv_requant(" in after
+    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?\(", after)
 
 
-_WINOGRAD_ADDS = [((12, 8), (39, 0, 255, -128), -128, -128, -128, -128, 127, 20),  # whole tiles: the residual gathered
-                  ((10, 7), (35, -100, 90, 3), 3, 5, 3, -100, 90, 19)]  # the map's last tiles partial: read row by row
+# whole tiles: the residual gathered; the map's last tiles partial: read row by row; both in two workgroups, which
+# claim their pieces, and 64 x 60 in four, which take their own ranges
+_WINOGRAD_ADDS = [((12, 8), (39, 0, 255, -128), -128, -128, -128, -128, 127, 20),
+                  ((10, 7), (35, -100, 90, 3), 3, 5, 3, -100, 90, 19),
+                  ((64, 60), (39, 0, 255, -128), -128, -128, -128, -128, 127, 18)]
 
 
 @pytest.mark.parametrize("hw,crq,zc,zr,zp,lo,hi,shift", _WINOGRAD_ADDS)
@@ -398,12 +409,32 @@ def _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_
     r = rng.integers(-128, 128, size=(1, 64, *hw), dtype=np.int8)
     r.flat[:2] = [-128, 127]
     y, after = _run_kernel(module, [r, x], tmp_path, pass_name=pass_name)
-    assert "@edgeq_winograd_conv_requant_add(" in after
+    assert re.search(r"@edgeq_winograd_conv_requant_add(?:_claimed)?\(", after)
     assert "linalg.generic" not in after.split("util.func public @main")[1]
     conv = _requantized_ref(ref, m, *crq)
     acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
     expected = ((((acc + (1 << (shift - 1))) >> shift) + zp).clip(lo, hi)).astype(np.int8)
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
+
+
+def test_winograd_workgroups_claim_pieces_call_after_call(tmp_path):
+    """ResNet's layer1 in small: two workgroups claim the pieces of their ranges (4 tile rows each) from both ends
+    of the tiles, counted in a global of the module that the last workgroup leaves at 0 (winograd_claims). A count
+    left over from one call would skip pieces in the next: call after call on one loaded module, on two workers and
+    on one, each output is the reference's."""
+    rng, w, bias, _ = _operands(8, (32, 56), 64, 3, 32)
+    xs = [rng.integers(-128, 128, size=(1, 8, 32, 56), dtype=np.int8) for _ in range(4)]
+    refs = [_reference(x, w, bias, 1, 1, 1, -128) for x in xs]
+    m = _multipliers(rng, refs[0], 39).astype(np.int32)
+    vmfb, after = _compile_kernel(_conv_module(w, bias, (32, 56), 1, 1, 1, -128, (m, 39, 0, 255, -128)), tmp_path)
+    assert "call @edgeq_winograd_conv_requant_claimed(" in after
+    assert "util.global private mutable @edgeq_conv_8x34x58_64x3x3" in after
+    for threads in (2, 1):
+        run = HostTarget(threads).load(vmfb)
+        for k, (x, ref) in enumerate(zip(xs * 2, refs * 2)):
+            y = np.asarray(run(x))
+            expected = _requantized_ref(ref, m, 39, 0, 255, -128)
+            assert np.array_equal(y, expected), f"call {k} on {threads} workers: {int((y != expected).sum())} differ"
 
 
 def _maxpool_module(c: int, hw: tuple[int, int], pad_value: int, init: int) -> str:

@@ -36,7 +36,9 @@ A requantized 3x3 stride-1 conv padded by 1 with up to 128 channels (winograd_fi
 with the AVX2 set up to 256, layer3 too) becomes one dispatch of edgeq_winograd_conv_requant instead: Winograd
 F(4x4, 3x3), exact in integers (the kernel's header), half the direct conv's instructions; its filters' transform
 is a generic on the constant weights that IREE evaluates at compile time. ResNet-18 on one worker: those 7 convs
-4.2 -> 3.3 ms; with the AVX2 set, the model 0.73x (docs/profiling.md).
+4.2 -> 3.3 ms; with the AVX2 set, the model 0.73x (docs/profiling.md). With the VNNI set, its two workgroups claim
+their pieces of the tiles from both ends where both ranges are whole pieces, counted in a global of the module
+(winograd_claims), so that the worker on a slower vCPU takes fewer.
 A 3x3 max pooling at stride 2 (ResNet's, after the stem) becomes one dispatch of edgeq_maxpool3x3s2_i8, which reads
 its input unpadded: IREE's took 84 us and a 23 us copy for the padding on two threads.
 All share one hal.executable.source that links the compiled kernels.
@@ -70,6 +72,7 @@ DEPTHWISE = "edgeq_dwconv3x3_u8s8_requant"
 LINEAR = "edgeq_linear_u8s8"
 MAXPOOL = "edgeq_maxpool3x3s2_i8"
 WINOGRAD = "edgeq_winograd_conv_requant"
+CLAIMED = "_claimed"   # the suffix of its copies whose two workgroups claim the pieces (winograd_claims)
 WINOGRAD_TILES, WINOGRAD_OC = 6, 64   # the Winograd kernel's register tile: 6 tiles of 4x4 outputs x 64 channels
 # output channels per group of the transformed weights: the VNNI kernel's register tile, the AVX2 kernel's 16 (its
 # tile is 8 or 16 channels, and a group's weights are read in order)
@@ -605,15 +608,17 @@ def _winograd_tiles(conv: ConvShape) -> int:
 
 
 def winograd_export(conv: ConvShape, src: Source, rq: Requant, add: ResidualAdd | None) -> Export:
-    """Two results: the i8 output, and the kernel's scratch (winograd_scratch bytes, unused after)."""
+    """Two results: the i8 output, and the kernel's scratch (winograd_scratch bytes, unused after); where the
+    workgroups claim the pieces (winograd_claims), the conv's claims are written too (_winograd_function)."""
     oc_parts, parts = _winograd_parts(conv)
+    claims = winograd_claims(conv)
     name = (f"winograd_{conv.c}x{conv.oh}x{conv.ow}_{conv.oc}_v{src.value & 0xFF}_{rq.name}"
             + (f"_{add.name}" if add else ""))
     pointers = ("memref<1xi8>", "memref<1xi16>", "memref<1xi32>", "memref<1xi32>") + (
-        ("memref<1xi8>",) if add else ()) + ("memref<1xi8>", "memref<1xi8>")
+        ("memref<1xi8>",) if add else ()) + (("memref<1xi64>",) if claims else ()) + ("memref<1xi8>", "memref<1xi8>")
     scalars = (conv.c, conv.oc, conv.oh, conv.ow, src.value, parts, oc_parts, rq.shift, rq.lo, rq.hi, rq.zp)
-    return Export(name, WINOGRAD + (ADD if add else ""), pointers, scalars + (add.scalars if add else ()),
-                  (oc_parts, parts), outputs=2)
+    return Export(name, WINOGRAD + (ADD if add else "") + (CLAIMED if claims else ""), pointers,
+                  scalars + (add.scalars if add else ()), (oc_parts, parts), outputs=3 if claims else 2)
 
 
 def _winograd_parts(conv: ConvShape) -> tuple[int, int]:
@@ -634,10 +639,25 @@ def winograd_scratch(conv: ConvShape) -> int:
     rows; at most the range); then for the VNNI kernel M [36][6 tiles][64 channels] i32, for the AVX2 one M
     [piece][16 channels][36] and its chunks' sums [piece][16 channels][16] i32."""
     oc_parts, parts = _winograd_parts(conv)
-    tw, piece = -(-conv.ow // 4), WINOGRAD_PIECE[conv.isa]
-    piece = min(max(piece, tw) if conv.isa == VNNI else max(piece // tw * tw, tw), -(-_winograd_tiles(conv) // parts))
+    piece = _winograd_piece(conv)
     sums = 36 * WINOGRAD_TILES * WINOGRAD_OC * 4 if conv.isa == VNNI else piece * WINOGRAD_GROUP[AVX2] * (36 + 16) * 4
     return oc_parts * parts * (-(-36 * conv.c * piece * 2 // 64) * 64 + sums)
+
+
+def _winograd_piece(conv: ConvShape) -> int:
+    """The tiles a workgroup transforms and computes at a time (winograd_scratch)."""
+    tw, piece = -(-conv.ow // 4), WINOGRAD_PIECE[conv.isa]
+    piece = max(piece, tw) if conv.isa == VNNI else max(piece // tw * tw, tw)
+    return min(piece, -(-_winograd_tiles(conv) // _winograd_parts(conv)[1]))
+
+
+def winograd_claims(conv: ConvShape) -> bool:
+    """Whether the conv's two workgroups claim its pieces from both ends of the tiles instead of each taking its
+    range (the VNNI kernel's winograd_conv): where both ranges are whole pieces, ResNet's layer1 (7 tile rows
+    each). At times one vCPU is slower at memory than the other, and a static split waits for it (docs/profiling.md,
+    stop 35). Layer2 (49 tiles) would need smaller pieces near the middle, which cost as much as they saved."""
+    return (conv.isa == VNNI and _winograd_parts(conv) == (1, 2)
+            and _winograd_tiles(conv) % (2 * _winograd_piece(conv)) == 0)
 
 
 # G' (the rows of Winograd F(4, 3)'s G scaled to integers by 4, 6, 6, 24, 24, 1; the kernel's header)
@@ -652,6 +672,11 @@ def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualA
     |U| <= 49 * 128."""
     c, oc, pairs = conv.c, conv.oc, conv.c // 2
     export = winograd_export(conv, src, rq, add)
+    name = _callee(conv, src, rq, add=add, winograd=True)
+    # the pieces that its workgroups claimed (winograd_claims): a global updated in place, 0 between calls; IREE
+    # orders the dispatches that use it
+    claims = winograd_claims(conv) and f"{name}_claims"
+    in_claims, claims_type, claimed = (", %claims", ", tensor<2xi64>", ", %claimed") if claims else ("", "", "")
     x_type, y_type = f"1x{c}x{src.h}x{src.w}xi8", f"1x{oc}x{conv.oh}x{conv.ow}xi8"
     group = WINOGRAD_GROUP[conv.isa]
     u_type = f"{oc // group}x6x6x{pairs}x{group}x2xi16"
@@ -673,14 +698,17 @@ def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualA
         "    ^bb0(%in: i8, %gv: i16, %out: i16):\n      %e = arith.extsi %in : i8 to i16\n"
         "      %m = arith.muli %e, %gv : i16\n      %s = arith.addi %out, %m : i16\n      linalg.yield %s : i16\n"
         f"    }} -> tensor<{u_type}>",
-        f"%y, %ws = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %u, %bias, %mult{res}) : (tensor<{x_type}>, "
-        f"tensor<{u_type}>, tensor<{oc}xi32>, tensor<{oc}x1x1xi32>{res_type}) -> (tensor<{y_type}>, "
-        f"tensor<{scratch}>)",
+        *([f"%claims = util.global.load @{claims} : tensor<2xi64>"] if claims else []),
+        f"%y, %ws{claimed} = flow.dispatch @{EXECUTABLE}::@{export.name}(%x, %u, %bias, %mult{res}{in_claims}) : ("
+        f"tensor<{x_type}>, tensor<{u_type}>, tensor<{oc}xi32>, tensor<{oc}x1x1xi32>{res_type}{claims_type}) -> ("
+        f"tensor<{y_type}>, tensor<{scratch}>{in_claims})",
+        *([f"util.global.store %claimed, @{claims} : tensor<2xi64>"] if claims else []),
         f"util.return %y : tensor<{y_type}>",
     ]
     args = f"%bias: tensor<{oc}xi32>, %mult: tensor<{oc}x1x1xi32>" + (f", %res: tensor<{y_type}>" if add else "")
-    return _util_func(_callee(conv, src, rq, add=add, winograd=True),
-                      f"%x: tensor<{x_type}>, %w: tensor<{conv.source_weights}>, {args}", f"tensor<{y_type}>", lines)
+    function = _util_func(name, f"%x: tensor<{x_type}>, %w: tensor<{conv.source_weights}>, {args}",
+                          f"tensor<{y_type}>", lines)
+    return f"util.global private mutable @{claims} = dense<0> : tensor<2xi64>\n{function}" if claims else function
 
 
 def _compensated(w: str, w_type: str, start: str, out_type: str, dims: str, out: str) -> str:

@@ -1071,7 +1071,8 @@ void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, in
 // 4j..): windows read the padding value past the input's edges, and the stores skip what lies past the output's.
 // A dispatch's workgroup gy takes the gy-th of `parts` equal ranges of the tiles for all output channels (one
 // dispatch for the conv: a separate transform's dispatch left a worker idle at both ends), in pieces of WINO_PIECE
-// tiles (or a tile row, if longer: one step of the input transform per row):
+// tiles (or a tile row, if longer: one step of the input transform per row); with the _claimed entries, the two
+// workgroups claim the pieces from both ends instead (winograd_conv). For each piece:
 //   1. it transforms the piece's input windows into V [36][C/2][piece][2] i16 in its slot of the scratch buffer
 //      ws. A piece's V, 64.5 KB for ResNet's layer1 and 129 KB for layer2, is rewritten piece after piece by the
 //      same worker: V for the whole range (451 KB for layer1) was written to lines that the other core had written
@@ -1296,10 +1297,10 @@ static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512
 
 // The workgroup's share of a conv (the section's header): gy-th range of the tiles, all output channels.
 static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x, const int16_t* u,
-                                                                const int32_t* bias, int8_t* y, void* ws,
-                                                                const requant_t* rq, const residual_t* add, int32_t c,
-                                                                int32_t oc, int32_t h, int32_t w, int32_t value,
-                                                                int32_t parts, size_t gy) {
+                                                                const int32_t* bias, int64_t* claims, int8_t* y,
+                                                                void* ws, const requant_t* rq, const residual_t* add,
+                                                                int32_t c, int32_t oc, int32_t h, int32_t w,
+                                                                int32_t value, int32_t parts, size_t gy) {
   const int tw = (w + 3) / 4, tiles = ((h + 3) / 4) * tw, pairs = c / 2;
   const int usual = usual_requant(rq);  // which copy of winograd_outputs
   const int longest = (tiles + parts - 1) / parts, piece = tw > WINO_PIECE ? tw : WINO_PIECE;
@@ -1322,9 +1323,26 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
         for (int col = 0; col < 4; ++col) idx[16 * l + 4 * a + col] = (uint8_t)((a & 1) * 64 + 16 * col + 4 * g + l);
     k.to_channels[g] = opaque_indices(idx);
   }
+  // The tiles, in pieces of `span`. Given claims (the pass gives them to two workgroups whose ranges are whole
+  // pieces: winograd_claims), workgroup 0 claims the pieces from the first one up and workgroup 1 from the last one
+  // down, so that the worker on the faster vCPU takes more of them (docs/profiling.md, "Stop 35"); with even
+  // workers each ends with its static range. claims[0] counts the pieces claimed from the front (low half) and from
+  // the back (high half); claims[1] counts the workgroups that are done, and the last leaves both at 0 for the next
+  // call (IREE runs the dispatches that use them in order).
+  const int pieces = tiles / span, claimed = claims != 0;
   const int first = (int)gy * tiles / parts, last = ((int)gy + 1) * tiles / parts;
-  for (int r0 = first, r1; r0 < last; r0 = r1) {  // the range in pieces of `span` tiles
-    r1 = r0 + span < last ? r0 + span : last;
+  for (int q = 0, r0, r1;; ++q) {
+    if (claimed) {
+      const uint64_t seen = __atomic_fetch_add((uint64_t*)&claims[0], gy ? 1ull << 32 : 1, __ATOMIC_RELAXED);
+      const int front = (int)(uint32_t)seen, back = (int)(seen >> 32);
+      if (front + back >= pieces) break;
+      const int p = gy ? pieces - 1 - back : front;
+      r0 = p * span, r1 = r0 + span;
+    } else {
+      r0 = first + q * span;
+      if (r0 >= last) break;
+      r1 = r0 + span < last ? r0 + span : last;
+    }
     k.first = r0;
     winograd_input(&k, r0, r1);
     for (int t0 = r0; t0 < r1;) {
@@ -1361,18 +1379,31 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
       t0 += nt;
     }
   }
+  if (claimed && __atomic_add_fetch(&claims[1], 1, __ATOMIC_ACQ_REL) == parts) {
+    __atomic_store_n(&claims[0], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&claims[1], 0, __ATOMIC_RELEASE);
+  }
 }
 
 #define WINOGRAD_PARAMS \
   int32_t c, int32_t oc, int32_t h, int32_t w, int32_t value, int32_t parts, int32_t oc_parts
 // The Winograd conv's entries, in the pass's order of arguments: x [C][H][W] i8, the conv's input before its
 // padding of 1 with `value`; requantized i8 NCHW out, and with _add the residual add after it; ws is the scratch
-// buffer (a second result, unused after). oc_parts (the AVX2 kernel's split of the output channels) is 1 here.
+// buffer (a second result, unused after); with _claimed, claims (2 x i64, 0 between calls) count the pieces that
+// the workgroups claimed. oc_parts (the AVX2 kernel's split of the output channels) is 1 here.
 void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
                                  int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS, size_t gx, size_t gy) {
   (void)gx, (void)oc_parts;
   const requant_t rq = {m, shift, lo, hi, zp};
-  winograd_conv(x, u, bias, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
+  winograd_conv(x, u, bias, 0, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
+}
+
+void edgeq_winograd_conv_requant_claimed(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
+                                         int64_t* claims, int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS,
+                                         size_t gx, size_t gy) {
+  (void)gx, (void)oc_parts;
+  const requant_t rq = {m, shift, lo, hi, zp};
+  winograd_conv(x, u, bias, claims, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
 }
 
 void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
@@ -1381,7 +1412,16 @@ void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const in
   (void)gx, (void)oc_parts;
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  winograd_conv(x, u, bias, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
+  winograd_conv(x, u, bias, 0, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
+}
+
+void edgeq_winograd_conv_requant_add_claimed(const int8_t* x, const int16_t* u, const int32_t* bias,
+                                             const int32_t* m, const int8_t* r, int64_t* claims, int8_t* y, void* ws,
+                                             WINOGRAD_PARAMS, REQUANT_PARAMS, ADD_PARAMS, size_t gx, size_t gy) {
+  (void)gx, (void)oc_parts;
+  const requant_t rq = {m, shift, lo, hi, zp};
+  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
+  winograd_conv(x, u, bias, claims, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
 }
 
 // 3x3 max pooling at stride 2 (ResNet's after the stem), i8 NCHW: y = max(init, the window's values), the input
