@@ -1295,7 +1295,8 @@ static void winograd_store(const winograd_t* k, int tile, int n, int oc0, __m512
   }
 }
 
-// The workgroup's share of a conv (the section's header): gy-th range of the tiles, all output channels.
+// The workgroup's share of a conv (the section's header): the gy-th range of the tiles, or the pieces it claims, all
+// output channels.
 static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x, const int16_t* u,
                                                                 const int32_t* bias, int64_t* claims, int8_t* y,
                                                                 void* ws, const requant_t* rq, const residual_t* add,
