@@ -675,7 +675,7 @@ def _winograd_function(conv: ConvShape, src: Source, rq: Requant, add: ResidualA
     name = _callee(conv, src, rq, add=add, winograd=True)
     # the pieces that its workgroups claimed (winograd_claims): a global updated in place, 0 between calls; IREE
     # orders the dispatches that use it
-    claims = winograd_claims(conv) and f"{name}_claims"
+    claims = export.function.endswith(CLAIMED) and f"{name}_claims"
     in_claims, claims_type, claimed = (", %claims", ", tensor<2xi64>", ", %claimed") if claims else ("", "", "")
     x_type, y_type = f"1x{c}x{src.h}x{src.w}xi8", f"1x{oc}x{conv.oh}x{conv.ow}xi8"
     group = WINOGRAD_GROUP[conv.isa]

@@ -1392,28 +1392,12 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
 // padding of 1 with `value`; requantized i8 NCHW out, and with _add the residual add after it; ws is the scratch
 // buffer (a second result, unused after); with _claimed, claims (2 x i64, 0 between calls) count the pieces that
 // the workgroups claimed. oc_parts (the AVX2 kernel's split of the output channels) is 1 here.
-void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
-                                 int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS, size_t gx, size_t gy) {
-  (void)gx, (void)oc_parts;
-  const requant_t rq = {m, shift, lo, hi, zp};
-  winograd_conv(x, u, bias, 0, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
-}
-
 void edgeq_winograd_conv_requant_claimed(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
                                          int64_t* claims, int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS,
                                          size_t gx, size_t gy) {
   (void)gx, (void)oc_parts;
   const requant_t rq = {m, shift, lo, hi, zp};
   winograd_conv(x, u, bias, claims, y, ws, &rq, 0, c, oc, h, w, value, parts, gy);
-}
-
-void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
-                                     const int8_t* r, int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS,
-                                     ADD_PARAMS, size_t gx, size_t gy) {
-  (void)gx, (void)oc_parts;
-  const requant_t rq = {m, shift, lo, hi, zp};
-  const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
-  winograd_conv(x, u, bias, 0, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
 }
 
 void edgeq_winograd_conv_requant_add_claimed(const int8_t* x, const int16_t* u, const int32_t* bias,
@@ -1423,6 +1407,20 @@ void edgeq_winograd_conv_requant_add_claimed(const int8_t* x, const int16_t* u, 
   const requant_t rq = {m, shift, lo, hi, zp};
   const residual_t add = {r, mc, mr, k, add_shift, add_zp, add_lo, add_hi};
   winograd_conv(x, u, bias, claims, y, ws, &rq, &add, c, oc, h, w, value, parts, gy);
+}
+
+// Each workgroup its own range: the entries above without claims.
+void edgeq_winograd_conv_requant(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
+                                 int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS, size_t gx, size_t gy) {
+  edgeq_winograd_conv_requant_claimed(x, u, bias, m, 0, y, ws, c, oc, h, w, value, parts, oc_parts, shift, lo, hi,
+                                      zp, gx, gy);
+}
+
+void edgeq_winograd_conv_requant_add(const int8_t* x, const int16_t* u, const int32_t* bias, const int32_t* m,
+                                     const int8_t* r, int8_t* y, void* ws, WINOGRAD_PARAMS, REQUANT_PARAMS,
+                                     ADD_PARAMS, size_t gx, size_t gy) {
+  edgeq_winograd_conv_requant_add_claimed(x, u, bias, m, r, 0, y, ws, c, oc, h, w, value, parts, oc_parts, shift, lo,
+                                          hi, zp, mc, mr, k, add_shift, add_zp, add_lo, add_hi, gx, gy);
 }
 
 // 3x3 max pooling at stride 2 (ResNet's after the stem), i8 NCHW: y = max(init, the window's values), the input
