@@ -101,6 +101,7 @@ WORKGROUP_MACS = 1 << 22
 MIN_WORKGROUPS = 8
 MAX_WORKGROUPS = 10
 CHANNEL_BLOCK = 8  # output channels per register tile
+ROWS_BLOCK = 16    # the VNNI rows kernel's: per weight vector (_weight_block)
 WORKERS = 2   # the host target's threads (HostTarget), which share each dispatch's workgroups
 # The Winograd kernel for the convs it fits (winograd_fits); EDGEQ_WINOGRAD=0 keeps them all on the direct kernels
 # (for A/B timing: the passes run in their own process)
@@ -255,12 +256,14 @@ class ConvShape:
         """The weights' type in the model: before unfolding, OC x C x KH x KW."""
         return f"{self.oc}x{self.c // self.unfold}x{self.kh}x{self.kw * self.unfold}xi8"
 
-    def types(self) -> dict[str, str]:
+    def types(self, block: int = CHANNEL_BLOCK) -> dict[str, str]:
+        """The tensor types of its function: with the packed weights in blocks of `block` output channels."""
         ph, pw = self.phases
+        ocp = block * -(-self.oc // block)
         return {"w": f"{self.oc}x{self.c}x{self.kh}x{self.kw}xi8",
                 "out": f"1x{self.oc}x{self.oh}x{self.ow}xi32",
                 "xk": f"{self.c4}x{ph}x{pw}x{self.rows}x{self.wq}x4xi{self.xk_bits}",
-                "wk": f"{self.oc8}x{self.kh}x{self.kw}x{self.c4}x{CHANNEL_BLOCK}x4xi8", "bk": f"{self.ocp}xi32"}
+                "wk": f"{ocp // block}x{self.kh}x{self.kw}x{self.c4}x{block}x4xi8", "bk": f"{ocp}xi32"}
 
 
 @dataclass(frozen=True)
@@ -819,14 +822,15 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
     or with rq, (x, w, bias, multipliers) -> i8, and with add, (..., residual) -> i8 after the add; `packed`: x
     comes packed (from the kernel before); with `packs`, the i8 result and that reader's packed input; with
     `reads` (and `packed`), x is that conv's packed input (conv_export)."""
-    t = conv.types()
+    block = _weight_block(conv, rq)
+    t, ocp = conv.types(block), block * -(-conv.oc // block)
     if reads is not None:
         t["xk"] = reads[0].types()["xk"]
     x_type = t["xk"] if packed else f"1x{conv.c // conv.unfold}x{src.h}x{src.w}xi8"
     pointwise = pointwise_fits(conv, src, rq)   # its weights widened to i16, its input as it is
     if pointwise:
         t["xk"], t["wk"] = x_type, t["wk"].replace("xi8", "xi16")
-    w_src, w_type = "%w", f"{conv.ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
+    w_src, w_type = "%w", f"{ocp}x{conv.cp}x{conv.kh}x{conv.kw}xi8"
     lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32"]
     if conv.unfold > 1:   # w[o][q][i][t] -> [o][unfold q + t][i][0]
         u, c, kh = conv.unfold, conv.c // conv.unfold, conv.kh
@@ -838,16 +842,16 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
                   f"%wv = tensor.collapse_shape %wu [[0], [1, 2], [3], [4]] : tensor<{conv.oc}x{c}x{u}x{kh}x1xi8> "
                   f"into tensor<{t['w']}>"]
         w_src = "%wv"
-    if (conv.cp, conv.ocp) != (conv.c, conv.oc):   # zero weights for the padded channels
-        lines.append("%wc = " + _pad(w_src, t["w"], w_type, f"{conv.ocp - conv.oc}, {conv.cp - conv.c}, 0, 0"))
+    if (conv.cp, ocp) != (conv.c, conv.oc):   # zero weights for the padded channels
+        lines.append("%wc = " + _pad(w_src, t["w"], w_type, f"{ocp - conv.oc}, {conv.cp - conv.c}, 0, 0"))
         w_src = "%wc"
     if rq is None:   # the sums start at -128 * sum(w); the init is added after
         lines += [f"%be = tensor.empty() : tensor<{t['bk']}>",
                   f"%b0 = linalg.fill ins(%c0_i32 : i32) outs(%be : tensor<{t['bk']}>) -> tensor<{t['bk']}>"]
-    elif conv.ocp != conv.oc:   # at bias - 128 * sum(w)
-        lines.append(f"%b0 = tensor.pad %bias low[0] high[{conv.ocp - conv.oc}] {{\n    ^bb0(%i: index):\n"
+    elif ocp != conv.oc:   # at bias - 128 * sum(w)
+        lines.append(f"%b0 = tensor.pad %bias low[0] high[{ocp - conv.oc}] {{\n    ^bb0(%i: index):\n"
                      f"      tensor.yield %c0_i32 : i32\n    }} : tensor<{conv.oc}xi32> to tensor<{t['bk']}>")
-    start = "%bias" if rq and conv.ocp == conv.oc else "%b0"
+    start = "%bias" if rq and ocp == conv.oc else "%b0"
     parallel = '"parallel"'
     export = _conv_exports(conv, src, rq, packed, add, packs, reads)[0]
     x = "%x"
@@ -857,7 +861,7 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
     lines += [
         f"%we = tensor.empty() : tensor<{t['wk']}>",
         "%wk = linalg.generic {indexing_maps = [affine_map<(o, i, j, c, l, k) -> "
-        f"(o * {CHANNEL_BLOCK} + l, c * 4 + k, i, j)>, "
+        f"(o * {block} + l, c * 4 + k, i, j)>, "
         "affine_map<(o, i, j, c, l, k) -> (o, i, j, c, l, k)>], iterator_types = ["
         + ", ".join([parallel] * 6) + "]} "
         f"ins({w_src} : tensor<{w_type}>) outs(%we : tensor<{t['wk']}>) {{\n"
@@ -891,6 +895,12 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
         args = f"%bias: tensor<{conv.oc}xi32>, %mult: tensor<{conv.oc}x1x1xi32>" + (f", %res: {y}" if add else "")
     return _util_func(_callee(conv, src, rq, packed, add, packs, reads=reads),
                       f"%x: tensor<{x_type}>, %w: tensor<{conv.source_weights}>, {args}", f"({results})", lines)
+
+
+def _weight_block(conv: ConvShape, rq: Requant | None) -> int:
+    """Output channels per block of a conv's packed weights: ROWS_BLOCK for the rows kernel on VNNI, which loads a
+    block's 64 bytes per step as one vector, else CHANNEL_BLOCK."""
+    return ROWS_BLOCK if rq is not None and conv.rows_kernel and conv.isa == VNNI else CHANNEL_BLOCK
 
 
 def _pack_dispatch(conv: ConvShape, src: Source) -> str:

@@ -13,7 +13,8 @@
 // Linked into IREE executables (edgeq/dialect_passes/conv_kernel.py); freestanding: no libc, no globals.
 // Layouts (all dense, static per layer):
 //   x    [c4][ph][pw][plane][4]  u8   activations + 128, padded, 4 channels per 32-bit lane (edgeq_pack_u8 below)
-//   w    [oc8][kh][kw][c4][8][4]  s8   weights, 8 output channels x 4 input channels per 32 bytes
+//   w    [oc8][kh][kw][c4][8][4]  s8   weights, 8 output channels x 4 input channels per 32 bytes (the rows kernel's:
+//                                       16 per 64 bytes, below)
 //   bias [oc8 * 8]  i32   where the sums start: -128 * sum(w) per output channel undoes the +128
 //   y    [oc][out_h][out_w]  i32, or i8 requantized (edgeq_conv2d_u8s8_requant)
 // Workgroup (gx, gy) computes the gx-th `group` of 8-channel blocks of output channels for the gy-th of `parts`
@@ -318,8 +319,10 @@ static inline __attribute__((always_inline)) void requant_conv(
 // for 14. Here a lane is an output channel and each output pixel of a row segment has its own accumulators: a
 // register tile is 2 vectors of 16 output channels x up to 8 pixels of one output row (rows wider than 8 in
 // segments of nearly equal widths), each step loading 2 weight vectors and broadcasting each pixel's 4 input
-// channels. Same packed input, weights and scalars as edgeq_conv2d_u8s8_requant (a weight vector is two consecutive
-// 8-channel blocks); workgroup (gx, gy): the gx-th `group` of 8-channel blocks (a multiple of 4), the gy-th of
+// channels. Same packed input and scalars as edgeq_conv2d_u8s8_requant; its weights in blocks of 16 output channels,
+// [oc16][kh][kw][c4][16][4], so that a weight vector is one 64-byte load (two 32-byte loads of 8-channel blocks
+// and their vinserti64x4 made layer3's and layer4's convs 3-7% slower on Zen 5, C harness, two threads; the
+// pass's _weight_block). Workgroup (gx, gy): the gx-th `group` of 8-channel blocks (a multiple of 4), the gy-th of
 // `parts` equal parts of the output rows. Requantized, i8 NCHW out, with the copies below adding a residual add
 // (residual_t) and the packed second output (packed_t) as the grid kernel's do. The pass gives it the convs where
 // it beats the grid (ConvShape.rows_kernel).
@@ -371,9 +374,8 @@ typedef struct {
 static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, const size_t* taps, const int8_t* w,
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
                                                            const residual_t* add, const packed_t* pk,
-                                                           const transpose_t* tr, const shape_t* s, int oc8,
-                                                           int oc0, int oh, int ow0, const int np, const int usual) {
-  const size_t filter = (size_t)s->kh * s->kw * s->c4 * TILE_CHANNELS * 4;  // one 8-channel block's weights
+                                                           const transpose_t* tr, const shape_t* s, int oc0, int oh, int ow0, const int np, const int usual) {
+  const size_t filter = (size_t)s->kh * s->kw * s->c4 * 64;  // one 16-channel block's weights
   __m512i acc[ROW_VECTORS][8];
   __mmask16 live[ROW_VECTORS];  // the lanes that are output channels
   for (int v = 0; v < ROW_VECTORS; ++v) {
@@ -382,26 +384,24 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
     const __m512i b = _mm512_maskz_loadu_epi32(live[v], bias + oc0 + 16 * v);
     for (int p = 0; p < np; ++p) acc[v][p] = b;
   }
-  // each weight vector's two 8-channel blocks; past the last block, the last one again: those lanes are no output
-  // channels (live), and a load that is always valid keeps branches out of the loop. On AMD Zen 5, where a
-  // full-width vpdpbusd issues twice per cycle, a branch around each of the 4 loads (zeros past the last block)
-  // took a sixth of the loop's time (C harness); with the loop below by ones too, ResNet-18 took 1.09x as long on
-  // two threads (2.00 -> 2.18 ms, alternating calls; docs/profiling.md, stop 32).
-  const int8_t* wb[ROW_VECTORS][2];
-  for (int v = 0; v < ROW_VECTORS; ++v)
-    for (int h = 0; h < 2; ++h) {
-      const int b = oc0 / TILE_CHANNELS + 2 * v + h;
-      wb[v][h] = w + (size_t)(b < oc8 ? b : oc8 - 1) * filter;
-    }
+  // each weight vector's block; past the last block, the last one again: those lanes are no output channels
+  // (live), and a load that is always valid keeps branches out of the loop. On AMD Zen 5, where a full-width
+  // vpdpbusd issues twice per cycle, a branch around each load (zeros past the last block) took a sixth of the
+  // loop's time (C harness); with the loop below by ones too, ResNet-18 took 1.09x as long on two threads (2.00 ->
+  // 2.18 ms, alternating calls; docs/profiling.md, stop 32).
+  const int oc16 = (s->oc + 15) / 16;
+  const int8_t* wb[ROW_VECTORS];
+  for (int v = 0; v < ROW_VECTORS; ++v) {
+    const int b = oc0 / 16 + v;
+    wb[v] = w + (size_t)(b < oc16 ? b : oc16 - 1) * filter;
+  }
   for (int t = 0; t < s->kh * s->kw; ++t) {
     const uint8_t* xc = x + taps[t] + ((size_t)oh * s->wq + ow0) * 4;
 #pragma clang loop unroll_count(2)  // ResNet-18 0.98x (Zen 5, alternating calls)
     for (int c = 0; c < s->c4; ++c, xc += s->cstride) {
-      const size_t at = ((size_t)t * s->c4 + c) * TILE_CHANNELS * 4;
+      const size_t at = ((size_t)t * s->c4 + c) * 64;
       __m512i wv[ROW_VECTORS];
-      for (int v = 0; v < ROW_VECTORS; ++v)
-        wv[v] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const void*)(wb[v][0] + at))),
-                                   _mm256_loadu_si256((const void*)(wb[v][1] + at)), 1);
+      for (int v = 0; v < ROW_VECTORS; ++v) wv[v] = _mm512_loadu_si512((const void*)(wb[v] + at));
       for (int p = 0; p < np; ++p) {
         int32_t four;
         __builtin_memcpy(&four, xc + 4 * p, 4);
@@ -504,8 +504,8 @@ static inline __attribute__((always_inline)) void rows_conv(
       for (int seg = 0; seg < segments; ++seg) {
         const int ow0 = seg * out_w / segments;
 #define ROW_TILE(NP) \
-  usual ? row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, ow0, NP, 1) \
-        : row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc8, oc0, oh, ow0, NP, 0)
+  usual ? row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc0, oh, ow0, NP, 1) \
+        : row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc0, oh, ow0, NP, 0)
         switch ((seg + 1) * out_w / segments - ow0) {  // each width its own unrolled copy: accumulators in registers
           case 8: ROW_TILE(8); break;
           case 7: ROW_TILE(7); break;
