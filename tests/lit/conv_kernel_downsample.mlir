@@ -16,6 +16,12 @@
 // CHECK:           call @edgeq_conv2d_u8s8_rows_requant(%{{.*}}, %c32_i32, %c64_i32, %c8_i32, %c1_i32, %c1_i32_{{[0-9]+}},
 // CHECK-SAME:        %c2_i32, %c2_i32_{{[0-9]+}}, %c1_i32_{{[0-9]+}}, %c1_i32_{{[0-9]+}}, %c2_i32_{{[0-9]+}}, %c2_i32_{{[0-9]+}},
 // CHECK-SAME:        %c8_i32_{{[0-9]+}}, %c80_i32, %c7_i32, %c7_i32_{{[0-9]+}},
+// The weights, packed for each kernel: the grid kernel's 3x3 conv in blocks of 8 output channels, the rows
+// kernel's 1x1 conv in blocks of 16 (one vector of its lanes per step).
+// CHECK:       util.func private @edgeq_conv_128x16x16_24x3x3_s2x2_d1x1_14x14_t1l1_v251_packed(
+// CHECK:         linalg.generic {{.*}} ins(%arg1 : tensor<24x128x3x3xi8>) outs(%{{.*}} : tensor<3x3x3x32x8x4xi8>)
+// CHECK:       util.func private @edgeq_conv_128x14x14_64x1x1_s2x2_d1x1_14x14_t0l0_v0_rq39_0_255_m128_packed_reads_10x8_t1l1(
+// CHECK:         linalg.generic {{.*}} ins(%arg1 : tensor<64x128x1x1xi8>) outs(%{{.*}} : tensor<4x1x1x32x16x4xi8>)
 // CHECK-LABEL: util.func public @block
 // CHECK:         %[[XK:.*]] = util.call @edgeq_pack_conv_128x16x16_24x3x3_s2x2_d1x1_14x14_t1l1_v251(%arg0)
 // CHECK:         util.call @edgeq_conv_128x16x16_24x3x3_s2x2_d1x1_14x14_t1l1_v251_packed(%[[XK]],

@@ -321,8 +321,8 @@ static inline __attribute__((always_inline)) void requant_conv(
 // segments of nearly equal widths), each step loading 2 weight vectors and broadcasting each pixel's 4 input
 // channels. Same packed input and scalars as edgeq_conv2d_u8s8_requant; its weights in blocks of 16 output channels,
 // [oc16][kh][kw][c4][16][4], so that a weight vector is one 64-byte load (two 32-byte loads of 8-channel blocks
-// and their vinserti64x4 made layer3's and layer4's convs 3-7% slower on Zen 5, C harness, two threads; the
-// pass's _weight_block). Workgroup (gx, gy): the gx-th `group` of 8-channel blocks (a multiple of 4), the gy-th of
+// and a vinserti64x4 made ResNet-18's rows convs take 1-6% longer on Zen 5, C harness, two threads; the pass's
+// _weight_block). Workgroup (gx, gy): the gx-th `group` of 8-channel blocks (a multiple of 4), the gy-th of
 // `parts` equal parts of the output rows. Requantized, i8 NCHW out, with the copies below adding a residual add
 // (residual_t) and the packed second output (packed_t) as the grid kernel's do. The pass gives it the convs where
 // it beats the grid (ConvShape.rows_kernel).
