@@ -374,7 +374,8 @@ typedef struct {
 static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, const size_t* taps, const int8_t* w,
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
                                                            const residual_t* add, const packed_t* pk,
-                                                           const transpose_t* tr, const shape_t* s, int oc0, int oh, int ow0, const int np, const int usual) {
+                                                           const transpose_t* tr, const shape_t* s, int oc0,
+                                                           int oh, int ow0, const int np, const int usual) {
   const size_t filter = (size_t)s->kh * s->kw * s->c4 * 64;  // one 16-channel block's weights
   __m512i acc[ROW_VECTORS][8];
   __mmask16 live[ROW_VECTORS];  // the lanes that are output channels
