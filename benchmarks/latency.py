@@ -9,7 +9,7 @@ For --model minilm-l6 (sequence length 128, a real sentence padded): torch eager
 int8 (dynamic quantization, the usual recipe for BERT: int8 weights, activations quantized per call), and edgeq's
 integer-only MiniLM (W8A8, group-wise weights, integer softmax/LayerNorm/GELU) on the host target.
 
-The runtimes are timed in three interleaved rounds (this machine is shared: a slow spell then falls
+The runtimes are timed in ten interleaved rounds (this machine is shared: a slow spell then falls
 on all of them). Prints a table of medians and min-max, and writes JSON with every latency and the ratios.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ from edgeq.tflite import TFLiteModel
 from edgeq.tflite.export import to_tflite
 
 THREADS = 2
-ROUNDS = 3
+ROUNDS = 10
 SETTLE_S = 0.2
 
 
@@ -190,15 +190,18 @@ def write_report(path: Path | None, report: dict) -> dict:
 
 def _interleaved(runners: dict[str, Callable[[], None]], repetitions: int) -> dict[str, list[float]]:
     """Each runtime timed in ROUNDS rounds that take turns, so that a slow spell of this shared machine falls on
-    all of them rather than on whichever ran then."""
+    all of them rather than on whichever ran then. The spells last from a fraction of a second to minutes: with 3
+    rounds of 10 calls, all of edgeq's first round once ran at its one-worker speed (4.1-4.7 ms against 2.4-3.6
+    after) while ORT's round beside it did not (docs/profiling.md, stop 36)."""
     for run in runners.values():
         _time(run, 0)   # warm-up
     out: dict[str, list[float]] = {name: [] for name in runners}
-    for k in range(ROUNDS):
-        n = repetitions // ROUNDS + (k < repetitions % ROUNDS)
+    rounds = min(ROUNDS, repetitions)
+    for k in range(rounds):
+        n = repetitions // rounds + (k < repetitions % rounds)
         for name, run in runners.items():
             time.sleep(SETTLE_S)   # the last runtime's worker threads stop spinning
-            out[name] += _time(run, n)
+            out[name] += _time(run, n, warmup=1)   # one call wakes its threads
     return out
 
 
