@@ -199,9 +199,9 @@ class ConvShape:
     def cp(self) -> int:
         return 4 * self.c4
 
-    @property
-    def ocp(self) -> int:
-        return CHANNEL_BLOCK * self.oc8
+    def ocp(self, block: int = CHANNEL_BLOCK) -> int:
+        """Output channels padded to whole blocks of `block` (the packed weights' blocks)."""
+        return block * -(-self.oc // block)
 
     @property
     def phases(self) -> tuple[int, int]:
@@ -259,7 +259,7 @@ class ConvShape:
     def types(self, block: int = CHANNEL_BLOCK) -> dict[str, str]:
         """The tensor types of its function: with the packed weights in blocks of `block` output channels."""
         ph, pw = self.phases
-        ocp = block * -(-self.oc // block)
+        ocp = self.ocp(block)
         return {"w": f"{self.oc}x{self.c}x{self.kh}x{self.kw}xi8",
                 "out": f"1x{self.oc}x{self.oh}x{self.ow}xi32",
                 "xk": f"{self.c4}x{ph}x{pw}x{self.rows}x{self.wq}x4xi{self.xk_bits}",
@@ -548,7 +548,7 @@ def _patch_function(conv: ConvShape, src: Source, rq: Requant) -> str:
     reads x unpadded. The weights flattened to the patch's channels and packed as [OC/8][C/4][8][4], for the AVX2
     kernel widened to i16."""
     export, oc, f = patch_export(conv, src, rq), conv.oc, conv.c * conv.kh * conv.kw
-    fp, ocp, wide = 4 * -(-f // 4), conv.ocp, conv.isa == AVX2
+    fp, ocp, wide = 4 * -(-f // 4), conv.ocp(), conv.isa == AVX2
     x_type, y_type = f"1x{conv.c}x{src.h}x{src.w}xi8", f"1x{oc}x{conv.oh}x{conv.ow}xi8"
     wk_type = f"{conv.oc8}x{fp // 4}x{CHANNEL_BLOCK}x4x{'i16' if wide else 'i8'}"
     lines = ["%zero = arith.constant 0 : i8", "%c0_i32 = arith.constant 0 : i32", "%m128 = arith.constant -128 : i32",
@@ -823,7 +823,7 @@ def _function(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = F
     comes packed (from the kernel before); with `packs`, the i8 result and that reader's packed input; with
     `reads` (and `packed`), x is that conv's packed input (conv_export)."""
     block = _weight_block(conv, rq)
-    t, ocp = conv.types(block), block * -(-conv.oc // block)
+    t, ocp = conv.types(block), conv.ocp(block)
     if reads is not None:
         t["xk"] = reads[0].types()["xk"]
     x_type = t["xk"] if packed else f"1x{conv.c // conv.unfold}x{src.h}x{src.w}xi8"
