@@ -23,6 +23,7 @@
 
 #define BLOCK 8        // output channels per register tile: one block of the weights
 #define TILE_PIXELS 6  // output pixels per register tile: 12 accumulators, 2 weight vectors, 1 input
+#define COLD_AHEAD 4096  // bytes ahead of the weights' first pass to prefetch (conv2d_u8s8_avx512vnni.c's)
 
 typedef struct {
   int32_t c4, oc, kh, kw, sh, sw, dh, dw, pw, wq, out_h, out_w;
@@ -200,7 +201,8 @@ static inline __m256i pair_sums(__m256i a, __m256i b) {
 static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, const size_t* taps, const int8_t* w,
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
                                                            const residual_t* add, const shape_t* s, int b, int q0,
-                                                           const size_t* at, const int np, const int usual) {
+                                                           const size_t* at, const int np, const int usual,
+                                                           const size_t ahead) {
   const int8_t* wb = w + (size_t)b * s->kh * s->kw * s->c4 * BLOCK * 4;
   __m256i acc[TILE_PIXELS][2];
   for (int p = 0; p < np; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
@@ -210,6 +212,7 @@ static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, co
     for (int c = 0; c < s->c4; ++c) {
       const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wt + c * BLOCK * 4)));
       const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wt + c * BLOCK * 4 + 16)));
+      if (ahead && c % 2 == 0) _mm_prefetch((const char*)(wt + c * BLOCK * 4 + ahead), _MM_HINT_T0);
       const uint16_t* xc = xt + c * s->cstride;
 #pragma clang loop unroll(full)
       for (int p = 0; p < np; ++p) {  // x0 x1 x2 x3 of pixel p, u16, in each 64-bit lane
@@ -266,10 +269,11 @@ static inline __attribute__((always_inline)) void rows_conv(
     size_t at[TILE_PIXELS];
     for (int p = p0, oh = p0 / out_w, ow = p0 % out_w; p < p1; ++p, ow = ow + 1 < out_w ? ow + 1 : (++oh, 0))
       at[p - p0] = ((size_t)oh * wq + ow) * 4;
+    const size_t ahead = seg == 0 ? COLD_AHEAD : 0;  // the first segment reads the weights from memory
     for (int b = (int)gx * group; b < b1; ++b) {  // the blocks reuse the segment's input from L1
 #define ROW_TILE(NP) \
-  usual ? row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, at, NP, 1) \
-        : row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, at, NP, 0)
+  usual ? row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, at, NP, 1, ahead) \
+        : row_tile(x, taps, w, bias, y, rq, add, &s, b, p0, at, NP, 0, ahead)
       switch (p1 - p0) {  // each length its own unrolled copy: accumulators in registers
         case 6: ROW_TILE(6); break;
         case 5: ROW_TILE(5); break;

@@ -327,6 +327,12 @@ static inline __attribute__((always_inline)) void requant_conv(
 // (residual_t) and the packed second output (packed_t) as the grid kernel's do. The pass gives it the convs where
 // it beats the grid (ConvShape.rows_kernel).
 #define ROW_VECTORS 2
+// Bytes ahead of a weight stream read from memory that the rows and Winograd kernels prefetch into the L1: a call's
+// weights (ResNet-18's 16 MB with Winograd's) do not stay in the part of the L3 this VM gets, so each conv's first
+// pass over its weights waits on DRAM, which the hardware prefetchers do not reach far enough ahead to hide at
+// 128 bytes per 7 cycles. Only that first pass prefetches; ResNet-18's rows convs took 6%, its Winograd convs 5%
+// less time with it (docs/profiling.md, stop 37).
+#define COLD_AHEAD 4096
 
 // Byte indices for vpermb/vpermt2b, loaded where clang cannot see them: with them known at compile time, clang 22
 // (ziglang 0.17) does not terminate at -O1 or -O2.
@@ -375,7 +381,8 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
                                                            const int32_t* bias, int8_t* y, const requant_t* rq,
                                                            const residual_t* add, const packed_t* pk,
                                                            const transpose_t* tr, const shape_t* s, int oc0,
-                                                           int oh, int ow0, const int np, const int usual) {
+                                                           int oh, int ow0, const int np, const int usual,
+                                                           const size_t ahead) {
   const size_t filter = (size_t)s->kh * s->kw * s->c4 * 64;  // one 16-channel block's weights
   __m512i acc[ROW_VECTORS][8];
   __mmask16 live[ROW_VECTORS];  // the lanes that are output channels
@@ -403,6 +410,8 @@ static inline __attribute__((always_inline)) void row_tile(const uint8_t* x, con
       const size_t at = ((size_t)t * s->c4 + c) * 64;
       __m512i wv[ROW_VECTORS];
       for (int v = 0; v < ROW_VECTORS; ++v) wv[v] = _mm512_loadu_si512((const void*)(wb[v] + at));
+      if (ahead)
+        for (int v = 0; v < ROW_VECTORS; ++v) _mm_prefetch((const char*)(wb[v] + at + ahead), _MM_HINT_T0);
       for (int p = 0; p < np; ++p) {
         int32_t four;
         __builtin_memcpy(&four, xc + 4 * p, 4);
@@ -501,12 +510,13 @@ static inline __attribute__((always_inline)) void rows_conv(
     fill_padding(pk, (int)gx * tile / 4, last / 4, gy == 0 ? 0 : oh0 + pk->top,
                  (int)gy == parts - 1 ? INT32_MAX : oh1 + pk->top, out_h, out_w);
   for (int oh = oh0; oh < oh1; ++oh) {
+    const size_t ahead = oh == oh0 ? COLD_AHEAD : 0;  // the first row reads the weights from memory
     for (int oc0 = (int)gx * tile; oc0 < last; oc0 += 16 * ROW_VECTORS) {
       for (int seg = 0; seg < segments; ++seg) {
         const int ow0 = seg * out_w / segments;
 #define ROW_TILE(NP) \
-  usual ? row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc0, oh, ow0, NP, 1) \
-        : row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc0, oh, ow0, NP, 0)
+  usual ? row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc0, oh, ow0, NP, 1, ahead) \
+        : row_tile(x, taps, w, bias, y, rq, add, pk, &tr, &s, oc0, oh, ow0, NP, 0, ahead)
         switch ((seg + 1) * out_w / segments - ow0) {  // each width its own unrolled copy: accumulators in registers
           case 8: ROW_TILE(8); break;
           case 7: ROW_TILE(7); break;
@@ -1103,6 +1113,7 @@ typedef struct {
   const requant_t* rq;
   const residual_t* add;
   int pairs, tw, h, w, value, span, first;  // tw: tiles per row; span: V's tiles; first: V's first tile
+  int cold;  // whether U comes from memory: the workgroup's first piece (COLD_AHEAD)
   __m512i columns[6];  // vpermt2b indices: column 4 j + u - 1 of tile j's window, [tile j][channel of the pair]
   __m512i to_channels[4];  // vpermt2b indices: [pixel][16 channels] x 4 -> [4 channels][16 pixels]
 } winograd_t;
@@ -1166,6 +1177,9 @@ static inline __attribute__((always_inline)) void winograd_products(const winogr
     for (int cp = 0; cp < k->pairs; ++cp) {
       __m512i wv[WINO_VECTORS];
       for (int o = 0; o < nv; ++o) wv[o] = _mm512_loadu_si512(up + (size_t)cp * WINO_OC * 2 + 32 * o);
+      if (k->cold)
+        for (int o = 0; o < nv; ++o)
+          _mm_prefetch((const char*)(up + (size_t)cp * WINO_OC * 2 + 32 * o) + COLD_AHEAD, _MM_HINT_T0);
       for (int t = 0; t < nt; ++t) {
         const __m512i b = _mm512_set1_epi32(vp[(size_t)cp * k->span + t]);
         for (int o = 0; o < nv; ++o) acc[t][o] = _mm512_dpwssd_epi32(acc[t][o], b, wv[o]);
@@ -1345,7 +1359,7 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
       if (r0 >= last) break;
       r1 = r0 + span < last ? r0 + span : last;
     }
-    k.first = r0;
+    k.first = r0, k.cold = q == 0;
     winograd_input(&k, r0, r1);
     for (int t0 = r0; t0 < r1;) {
       // blocks of 6 tiles; the piece's last 1 to 3 tiles join the block before them, which then takes two passes
