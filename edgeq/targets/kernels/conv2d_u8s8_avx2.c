@@ -212,7 +212,8 @@ static inline __attribute__((always_inline)) void row_tile(const uint16_t* x, co
     for (int c = 0; c < s->c4; ++c) {
       const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wt + c * BLOCK * 4)));
       const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(wt + c * BLOCK * 4 + 16)));
-      if (ahead && c % 2 == 0) _mm_prefetch((const char*)(wt + c * BLOCK * 4 + ahead), _MM_HINT_T0);
+      if (ahead && c % 2 == 0)  // 32 bytes a step: one prefetch per line
+        _mm_prefetch((const char*)(wt + c * BLOCK * 4 + ahead), _MM_HINT_T0);
       const uint16_t* xc = xt + c * s->cstride;
 #pragma clang loop unroll(full)
       for (int p = 0; p < np; ++p) {  // x0 x1 x2 x3 of pixel p, u16, in each 64-bit lane
