@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -129,9 +130,10 @@ CONV_FUNCTIONS = {"winograd": WINOGRAD, "patch": CONV_PATCH, "rows": CONV_ROWS} 
 
 
 def _kernel_name(after: str) -> str:
-    """Which of edgeq's kernels the pass gave a requantized conv."""
+    """Which of edgeq's kernels the pass gave a requantized conv: its C function, or one of its entries with a
+    suffix (the Winograd kernel's _claimed)."""
     for name in ("winograd", "patch", "rows"):
-        if f"@{CONV_FUNCTIONS[name]}(" in after:
+        if re.search(rf"@{CONV_FUNCTIONS[name]}(_\w+)?\(", after):
             return name
     return "grid"
 

@@ -139,6 +139,25 @@ def test_conv_kernel_benchmark_covers_every_dense_conv(tmp_path):
     assert json.loads((tmp_path / "c.json").read_text())["convs"] == rows
 
 
+@pytest.mark.skipif(not runs_edgeq_kernels(), reason="edgeq's kernels need x86-64 with AVX-512 VNNI and VBMI")
+def test_conv_kernel_benchmark_names_the_winograd_kernel_by_its_claimed_entry(tmp_path):
+    """ResNet's layer1 conv runs on the Winograd kernel's _claimed entry; the table still names its kernel
+    (it named it grid from stop 35 to stop 37)."""
+    import subprocess
+
+    from edgeq.dialect_passes._registry import run_pipeline
+    from edgeq.dialect_passes.conv_kernel import ConvShape
+    from edgeq.pipeline.compile import iree_compile_tool
+
+    bench = _load("conv_kernel")
+    (tmp_path / "l1.mlir").write_text(bench._module(ConvShape(64, 58, 58, 64, 3, 3, 56, 56), 1, requantized=True))
+    subprocess.run([iree_compile_tool(), "l1.mlir", "--compile-to=input", "-o", "l1.input.mlir"], cwd=tmp_path,
+                   check=True)
+    lowered = run_pipeline((tmp_path / "l1.input.mlir").read_text(), ["edgeq-conv-kernel"])
+    assert f"@{bench.WINOGRAD}_claimed(" in lowered
+    assert bench._kernel_name(lowered) == "winograd"
+
+
 def test_timeline_benchmark_splits_a_call(tmp_path):
     """Every call but the last is split into the wait for its first dispatch, the dispatches and the gaps between
     them, the wait after them and the caller's share; each dispatch is named and its workers' time lies within
