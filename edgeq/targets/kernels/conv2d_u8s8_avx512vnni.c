@@ -330,8 +330,8 @@ static inline __attribute__((always_inline)) void requant_conv(
 // Bytes ahead of a weight stream read from memory that the rows and Winograd kernels prefetch into the L1: a call's
 // weights (ResNet-18's 16 MB with Winograd's) do not stay in the part of the L3 this VM gets, so each conv's first
 // pass over its weights waits on DRAM, which the hardware prefetchers do not reach far enough ahead to hide at
-// 128 bytes per 7 cycles. Only that first pass prefetches; ResNet-18's rows convs took 6%, its Winograd convs 5%
-// less time with it (docs/profiling.md, stop 37).
+// 128 bytes per 7 cycles (rows) or 256 per 12 (Winograd). Only that first pass prefetches; ResNet-18's rows convs
+// took 6%, its Winograd convs 5% less time with it (docs/profiling.md, stop 37).
 #define COLD_AHEAD 4096
 
 // Byte indices for vpermb/vpermt2b, loaded where clang cannot see them: with them known at compile time, clang 22
@@ -1113,7 +1113,7 @@ typedef struct {
   const requant_t* rq;
   const residual_t* add;
   int pairs, tw, h, w, value, span, first;  // tw: tiles per row; span: V's tiles; first: V's first tile
-  int cold;  // whether U comes from memory: the workgroup's first piece (COLD_AHEAD)
+  size_t ahead;  // how far ahead of U's vectors to prefetch: COLD_AHEAD for the workgroup's first piece, else 0
   __m512i columns[6];  // vpermt2b indices: column 4 j + u - 1 of tile j's window, [tile j][channel of the pair]
   __m512i to_channels[4];  // vpermt2b indices: [pixel][16 channels] x 4 -> [4 channels][16 pixels]
 } winograd_t;
@@ -1177,9 +1177,9 @@ static inline __attribute__((always_inline)) void winograd_products(const winogr
     for (int cp = 0; cp < k->pairs; ++cp) {
       __m512i wv[WINO_VECTORS];
       for (int o = 0; o < nv; ++o) wv[o] = _mm512_loadu_si512(up + (size_t)cp * WINO_OC * 2 + 32 * o);
-      if (k->cold)
+      if (k->ahead)
         for (int o = 0; o < nv; ++o)
-          _mm_prefetch((const char*)(up + (size_t)cp * WINO_OC * 2 + 32 * o) + COLD_AHEAD, _MM_HINT_T0);
+          _mm_prefetch((const char*)(up + (size_t)cp * WINO_OC * 2 + 32 * o) + k->ahead, _MM_HINT_T0);
       for (int t = 0; t < nt; ++t) {
         const __m512i b = _mm512_set1_epi32(vp[(size_t)cp * k->span + t]);
         for (int o = 0; o < nv; ++o) acc[t][o] = _mm512_dpwssd_epi32(acc[t][o], b, wv[o]);
@@ -1359,7 +1359,7 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
       if (r0 >= last) break;
       r1 = r0 + span < last ? r0 + span : last;
     }
-    k.first = r0, k.cold = q == 0;
+    k.first = r0, k.ahead = q == 0 ? COLD_AHEAD : 0;  // the first piece reads U from memory
     winograd_input(&k, r0, r1);
     for (int t0 = r0; t0 < r1;) {
       // blocks of 6 tiles; the piece's last 1 to 3 tiles join the block before them, which then takes two passes
