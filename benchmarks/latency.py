@@ -65,7 +65,8 @@ def edgeq_module(m: models.Model, x: torch.Tensor, bits: str, work: Path, tune: 
     return im, compile_model(im, x, "host", work / "edgeq", m.name, tune=tune)
 
 
-def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path) -> dict[str, Callable[[], None]]:
+def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path,
+         threads: int = THREADS) -> dict[str, Callable[[], None]]:
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -82,7 +83,7 @@ def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path) -> dict[str, Cal
     quantize_static(str(fp32_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     feeds = {"x": x.numpy()}
     out = {}
     for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
@@ -132,7 +133,7 @@ def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...], 
                       dynamo=False, opset_version=17)
     quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     feeds = {"ids": ids.numpy(), "mask": mask.numpy()}
     for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

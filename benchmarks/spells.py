@@ -8,6 +8,10 @@ cache line between them (benchmarks/core_to_core.c) goes from about 100 ns to ab
 two workers and on one, and of ORT int8 (the latency benchmark's QDQ model) on two threads. The table splits the
 probes at SLOW_ROUND_TRIP_NS: per runtime, the median over the probes, and the median of edgeq's per-probe ratio to
 ORT. The JSON has every probe. docs/profiling.md ("Stop 33") reads the results.
+
+ORT int8 on one thread is timed too, so that each probe's ratio splits into its factors (docs/profiling.md, "Stop
+38"): edgeq's time over ORT's on one thread each, times ORT's speedup from its second thread, over edgeq's from its
+second worker. The table gives each factor's median per class.
 """
 from __future__ import annotations
 
@@ -67,7 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
         x_i8 = [im.quantize_input(x).numpy()]
         runners = {"edgeq, 2 workers": HostTarget(2).runner(art.vmfb, x_i8),
                    "edgeq, 1 worker": HostTarget(1).runner(art.vmfb, x_i8),
-                   "ort int8": _ort(m.module, x, m.calibration, work)["ort int8"]}
+                   "ort int8": _ort(m.module, x, m.calibration, work)["ort int8"],
+                   "ort int8, 1 thread": _ort(m.module, x, m.calibration, work, threads=1)["ort int8"]}
         probes = []
         with timing_lock("host"):
             end = time.monotonic() + 60 * args.minutes
@@ -86,7 +91,12 @@ def _report(args, probes: list[dict]) -> dict:
     table = Table(title=f"{args.model}: {len(probes)} probes in {args.minutes:g} minutes, medians over the probes "
                         f"of each probe's median of {PROBE_CALLS} calls, ms")
     names = [k for k in probes[0] if k != "round_trip_ns"]
-    for col in ("round trip between the vCPUs", "probes", "median ns", *names, "edgeq (2 workers) / ort int8"):
+    factors = {   # each probe's edgeq / ORT (two threads) = one_thread * ort_speedup / edgeq_speedup
+        "one_thread": ("edgeq / ort, 1 thread each", lambda p: p["edgeq, 1 worker"] / p["ort int8, 1 thread"]),
+        "ort_speedup": ("ort's 2nd thread: speedup", lambda p: p["ort int8, 1 thread"] / p["ort int8"]),
+        "edgeq_speedup": ("edgeq's 2nd worker: speedup", lambda p: p["edgeq, 1 worker"] / p["edgeq, 2 workers"]),
+        "edgeq_over_ort": ("edgeq (2 workers) / ort int8", lambda p: p["edgeq, 2 workers"] / p["ort int8"])}
+    for col in ("round trip between the vCPUs", "probes", "median ns", *names, *(c for c, _ in factors.values())):
         table.add_column(col)
     classes = {}
     for label, inside in ((f"< {SLOW_ROUND_TRIP_NS} ns", lambda ns: ns < SLOW_ROUND_TRIP_NS),
@@ -96,10 +106,10 @@ def _report(args, probes: list[dict]) -> dict:
             continue
         summary = {"probes": len(chosen), "round_trip_ns": statistics.median(p["round_trip_ns"] for p in chosen),
                    **{n: statistics.median(p[n] for p in chosen) for n in names},
-                   "edgeq_over_ort": statistics.median(p["edgeq, 2 workers"] / p["ort int8"] for p in chosen)}
+                   **{k: statistics.median(f(p) for p in chosen) for k, (_, f) in factors.items()}}
         classes[label] = summary
         table.add_row(label, str(len(chosen)), f"{summary['round_trip_ns']:.0f}", *(f"{summary[n]:.3f}" for n in names),
-                      f"{summary['edgeq_over_ort']:.3f}")
+                      *(f"{summary[k]:.3f}" for k in factors))
     Console().print(table)
     report = {"model": args.model, "threads": THREADS, "minutes": args.minutes, "probe_calls": PROBE_CALLS,
               "slow_round_trip_ns": SLOW_ROUND_TRIP_NS, "classes": classes, "probes": probes}

@@ -177,13 +177,14 @@ def test_timeline_benchmark_splits_a_call(tmp_path):
 
 def test_spells_benchmark_probes_the_round_trip_and_each_runtime(tmp_path):
     """Each probe has the vCPUs' round trip and a median for each runtime; every probe falls in one class of the
-    table, whose medians lie within its probes' range."""
+    table, whose medians lie within its probes' range, and so do its medians of the ratio's factors: edgeq over ORT
+    on one thread each, and each runtime's speedup from its second thread."""
     bench = _load("spells")
     result = bench.main(["--model", "digits", "--minutes", "0.02", "--no-tune", "--json", str(tmp_path / "s.json")])
     assert json.loads((tmp_path / "s.json").read_text()) == json.loads(json.dumps(result))
     probes = result["probes"]
     assert probes and all(p["round_trip_ns"] > 0 for p in probes)
-    runtimes = {"edgeq, 2 workers", "edgeq, 1 worker", "ort int8"}
+    runtimes = {"edgeq, 2 workers", "edgeq, 1 worker", "ort int8", "ort int8, 1 thread"}
     assert all(set(p) == runtimes | {"round_trip_ns"} and all(p[n] > 0 for n in runtimes) for p in probes)
     assert sum(c["probes"] for c in result["classes"].values()) == len(probes)
     for label, c in result["classes"].items():
@@ -192,3 +193,9 @@ def test_spells_benchmark_probes_the_round_trip_and_each_runtime(tmp_path):
         assert c["probes"] == len(inside)
         for n in runtimes:
             assert min(p[n] for p in inside) <= c[n] <= max(p[n] for p in inside)
+        for key, (a, b) in {"one_thread": ("edgeq, 1 worker", "ort int8, 1 thread"),
+                            "ort_speedup": ("ort int8, 1 thread", "ort int8"),
+                            "edgeq_speedup": ("edgeq, 1 worker", "edgeq, 2 workers"),
+                            "edgeq_over_ort": ("edgeq, 2 workers", "ort int8")}.items():
+            ratios = [p[a] / p[b] for p in inside]
+            assert min(ratios) <= c[key] <= max(ratios), key
