@@ -133,7 +133,7 @@ def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...], 
                       dynamo=False, opset_version=17)
     quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
     feeds = {"ids": ids.numpy(), "mask": mask.numpy()}
     for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
