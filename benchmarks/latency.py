@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -65,9 +66,9 @@ def edgeq_module(m: models.Model, x: torch.Tensor, bits: str, work: Path, tune: 
     return im, compile_model(im, x, "host", work / "edgeq", m.name, tune=tune)
 
 
-def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path,
-         threads: int = THREADS) -> dict[str, Callable[[], None]]:
-    import onnxruntime as ort
+def _ort_models(model, x: torch.Tensor, cal: torch.Tensor, work: Path) -> tuple[Path, Path]:
+    """The model as ONNX fp32, and quantized by ONNX Runtime's static QDQ recipe (per-channel) on `cal`: their
+    paths in `work`."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     fp32_path, int8_path = work / "model.onnx", work / "model.int8.onnx"
@@ -82,14 +83,22 @@ def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path,
 
     quantize_static(str(fp32_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return fp32_path, int8_path
+
+
+def _ort_session(path: Path, feeds: dict[str, np.ndarray], threads: int = THREADS) -> Callable[[], None]:
+    """One call of the ONNX model at `path` on `feeds`, on `threads` intra-op threads."""
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    feeds = {"x": x.numpy()}
-    out = {}
-    for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        out[name] = partial(sess.run, None, feeds)
-    return out
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return partial(sess.run, None, feeds)
+
+
+def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path) -> dict[str, Callable[[], None]]:
+    paths = _ort_models(model, x, cal, work)
+    return {name: _ort_session(path, {"x": x.numpy()}) for name, path in zip(("ort fp32", "ort int8"), paths)}
 
 
 def _iree_fp32(model, x: torch.Tensor, work: Path) -> Callable[[], None]:
@@ -111,7 +120,6 @@ def _iree_fp32(model, x: torch.Tensor, work: Path) -> Callable[[], None]:
 
 
 def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...], dict | None]:
-    import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from edgeq.models import sentence_pairs
@@ -132,12 +140,9 @@ def _minilm(args, work: Path) -> tuple[dict[str, list[float]], tuple[int, ...], 
     torch.onnx.export(model, (ids, mask), str(fp32_path), input_names=["ids", "mask"], output_names=["y"],
                       dynamo=False, opset_version=17)
     quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
     feeds = {"ids": ids.numpy(), "mask": mask.numpy()}
     for name, path in (("ort fp32", fp32_path), ("ort int8", int8_path)):
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        runners[name] = partial(sess.run, None, feeds)
+        runners[name] = _ort_session(path, feeds)
     q = quantize_bert(model, Plan.uniform(args.bits), [tok([p["a"] for p in calib[i:i + 32]]) for i in (0, 32)])
     art = compile_bert(q, "host", work / "edgeq", SEQ_LEN, tune=args.tune)
     runners[f"edgeq {args.bits} (host)"] = HostTarget(THREADS).runner(art.vmfb, [ids.int().numpy(), mask.int().numpy()])

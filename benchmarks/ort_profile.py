@@ -25,7 +25,7 @@ from rich.table import Table
 from edgeq import models
 
 sys.path.insert(0, str(Path(__file__).parent))
-from latency import THREADS, _ort, write_report  # noqa: E402  (the latency benchmark's ORT model and report)
+from latency import THREADS, _ort_models, write_report  # noqa: E402  (the latency benchmark's ORT model and report)
 
 
 def node_times(onnx_path: Path, feeds: dict, calls: int, work: Path) -> list[dict]:
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     x = m.calibration[:1]
     with tempfile.TemporaryDirectory(prefix="edgeq-ort-profile-") as tmp:
         work = Path(tmp)
-        _ort(m.module, x, m.calibration, work)   # writes model.int8.onnx
-        nodes = node_times(work / "model.int8.onnx", {"x": x.numpy()}, args.calls, work)
+        int8_path = _ort_models(m.module, x, m.calibration, work)[1]
+        nodes = node_times(int8_path, {"x": x.numpy()}, args.calls, work)
     per_op = defaultdict(float)
     for n in nodes:
         per_op[n["op"]] += n["median_us"]

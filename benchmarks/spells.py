@@ -35,8 +35,8 @@ from edgeq.targets.base import timing_lock
 from edgeq.targets.host import HostTarget
 
 sys.path.insert(0, str(Path(__file__).parent))
-from latency import (SETTLE_S, THREADS, _ort, _time, add_tune_argument, edgeq_module,  # noqa: E402
-                     write_report)   # the latency benchmark's modules and timing
+from latency import (SETTLE_S, THREADS, _ort_models, _ort_session, _time,  # noqa: E402
+                     add_tune_argument, edgeq_module, write_report)   # the latency benchmark's modules and timing
 
 PROBE_CALLS = 30
 SLOW_ROUND_TRIP_NS = 200
@@ -69,10 +69,11 @@ def main(argv: list[str] | None = None) -> dict:
         round_trip = core_to_core(work)
         im, art = edgeq_module(m, x, "w8a8", work, args.tune)
         x_i8 = [im.quantize_input(x).numpy()]
+        ort_int8 = _ort_models(m.module, x, m.calibration, work)[1]
         runners = {"edgeq, 2 workers": HostTarget(2).runner(art.vmfb, x_i8),
                    "edgeq, 1 worker": HostTarget(1).runner(art.vmfb, x_i8),
-                   "ort int8": _ort(m.module, x, m.calibration, work)["ort int8"],
-                   "ort int8, 1 thread": _ort(m.module, x, m.calibration, work, threads=1)["ort int8"]}
+                   "ort int8": _ort_session(ort_int8, {"x": x.numpy()}),
+                   "ort int8, 1 thread": _ort_session(ort_int8, {"x": x.numpy()}, threads=1)}
         probes = []
         with timing_lock("host"):
             end = time.monotonic() + 60 * args.minutes
