@@ -1089,7 +1089,7 @@ void edgeq_linear_u8s8(const int8_t* x, const int8_t* w, const int32_t* bias, in
 //      same worker: V for the whole range (451 KB for layer1) was written to lines that the other core had written
 //      last, when IREE gave it the other range at the conv before. On two threads taking turns at the ranges,
 //      layer1's ranges took 209 us instead of 200, layer2's 191 instead of 175 (C harness, pieces of a row);
-//   2. for each 6 of those tiles and 64 output channels, the 36 positions' sums M (channels in the lanes) into ws,
+//   2. for each 64 output channels and each 6 of those tiles, the 36 positions' sums M (channels in the lanes) into ws,
 //      with the weights U [OC/64][36][C/2][64][2] i16;
 //   3. tile by tile, their output transform and the grid kernel's requantization; with the residual add, stored to
 //      NCHW a run of up to 4 tiles of a tile row at a time (winograd_store).
@@ -1361,13 +1361,17 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
     }
     k.first = r0, k.ahead = q == 0 ? COLD_AHEAD : 0;  // the first piece reads U from memory
     winograd_input(&k, r0, r1);
-    for (int t0 = r0; t0 < r1;) {
-      // blocks of 6 tiles; the piece's last 1 to 3 tiles join the block before them, which then takes two passes
-      // of 32 channels: each pass reads half of the block's weights, where a block of their own would read them all
-      // again (ResNet's layer2, 49 tiles in ranges of 24 and 25: the one of 25 took 12% longer than the other)
-      const int nt = r1 - t0 <= WINO_MERGED ? r1 - t0 : WINO_TILES;
-      const int nv = nt > WINO_TILES ? 2 : WINO_VECTORS;  // vectors of 16 channels per pass
-      for (int ob = 0; ob < oc / WINO_OC; ++ob)
+    // the piece's blocks for each 64 output channels in turn, so that the blocks read the same part of U (590 KB
+    // for layer2) from the L2 one after the other: with the channels inside the blocks, each of layer2's blocks
+    // read all of its 1.18 MB of U, more than the 1 MB L2 holds (its convs took 4% less in the model's profile
+    // against the other dispatches; docs/profiling.md, stop 39)
+    for (int ob = 0; ob < oc / WINO_OC; ++ob) {
+      for (int t0 = r0; t0 < r1;) {
+        // blocks of 6 tiles; the piece's last 1 to 3 tiles join the block before them, which then takes two
+        // passes of 32 channels: each pass reads half of the block's weights, where a block of their own would
+        // read them all again (ResNet's layer2, 49 tiles in ranges of 24 and 25: the one of 25 took 12% longer)
+        const int nt = r1 - t0 <= WINO_MERGED ? r1 - t0 : WINO_TILES;
+        const int nv = nt > WINO_TILES ? 2 : WINO_VECTORS;  // vectors of 16 channels per pass
         for (int o0 = 0; o0 < WINO_VECTORS; o0 += nv) {
           switch (nt) {  // each count as its own unrolled copy, so the accumulators stay in registers
             case 9: winograd_products(&k, ob, t0, 9, o0, 2); break;
@@ -1392,7 +1396,8 @@ static inline __attribute__((always_inline)) void winograd_conv(const int8_t* x,
               winograd_store(&k, t0 + t, n, oc0, c);
             }
         }
-      t0 += nt;
+        t0 += nt;
+      }
     }
   }
   if (claimed && __atomic_add_fetch(&claims[1], 1, __ATOMIC_ACQ_REL) == parts) {
