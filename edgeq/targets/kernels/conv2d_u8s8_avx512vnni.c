@@ -1118,39 +1118,65 @@ typedef struct {
   __m512i to_channels[4];  // vpermt2b indices: [pixel][16 channels] x 4 -> [4 channels][16 pixels]
 } winograd_t;
 
-// V of tiles [t0, t1): each step transforms WINO_CHUNK tiles of one tile row for two channels, interleaved in the
-// lanes as V stores them: tile j's pair in i16 lanes 2 j and 2 j + 1.
+// A window row of a step with two tile rows, for one channel's plane: the 32 bytes of tile row i's window row
+// (image row `row`) from column col0 in the lower half, those of tile row i + 1 (image row row + 4) from column -1
+// in the upper half; rows and columns outside the image read as pad.
+static inline __attribute__((always_inline)) __m512i two_tile_rows(const int8_t* plane, int row, int col0, int h,
+                                                                   int w, __m512i pad) {
+  const __m256i p = _mm512_castsi512_si256(pad);
+  const __m256i lo = row >= 0 && row < h
+                         ? _mm256_mask_loadu_epi8(p, (__mmask32)window(col0, w), plane + (ptrdiff_t)row * w + col0)
+                         : p;
+  const __m256i hi = row + 4 >= 0 && row + 4 < h
+                         ? _mm256_mask_loadu_epi8(p, (__mmask32)window(-1, w), plane + (ptrdiff_t)(row + 4) * w - 1)
+                         : p;
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// V of tiles [t0, t1): each step transforms up to WINO_CHUNK tiles of one tile row for two channels, interleaved in
+// the lanes as V stores them: tile j's pair in i16 lanes 2 j and 2 j + 1. Where a tile row's windows span at most 32
+// bytes (7 tiles: ResNet's layer2), a step takes the rest of one tile row and the next tile row, whose tiles follow
+// in V, each in one half of the 64-byte loads: 14 of its 16 lanes filled instead of 7 (layer2's convs 3-6% shorter
+// on one core, and 5% in the model's profile against the other dispatches; docs/profiling.md, stop 39).
 // Not inlined: inside the conv's body it took 72 us instead of 45 for ResNet's layer1 (C harness, one core).
 static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0, int t1) {
   // k's members in locals: the stores to V may alias k as far as clang knows, and it would reload them after each
   const __m512i pad = _mm512_set1_epi8((char)k->value);
   const __m512i columns[6] = {k->columns[0], k->columns[1], k->columns[2], k->columns[3], k->columns[4],
                               k->columns[5]};
-  const int pairs = k->pairs, tw = k->tw, h = k->h, w = k->w, first = k->first;
+  const int pairs = k->pairs, tw = k->tw, h = k->h, w = k->w, first = k->first, paired = 4 * tw + 2 <= 32;
   const size_t span = (size_t)k->span;
   int16_t* v = k->v;
   for (int cp = 0; cp < pairs; ++cp) {
     const int8_t* x0 = k->x + (size_t)(2 * cp) * h * w;
     const int8_t* x1 = x0 + (size_t)h * w;
-    for (int i = t0 / tw; i * tw < t1; ++i) {
+    for (int i = t0 / tw, nb; i * tw < t1; i += nb ? 2 : 1) {
       const int j1 = t1 - i * tw < tw ? t1 - i * tw : tw;
+      nb = paired && j1 == tw && (i + 1) * tw < t1 ? (t1 - (i + 1) * tw < tw ? t1 - (i + 1) * tw : tw) : 0;
       for (int j0 = t0 > i * tw ? t0 - i * tw : 0; j0 < j1; j0 += WINO_CHUNK) {
-        const int n = j1 - j0 < WINO_CHUNK ? j1 - j0 : WINO_CHUNK, col0 = 4 * j0 - 1;
+        const int na = j1 - j0 < WINO_CHUNK ? j1 - j0 : WINO_CHUNK, col0 = 4 * j0 - 1;
         const __mmask64 inside = window(col0, w);  // the columns of the 64 bytes from col0 that are in the row
+        __m512i idx[6];  // with two tile rows, lanes na up read the upper half: bytes 32 + 4 (j - na) + u
+        const __m512i upper = _mm512_set1_epi8((char)(32 - 4 * na));
+        for (int u = 0; u < 6; ++u)
+          idx[u] = nb ? _mm512_mask_add_epi8(columns[u], ~0ull << (2 * na), columns[u], upper) : columns[u];
         __m512i t[6][6];  // [window row][transformed column]
         for (int r = 0; r < 6; ++r) {
           const int row = 4 * i - 1 + r;
           __m512i a = pad, b = pad;
-          if (row >= 0 && row < h) {
+          if (nb) {
+            a = two_tile_rows(x0, row, col0, h, w, pad);
+            b = two_tile_rows(x1, row, col0, h, w, pad);
+          } else if (row >= 0 && row < h) {
             a = _mm512_mask_loadu_epi8(pad, inside, x0 + (ptrdiff_t)row * w + col0);
             b = _mm512_mask_loadu_epi8(pad, inside, x1 + (ptrdiff_t)row * w + col0);
           }
           __m512i d[6];
           for (int u = 0; u < 6; ++u)
-            d[u] = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(_mm512_permutex2var_epi8(a, columns[u], b)));
+            d[u] = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(_mm512_permutex2var_epi8(a, idx[u], b)));
           winograd_bt((const wino_u16*)d, (wino_u16*)t[r]);
         }
-        const __mmask16 lanes = (__mmask16)((1u << n) - 1);
+        const __mmask16 lanes = (__mmask16)((1u << (na + nb)) - 1);
         const size_t at = (size_t)i * tw + j0 - first;
         for (int q = 0; q < 6; ++q) {
           const __m512i col[6] = {t[0][q], t[1][q], t[2][q], t[3][q], t[4][q], t[5][q]};
