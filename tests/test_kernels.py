@@ -342,8 +342,8 @@ def test_rows_kernel_runs_with_channels_in_lanes(c, hw, oc, k, stride, pad, rows
 # tiles join the block before them. Two workgroups whose ranges are whole pieces claim them from both ends of the
 # tiles (winograd_claims); each takes its own range where there is one (4 x 4), two not of whole pieces (12 x 64:
 # 48 tiles, ranges of 24 in pieces of 16 and 8) and four (64 x 60: 240 tiles, in pieces of a tile row). Tile rows
-# of at most 7 tiles go through the input transform two at a time: whole (16 x 16), with the map's last rows
-# partial (7 x 9), and as ResNet's layer2 (28 x 28: ranges of 24 and 25 tiles whose pieces start and end mid-row)
+# of at most 7 tiles go through the input transform two at a time: whole (16 x 16), with the map's last tiles
+# partial (14 x 14), and as ResNet's layer2 (28 x 28: ranges of 24 and 25 tiles whose pieces start and end mid-row)
 _WINOGRAD = [(16, (8, 20), 64), (128, (16, 16), 128), (4, (4, 4), 64), (24, (12, 64), 64), (32, (14, 14), 64),
              (8, (7, 9), 128), (16, (8, 28), 64), (8, (8, 32), 64), (8, (8, 36), 64), (8, (64, 60), 64),
              (8, (28, 28), 64)]

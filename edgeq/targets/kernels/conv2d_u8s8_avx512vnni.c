@@ -1136,7 +1136,7 @@ static inline __attribute__((always_inline)) __m512i two_tile_rows(const int8_t*
 // V of tiles [t0, t1): each step transforms up to WINO_CHUNK tiles of one tile row for two channels, interleaved in
 // the lanes as V stores them: tile j's pair in i16 lanes 2 j and 2 j + 1. Where a tile row's windows span at most 32
 // bytes (7 tiles: ResNet's layer2), a step takes the rest of one tile row and the next tile row, whose tiles follow
-// in V, each in one half of the 64-byte loads: 14 of its 16 lanes filled instead of 7 (layer2's convs 3-6% shorter
+// in V, each in one half of the 64-byte loads: 14 of its 16 tiles' lanes filled, not 7 (layer2's convs 3-6% shorter
 // on one core, and 5% in the model's profile against the other dispatches; docs/profiling.md, stop 39).
 // Not inlined: inside the conv's body it took 72 us instead of 45 for ResNet's layer1 (C harness, one core).
 static __attribute__((noinline)) void winograd_input(const winograd_t* k, int t0, int t1) {
