@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from edgeq.dialect_passes import conv_kernel
 from edgeq.dialect_passes._registry import run_pipeline
 from edgeq.pipeline.compile import compile_input, iree_compile_tool
 from edgeq.targets.host import HostTarget, runs_edgeq_kernels
+from edgeq.targets.kernels import SOURCES, VNNI
 
 pytestmark = pytest.mark.skipif(not runs_edgeq_kernels(), reason="the kernels need x86-64 with AVX-512 VNNI and VBMI")
 
@@ -361,6 +363,17 @@ def _check_winograd(c, hw, oc, shift, lo, hi, zp, tmp_path, pass_name="edgeq-con
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, shift, lo, hi, zp, tmp_path, pass_name=pass_name)
     assert re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after) == [re.search(r"@(winograd_\w+)\(", after)[1]]
     assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?\(", after)
+
+
+def test_winograd_scratch_is_sized_with_the_kernels_constants():
+    """The pass sizes each Winograd dispatch's scratch for the kernel's pieces and blocks (winograd_scratch): its
+    constants must be the kernel's, or a workgroup's V and M would run past its slot."""
+    source = SOURCES[VNNI].read_text()
+
+    def define(name: str) -> int:
+        return int(re.search(rf"#define {name} (\d+)\b", source)[1])
+    assert (define("WINO_PIECE"), define("WINO_TILES"), 16 * define("WINO_VECTORS")) == (
+        conv_kernel.WINOGRAD_PIECE[VNNI], conv_kernel.WINOGRAD_TILES, conv_kernel.WINOGRAD_OC)
 
 
 def test_winograd_leaves_convs_it_does_not_fit(tmp_path):
