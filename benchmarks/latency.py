@@ -97,8 +97,8 @@ def _ort_session(path: Path, feeds: dict[str, np.ndarray], threads: int = THREAD
 
 
 def _ort(model, x: torch.Tensor, cal: torch.Tensor, work: Path) -> dict[str, Callable[[], None]]:
-    paths = _ort_models(model, x, cal, work)
-    return {name: _ort_session(path, {"x": x.numpy()}) for name, path in zip(("ort fp32", "ort int8"), paths)}
+    paths, feeds = _ort_models(model, x, cal, work), {"x": x.numpy()}
+    return {name: _ort_session(path, feeds) for name, path in zip(("ort fp32", "ort int8"), paths)}
 
 
 def _iree_fp32(model, x: torch.Tensor, work: Path) -> Callable[[], None]:

@@ -69,11 +69,11 @@ def main(argv: list[str] | None = None) -> dict:
         round_trip = core_to_core(work)
         im, art = edgeq_module(m, x, "w8a8", work, args.tune)
         x_i8 = [im.quantize_input(x).numpy()]
-        ort_int8 = _ort_models(m.module, x, m.calibration, work)[1]
+        ort_int8, feeds = _ort_models(m.module, x, m.calibration, work)[1], {"x": x.numpy()}
         runners = {"edgeq, 2 workers": HostTarget(2).runner(art.vmfb, x_i8),
                    "edgeq, 1 worker": HostTarget(1).runner(art.vmfb, x_i8),
-                   "ort int8": _ort_session(ort_int8, {"x": x.numpy()}),
-                   "ort int8, 1 thread": _ort_session(ort_int8, {"x": x.numpy()}, threads=1)}
+                   "ort int8": _ort_session(ort_int8, feeds),
+                   "ort int8, 1 thread": _ort_session(ort_int8, feeds, threads=1)}
         probes = []
         with timing_lock("host"):
             end = time.monotonic() + 60 * args.minutes
