@@ -36,7 +36,7 @@ from edgeq.dialect_passes.conv_kernel import (CONV_PATCH, CONV_ROWS, EXECUTABLE,
                                               kernel_executable)
 from edgeq.pipeline.compile import compile_input, iree_compile_tool
 from edgeq.pipeline.latency import layer_inputs
-from edgeq.targets.host import HostTarget, runs_edgeq_kernels
+from edgeq.targets.host import HostTarget, runs_edgeq_kernels, uses_pool
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import THREADS, _interleaved, write_report  # noqa: E402  (the latency benchmark's interleaved rounds)
@@ -161,7 +161,6 @@ def main(argv: list[str] | None = None) -> dict:
         layers.setdefault(conv, []).append(name)
         pads[conv] = ph
     host = HostTarget(THREADS)
-    device = host.device()
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeq-conv-kernel-") as tmp:
         work = Path(tmp)
@@ -183,16 +182,18 @@ def main(argv: list[str] | None = None) -> dict:
                 source.write_text(lowered)
                 if way == REQUANTIZED:
                     kernel = _kernel_name(lowered)
-                compile_input(source, host.spec.compile_flags(), source.with_suffix(".vmfb"))
-                fn = host.load(source.with_suffix(".vmfb"))
+                vmfb = source.with_suffix(".vmfb")
+                compile_input(source, host.spec.compile_flags(), vmfb)
+                fn, device = host.load(vmfb), host.device(uses_pool(vmfb))
                 rng = np.random.default_rng(k)
                 inputs = [rt.asdevicearray(device, rng.integers(-128, 128, (1, conv.c, conv.hp - 2 * pads[conv],
                                                                            conv.wp - 2 * pads[conv]), dtype=np.int8))
                           for _ in range(CALLS)]
                 fns[way] = (fn, inputs)
             (work / f"{k}.kernel.mlir").write_text(_kernel_module(conv.unfolded()))   # as the pass runs it
-            compile_input(work / f"{k}.kernel.mlir", host.spec.compile_flags(), work / f"{k}.kernel.vmfb")
-            fn = host.load(work / f"{k}.kernel.vmfb")
+            vmfb = work / f"{k}.kernel.vmfb"
+            compile_input(work / f"{k}.kernel.mlir", host.spec.compile_flags(), vmfb)
+            fn, device = host.load(vmfb), host.device(uses_pool(vmfb))
             t = conv.unfolded().types()
             shapes = [t["xk"]] * CALLS + [t["wk"], t["bk"]]
             fns["kernel alone"] = (fn, [rt.asdevicearray(device, np.zeros(

@@ -5,7 +5,10 @@
 The model is compiled as the latency benchmark compiles it (W8A8, the autotuner's flag set) and run by
 `iree-benchmark-module` on THREADS pinned workers, with IREE's host-execution profile (`--device_profiling_mode=
 host-execution`), which records when each call's execute and each dispatch start and end, and each dispatch's
-worker time (the sum of its workgroups' times). Per dispatch, medians over the calls:
+worker time (the sum of its workgroups' times). A module with edgeq's kernels runs on local-sync with edgeq's
+pool, as the host target runs it: IREE then sees each of edgeq's dispatches as one workgroup on the calling thread,
+so its worker time is its span and the pool's helpers are not in the profile. Per dispatch, medians over the
+calls:
 - span: from its start to its end;
 - worker time, and idle: THREADS x span - worker time, the time its workers spent waiting inside it (for one to
   wake, or for the last workgroup);
@@ -34,23 +37,24 @@ from rich.table import Table
 
 from edgeq import models
 from edgeq.targets.base import runtime_tool, timing_lock
+from edgeq.targets.host import tool_device, uses_pool
 
 sys.path.insert(0, str(Path(__file__).parent))
 from latency import THREADS, add_tune_argument, edgeq_module, write_report  # noqa: E402  (the latency benchmark's)
 
 
-def profile(vmfb: Path, x: np.ndarray, calls: int, work: Path) -> tuple[list[dict], dict[int, str]]:
-    """The profile's host-execution events and the module's dispatches' names by command index, from one
-    iree-benchmark-module run of `calls` calls on THREADS workers pinned as the host target pins them."""
+def profile(vmfb: Path, x: np.ndarray, calls: int, work: Path) -> tuple[list[dict], dict[tuple[int, int], str]]:
+    """The profile's host-execution events and the module's dispatches' names by (executable, function ordinal),
+    from one iree-benchmark-module run of `calls` calls on THREADS threads, as the host target runs the module."""
     np.save(work / "x.npy", x)
     bundle = work / "calls.ireeprof"
+    device, env = tool_device(vmfb, THREADS)
     with timing_lock("host"):
-        subprocess.run([runtime_tool("iree-benchmark-module"), f"--module={vmfb}", "--device=local-task",
-                        "--task_topology_group_count=0", f"--task_topology_max_group_count={THREADS}",
+        subprocess.run([runtime_tool("iree-benchmark-module"), f"--module={vmfb}", *device,
                         "--function=main", f"--input=@{work / 'x.npy'}", f"--benchmark_min_time={calls}x",
                         "--device_profiling_mode=host-execution", f"--device_profiling_output={bundle}"],
                        # the module in huge pages, as the host target loads it (_module_in_huge_pages)
-                       env={**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"},
+                       env={**os.environ, **env, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"},
                        capture_output=True, text=True, check=True)
 
     def records(command: str, kind: str) -> list[dict]:
@@ -58,39 +62,48 @@ def profile(vmfb: Path, x: np.ndarray, calls: int, work: Path) -> tuple[list[dic
                               capture_output=True, text=True, check=True).stdout
         return [r for line in text.splitlines() if (r := json.loads(line))["type"] == kind]
 
-    keys = {r["command_index"]: r["key"] for r in records("command", "command_operation") if r["op"] == "dispatch"}
-    return records("queue", "host_execution_event"), keys
+    names = {(r["executable_id"], r["function_ordinal"]): r["key"]
+             for r in records("dispatch", "host_dispatch_group")}
+    return records("queue", "host_execution_event"), names
 
 
 def _calls(events: list[dict]) -> list[list[dict]]:
     """The events by call, in time order: a call's queue allocations, the execute of its command buffer and its
-    dispatches, and the deallocation after them."""
+    dispatches, and the deallocation after them (on local-sync, a barrier)."""
     calls, current = [], []
     for e in sorted(events, key=lambda e: e["start_host_time_ns"]):
         current.append(e)
-        if e["op"] == "dealloca" and any(c["op"] == "execute" for c in current):
+        if e["op"] in ("dealloca", "barrier") and any(c["op"] == "execute" for c in current):
             calls.append(current)
             current = []
     return calls
 
 
-def timeline(events: list[dict]) -> tuple[list[dict], dict, int]:
-    """Per dispatch (by command index) and per call, the medians the module docstring lists (the caller's share:
-    what the other medians leave of the call's), and the number of calls: each but the last, which has no next
-    call to end its period."""
+NO_COMMAND = 2 ** 32 - 1   # a local-sync event's command index: its command buffers are not recorded
+
+
+def timeline(events: list[dict], names: dict[tuple[int, int], str],
+             workers: int = THREADS) -> tuple[list[dict], dict, int]:
+    """Per dispatch (by command index, or on local-sync by its place in the call) and per call, the medians the
+    module docstring lists (the caller's share: what the other medians leave of the call's), and the number of
+    calls: each but the last, which has no next call to end its period. `workers`: the threads that IREE runs a
+    dispatch's workgroups on."""
     calls = _calls(events)
     rows: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    keys: dict[int, str] = {}
     per_call: dict[str, list[float]] = defaultdict(list)
     for call, following in zip(calls, calls[1:]):
         queued = max(e["end_host_time_ns"] for e in call if e["op"] == "alloca")
         dispatches = [e for e in call if e["op"] == "dispatch"]
         end, sums = None, defaultdict(float)
-        for e in dispatches:
+        for place, e in enumerate(dispatches):
+            command = place if e["command_index"] == NO_COMMAND else e["command_index"]
+            keys[command] = names[(e["executable_id"], e["function_ordinal"])]
             span, worker = e["duration_ns"] / 1e3, e["tile_duration_sum_ns"] / 1e3
             gap = 0.0 if end is None else (e["start_host_time_ns"] - end) / 1e3
-            for name, v in (("span_us", span), ("worker_us", worker), ("idle_us", THREADS * span - worker),
+            for name, v in (("span_us", span), ("worker_us", worker), ("idle_us", workers * span - worker),
                             ("gap_us", gap)):
-                rows[e["command_index"]][name].append(v)
+                rows[command][name].append(v)
                 sums[name] += v
             end = max(end or 0, e["end_host_time_ns"])
         per_call["call_us"].append((following[0]["start_host_time_ns"] - call[0]["start_host_time_ns"]) / 1e3)
@@ -101,7 +114,8 @@ def timeline(events: list[dict]) -> tuple[list[dict], dict, int]:
     medians = {k: statistics.median(v) for k, v in per_call.items()}
     medians["caller_us"] = medians["call_us"] - sum(medians[k] for k in (
         "queued_to_first_dispatch_us", "sum_span_us", "sum_gap_us", "last_dispatch_to_dealloca_us"))
-    per_dispatch = [{"command": i, **{k: statistics.median(v) for k, v in rows[i].items()}} for i in sorted(rows)]
+    per_dispatch = [{"command": i, "key": keys[i], **{k: statistics.median(v) for k, v in rows[i].items()}}
+                    for i in sorted(rows)]
     return per_dispatch, medians, len(per_call["call_us"])
 
 
@@ -118,12 +132,13 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="edgeq-timeline-") as tmp:
         work = Path(tmp)
         im, art = edgeq_module(m, x, "w8a8", work, args.tune)
-        events, keys = profile(art.vmfb, im.quantize_input(x).numpy(), args.calls, work)
-    per_dispatch, per_call, n = timeline(events)
-    for r in per_dispatch:
-        r["key"] = keys[r["command"]]
+        events, names = profile(art.vmfb, im.quantize_input(x).numpy(), args.calls, work)
+        pooled = uses_pool(art.vmfb)
+    # on edgeq's pool, IREE runs each of its dispatches as one workgroup on the calling thread
+    per_dispatch, per_call, n = timeline(events, names, 1 if pooled else THREADS)
 
-    table = Table(title=f"{args.model}: one call of edgeq's host module on {THREADS} workers, medians of {n} calls")
+    threads = f"{THREADS} threads, edgeq's pool" if pooled else f"{THREADS} workers"
+    table = Table(title=f"{args.model}: one call of edgeq's host module on {threads}, medians of {n} calls")
     for col in ("command", "dispatch", "gap before µs", "span µs", "worker µs", "idle µs"):
         table.add_column(col, justify="left" if col == "dispatch" else "right")
     for r in per_dispatch:

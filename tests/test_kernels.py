@@ -3,6 +3,7 @@ bit, over the shapes its tiling and packing have edges on, with and without its 
 pipeline's whole models (tests/test_targets.py) check it too."""
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from edgeq.dialect_passes import conv_kernel
 from edgeq.dialect_passes._registry import run_pipeline
 from edgeq.pipeline.compile import compile_input, iree_compile_tool
-from edgeq.targets.host import HostTarget, runs_edgeq_kernels
+from edgeq.targets.host import HostTarget, runs_edgeq_kernels, uses_pool
 from edgeq.targets.kernels import SOURCES, VNNI
 
 pytestmark = pytest.mark.skipif(not runs_edgeq_kernels(), reason="the kernels need x86-64 with AVX-512 VNNI and VBMI")
@@ -362,7 +363,7 @@ def _check_winograd(c, hw, oc, shift, lo, hi, zp, tmp_path, pass_name="edgeq-con
     rng, w, bias, x = _operands(c, hw, oc, 3, c * 7 + oc + shift)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, shift, lo, hi, zp, tmp_path, pass_name=pass_name)
     assert re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after) == [re.search(r"@(winograd_\w+)\(", after)[1]]
-    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?\(", after)
+    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?__", after)
 
 
 def test_winograd_scratch_is_sized_with_the_kernels_constants():
@@ -381,7 +382,7 @@ def test_winograd_leaves_convs_it_does_not_fit(tmp_path):
     compile time (winograd_fits); the direct kernel (here the rows one) takes it."""
     rng, w, bias, x = _operands(128, (8, 8), 256, 3, 3)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, 39, 0, 255, -128, tmp_path)
-    assert "@edgeq_winograd_conv_requant" not in after and "@edgeq_conv2d_u8s8_rows_requant(" in after
+    assert "@edgeq_winograd_conv_requant" not in after and "@edgeq_conv2d_u8s8_rows_requant__" in after
 
 
 @pytest.mark.parametrize("xv,wv", [(-128, -128), (127, -128), (-128, 127)])
@@ -397,7 +398,7 @@ def _check_winograd_bound(xv, wv, tmp_path, pass_name="edgeq-conv-kernel", c=128
     w[1::2] = -w[1::2] - 1   # both signs of sums
     x = np.full((1, c, 8, 8), xv, dtype=np.int8)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, 46, -128, 127, 0, tmp_path, pass_name=pass_name)
-    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?\(", after)
+    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?__", after)
 
 
 # whole tiles: the residual gathered; the map's last tiles partial: read row by row; both in two workgroups, which
@@ -425,7 +426,7 @@ def _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_
     r = rng.integers(-128, 128, size=(1, 64, *hw), dtype=np.int8)
     r.flat[:2] = [-128, 127]
     y, after = _run_kernel(module, [r, x], tmp_path, pass_name=pass_name)
-    assert re.search(r"@edgeq_winograd_conv_requant_add(?:_claimed)?\(", after)
+    assert re.search(r"@edgeq_winograd_conv_requant_add(?:_claimed)?__", after)
     assert "linalg.generic" not in after.split("util.func public @main")[1]
     conv = _requantized_ref(ref, m, *crq)
     acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
@@ -433,24 +434,48 @@ def _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_
     assert np.array_equal(y, expected), f"{int((y != expected).sum())} values differ"
 
 
+def _layer1_in_small(tmp_path, calls: int):
+    """A Winograd conv with claimed pieces compiled for host, `calls` inputs and their outputs by the reference."""
+    rng, w, bias, _ = _operands(8, (32, 56), 64, 3, 32)
+    xs = [rng.integers(-128, 128, size=(1, 8, 32, 56), dtype=np.int8) for _ in range(calls)]
+    refs = [_reference(x, w, bias, 1, 1, 1, -128) for x in xs]
+    m = _multipliers(rng, refs[0], 39).astype(np.int32)
+    vmfb, after = _compile_kernel(_conv_module(w, bias, (32, 56), 1, 1, 1, -128, (m, 39, 0, 255, -128)), tmp_path)
+    return vmfb, after, xs, [_requantized_ref(ref, m, 39, 0, 255, -128) for ref in refs]
+
+
 def test_winograd_workgroups_claim_pieces_call_after_call(tmp_path):
     """ResNet's layer1 in small: two workgroups claim the pieces of their ranges (4 tile rows each) from both ends
     of the tiles, counted in a global of the module that the last workgroup leaves at 0 (winograd_claims). A count
     left over from one call would skip pieces in the next: call after call on one loaded module, on two workers and
     on one, each output is the reference's."""
-    rng, w, bias, _ = _operands(8, (32, 56), 64, 3, 32)
-    xs = [rng.integers(-128, 128, size=(1, 8, 32, 56), dtype=np.int8) for _ in range(4)]
-    refs = [_reference(x, w, bias, 1, 1, 1, -128) for x in xs]
-    m = _multipliers(rng, refs[0], 39).astype(np.int32)
-    vmfb, after = _compile_kernel(_conv_module(w, bias, (32, 56), 1, 1, 1, -128, (m, 39, 0, 255, -128)), tmp_path)
-    assert "call @edgeq_winograd_conv_requant_claimed(" in after
+    vmfb, after, xs, expected = _layer1_in_small(tmp_path, 4)
+    assert "call @edgeq_winograd_conv_requant_claimed__" in after
     assert "util.global private mutable @edgeq_conv_8x34x58_64x3x3" in after
     for threads in (2, 1):
         run = HostTarget(threads).load(vmfb)
-        for k, (x, ref) in enumerate(zip(xs * 2, refs * 2)):
+        for k, (x, want) in enumerate(zip(xs * 2, expected * 2)):
             y = np.asarray(run(x))
-            expected = _requantized_ref(ref, m, 39, 0, 255, -128)
-            assert np.array_equal(y, expected), f"call {k} on {threads} workers: {int((y != expected).sum())} differ"
+            assert np.array_equal(y, want), f"call {k} on {threads} threads: {int((y != want).sum())} differ"
+
+
+def test_pool_serves_callers_on_several_threads(tmp_path):
+    """The module runs on edgeq's pool (targets/kernels/pool.c): one workgroup per dispatch, whose shim takes the
+    pool from the import edgeq_pool. Four Python threads call one loaded module 1500 times each: every output is
+    the reference's. Each call waits for the helpers' last workgroups, and the calls take turns (host.py's
+    _one_at_a_time): the Winograd workgroups' claims are a global of the module, and without the turns about one
+    call in 1600 came out wrong."""
+    vmfb, after, xs, expected = _layer1_in_small(tmp_path, 8)
+    assert uses_pool(vmfb) and re.search(r"= call @edgeq_pool\(\) : \(\) -> index", after)
+    assert re.findall(r"hal.return (%\w+), (%\w+), (%\w+) :", after) == [("%c1", "%c1", "%c1")]
+    run = HostTarget(2).load(vmfb)
+
+    def calls(k: int) -> list[bool]:
+        return [np.array_equal(np.asarray(run(xs[(k + i) % len(xs)])), expected[(k + i) % len(xs)])
+                for i in range(1500)]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(all(ok) for ok in pool.map(calls, range(4)))
 
 
 def _maxpool_module(c: int, hw: tuple[int, int], pad_value: int, init: int) -> str:
@@ -487,7 +512,7 @@ def _check_maxpool(c, hw, pad_value, init, tmp_path, pass_name: str = "edgeq-con
     rng = np.random.default_rng(c)
     x = rng.integers(-128, 128, size=(1, c, *hw), dtype=np.int8)
     y, after = _run_kernel(_maxpool_module(c, hw, pad_value, init), x, tmp_path, pass_name=pass_name)
-    assert "@edgeq_maxpool3x3s2_i8(" in after and "pooling_nchw_max" not in after
+    assert "@edgeq_maxpool3x3s2_i8__" in after and "pooling_nchw_max" not in after
     h, w = hw
     xp = np.pad(x[0].astype(np.int64), ((0, 0), (1, 2), (1, 2)), constant_values=pad_value)
     oh, ow = y.shape[2:]

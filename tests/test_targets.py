@@ -226,11 +226,12 @@ def test_dot_product_instructions(target, used, absent, tmp_path):
     assert r.exit_code == 0 and re.search(rf"{used}\s+│\s+{counts[used]}\b", r.output), r.output
 
 
-def _iree_workers() -> dict[str, str]:
-    """This process's IREE worker threads: thread id -> the CPUs it may run on."""
+def _threads_named(prefix: str) -> dict[str, str]:
+    """This process's threads whose name starts with `prefix` (IREE's workers: iree-worker): thread id -> the CPUs
+    it may run on."""
     out = {}
     for task in Path("/proc/self/task").iterdir():
-        if (task / "comm").read_text().startswith("iree-worker"):
+        if (task / "comm").read_text().startswith(prefix):
             status = (task / "status").read_text()
             out[task.name] = re.search(r"Cpus_allowed_list:\s*(\S+)", status).group(1)
     return out
@@ -245,10 +246,10 @@ def test_host_device_pins_one_worker_per_core():
     devices = []   # kept alive: a destroyed device's worker ids could be reused
     for threads in (2, 1, 2):
         expected = min(threads, len(os.sched_getaffinity(0)))   # one worker per core this process may run on
-        before = _iree_workers()
+        before = _threads_named("iree-worker")
         devices.append(host._device.__wrapped__(threads))   # a new device, as the first call for `threads` makes
         for _ in range(100):   # each worker names and pins itself once it runs
-            new = {t: cpus for t, cpus in _iree_workers().items() if t not in before}
+            new = {t: cpus for t, cpus in _threads_named("iree-worker").items() if t not in before}
             if len(new) >= expected and all(re.fullmatch(r"\d+", c) for c in new.values()):
                 break
             time.sleep(0.01)
@@ -256,6 +257,31 @@ def test_host_device_pins_one_worker_per_core():
         assert all(re.fullmatch(r"\d+", cpus) for cpus in new.values()), new   # one CPU each
         assert len(set(new.values())) == len(new), new                          # distinct CPUs
     assert host.HostTarget(2).device() is host.HostTarget(2).device()
+
+
+@_KERNELS
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads thread affinities from Linux's /proc")
+def test_pool_helpers_leave_the_first_cpu_to_the_caller():
+    """edgeq's pool (targets/kernels/pool.c) has threads - 1 helpers, at most one per CPU but the first, each pinned
+    to its own; a call of a module on it runs on the first CPU, its affinity restored after it (docs/profiling.md,
+    stop 40: unpinned, the caller at times shared a CPU with a spinning helper)."""
+    from edgeq.targets import host
+
+    allowed = os.sched_getaffinity(0)
+    devices = []   # kept alive: a destroyed pool's helper ids could be reused
+    for threads in (2, 1, 3):
+        before = _threads_named("edgeq-pool")
+        devices.append(host._pooled_device.__wrapped__(threads))   # a new pool, as the first call for `threads` makes
+        new = {t: cpus for t, cpus in _threads_named("edgeq-pool").items() if t not in before}
+        helpers = min(threads, len(allowed)) - 1
+        assert len(new) == helpers and len(set(new.values())) == helpers, new
+        assert all(re.fullmatch(r"\d+", c) and int(c) in allowed - {min(allowed)} for c in new.values()), new
+    seen = []
+    call = host._on_first_cpu(lambda x: seen.append(os.sched_getaffinity(0)) or x)
+    assert call(1) == 1 and seen == [{min(allowed)}] and os.sched_getaffinity(0) == allowed
+    with pytest.raises(ZeroDivisionError):   # restored when the call fails too
+        host._on_first_cpu(lambda: 1 / 0)()
+    assert os.sched_getaffinity(0) == allowed
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")

@@ -41,7 +41,10 @@ their pieces of the tiles from both ends where both ranges are whole pieces, cou
 (winograd_claims), so that the worker on a slower vCPU takes fewer.
 A 3x3 max pooling at stride 2 (ResNet's, after the stem) becomes one dispatch of edgeq_maxpool3x3s2_i8, which reads
 its input unpadded: IREE's took 84 us and a 23 us copy for the padding on two threads.
-All share one hal.executable.source that links the compiled kernels.
+All share one hal.executable.source that links the compiled kernels and their pool glue (_pool_glue): each export
+is one workgroup, whose shim hands the kernel's workgroups to edgeq's thread pool (targets/kernels/pool.c), which it
+gets from the import edgeq_pool; the host target runs such modules on local-sync with the pool loaded
+(targets/host.py, _pooled_device).
 
 Left alone: batch > 1, non-i8 operands, dynamic shapes, strides over 2, a stride together with a dilation, and
 depthwise convs whose two strides differ.
@@ -333,10 +336,6 @@ class Export:
     groups: tuple[int, int]
     outputs: int = 1
     x_offset: int = 0   # bytes into the first binding where the kernel's input starts (_plane_sibling)
-
-    @property
-    def signature(self) -> str:
-        return ", ".join(self.pointers + ("i32",) * len(self.scalars) + ("index", "index"))
 
     def layout(self) -> str:
         """Indirect bindings: without them IREE records the model's command buffer again at every call, as its
@@ -925,8 +924,8 @@ def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = Fal
 
 
 def _entry(export: Export, ordinal: int) -> str:
-    """The export (its workgroup count) and the shim that calls the C function."""
-    gx, gy = export.groups
+    """The export, one workgroup, and its shim: it asks the host runtime for its pool (the import edgeq_pool,
+    targets/kernels/pool.c) and hands it the kernel's workgroups through the export's pool glue (_pool_glue)."""
     layout = export.layout()
     # the first binding from x_offset, aligned to what divides it
     offsets = [(export.x_offset if k == 0 else 0) for k in range(len(export.pointers))]
@@ -935,25 +934,51 @@ def _entry(export: Export, ordinal: int) -> str:
         f"offset(%c{at}){' flags(ReadOnly)' if k < len(export.pointers) - export.outputs else ''} : {m}"
         for k, (m, at) in enumerate(zip(export.pointers, offsets)))
     starts = "\n".join(f"      %c{at} = arith.constant {at} : index" for at in sorted(set(offsets) - {0}))
-    consts = "\n".join(f"      %s{k} = arith.constant {v} : i32" for k, v in enumerate(export.scalars))
-    args = ", ".join([f"%b{k}" for k in range(len(export.pointers))] +
-                     [f"%s{k}" for k in range(len(export.scalars))] + ["%gx", "%gy"])
+    args = ", ".join(f"%b{k}" for k in range(len(export.pointers)))
     return f"""  hal.executable.export public @{export.name} ordinal({ordinal}) layout({layout})
       count(%device: !hal.device) -> (index, index, index) {{
-    %gx = arith.constant {gx} : index
-    %gy = arith.constant {gy} : index
     %c1 = arith.constant 1 : index
-    hal.return %gx, %gy, %c1 : index, index, index
+    hal.return %c1, %c1, %c1 : index, index, index
   }}""", f"""    func.func @{export.name}() {{
       %c0 = arith.constant 0 : index
 {starts}
 {bindings}
-{consts}
-      %gx = hal.interface.workgroup.id[0] : index
-      %gy = hal.interface.workgroup.id[1] : index
-      func.call @{export.function}({args}) : ({export.signature}) -> ()
+      %pool = func.call @edgeq_pool() : () -> index
+      func.call @{_pooled(export)}({args}, %pool) : ({", ".join(export.pointers)}, index) -> ()
       return
     }}"""
+
+
+def _pooled(export: Export) -> str:
+    """The pool glue's function for the export: <the kernel's C function>__<the export>."""
+    return f"{export.function}__{export.name}"
+
+
+def _pool_glue(exports: list[Export]) -> str:
+    """C for each export: _pooled(export)(its bindings, the pool), which runs the kernel's workgroups
+    (export.groups, x fastest) on the pool, its scalars as constants."""
+    c_types = {"i8": "int8_t*", "i16": "int16_t*", "i32": "int32_t*", "i64": "int64_t*"}
+    lines = ["#include <stddef.h>", "#include <stdint.h>",
+             "typedef void (*body_fn)(const void* args, size_t workgroup);",
+             "typedef struct pool { void (*run)(struct pool*, body_fn, const void*, size_t); } pool_t;"]
+    for function, export in {e.function: e for e in exports}.items():
+        types = [c_types[m.removeprefix("memref<1x").removesuffix(">")] for m in export.pointers]
+        lines.append(f"void {function}({', '.join(types + ['int32_t'] * len(export.scalars) + ['size_t'] * 2)});")
+    for e in exports:
+        gx, gy = e.groups
+        pointers = [f"({t})b[{k}]" for k, t in enumerate(c_types[m.removeprefix("memref<1x").removesuffix(">")]
+                                                          for m in e.pointers)]
+        call = ", ".join(pointers + [str(v) for v in e.scalars] + [f"g % {gx}", f"g / {gx}"])
+        params = ", ".join(f"void* b{k}" for k in range(len(e.pointers)))
+        lines += [f"static void body_{e.name}(const void* args, size_t g) {{",
+                  f"  void* const* b = args;",
+                  f"  {e.function}({call});",
+                  "}",
+                  f"void {_pooled(e)}({params}, pool_t* pool) {{",
+                  f"  void* b[] = {{{', '.join(f'b{k}' for k in range(len(e.pointers)))}}};",
+                  f"  pool->run(pool, body_{e.name}, b, {gx * gy});",
+                  "}"]
+    return "\n".join(lines) + "\n"
 
 
 def _strides_dilated(op: ir.Operation) -> tuple[int, bool]:
@@ -983,16 +1008,18 @@ def _matches_depthwise(op: ir.Operation) -> bool:
 
 
 def kernel_executable(exports: list[Export], isa: str = VNNI) -> str:
-    """The hal.executable.source with the given exports, linking the kernels' object. The C functions take bare
-    pointers (memref<1xT>: only the address is passed), i32 scalars and the workgroup's x and y."""
-    from edgeq.targets.kernels import object_attribute
+    """The hal.executable.source with the given exports, linking the kernels' object and their pool glue. The C
+    functions take bare pointers (memref<1xT>: only the address is passed), i32 scalars and the workgroup's x and
+    y; the glue takes the pointers and the pool."""
+    from edgeq.targets.kernels import glue_object, object_attribute
 
     entries = [_entry(e, k) for k, e in enumerate(exports)]
-    declared = {e.function: e.signature for e in exports}
-    shims = "\n".join([f"    func.func private @{f}({sig}) attributes {{hal.import.static, llvm.bareptr = true}}"
-                        for f, sig in declared.items()] + [shim for _, shim in entries])
+    shims = "\n".join([f"    func.func private @{_pooled(e)}({', '.join(e.pointers)}, index) attributes "
+                        "{hal.import.static, llvm.bareptr = true}" for e in exports]
+                       + ["    func.func private @edgeq_pool() -> index"] + [shim for _, shim in entries])
+    glue = glue_object("pool_glue", _pool_glue(exports), isa)
     return (f"hal.executable.source private @{EXECUTABLE} <{{objects = #hal.executable.objects<{{"
-            f"{object_attribute(isa)}}}>}}> {{\n" + "\n".join(e for e, _ in entries) +
+            f"{object_attribute(isa, glue)}}}>}}> {{\n" + "\n".join(e for e, _ in entries) +
             f"\n  builtin.module {{\n{shims}\n  }}\n}}")
 
 

@@ -69,6 +69,26 @@ def kernel_isa() -> str | None:
     return wanted
 
 
+POOL_IMPORT = b"edgeq_pool"   # the import of a module with edgeq's kernels (dialect_passes/conv_kernel.py)
+
+
+def uses_pool(vmfb: Path) -> bool:
+    """Whether the module runs edgeq's kernels, which take their threads from edgeq's pool (targets/kernels/pool.c):
+    its executables import edgeq_pool."""
+    return POOL_IMPORT in Path(vmfb).read_bytes()
+
+
+def tool_device(vmfb: Path, threads: int) -> tuple[list[str], dict[str, str]]:
+    """The device flags and the environment with which IREE's command-line tools (iree-benchmark-module) run the
+    module as the host target does (HostTarget.device)."""
+    if uses_pool(vmfb):
+        from edgeq.targets.kernels import pool_plugin
+
+        return (["--device=local-sync", f"--executable_plugin={pool_plugin()}"],
+                {"EDGEQ_POOL_THREADS": str(threads)})
+    return ["--device=local-task", "--task_topology_group_count=0", f"--task_topology_max_group_count={threads}"], {}
+
+
 def runs_edgeq_kernels() -> bool:
     """Whether this machine runs edgeq's AVX-512 VNNI kernels, the full set (kernel_isa)."""
     return kernel_isa() == VNNI
@@ -84,22 +104,28 @@ class HostTarget:
     def check_available(self) -> None:
         import iree.runtime  # noqa: F401  (a dependency of edgeq: always there)
 
-    def device(self):
-        """The IREE device that this target runs modules on: `threads` workers, one per core, pinned."""
-        return _device(self.threads)
+    def device(self, pooled: bool = False):
+        """The IREE device that this target runs a module on: with edgeq's kernels (pooled, uses_pool), local-sync
+        with edgeq's thread pool, `threads` threads in all; else local-task, `threads` workers, one per core,
+        pinned."""
+        return _pooled_device(self.threads) if pooled else _device(self.threads)
 
     def load(self, vmfb: Path, function: str = "main") -> Callable:
-        """The module's `function` on this target's device, called as the host target calls it (see
+        """The module's `function` on its device (device), called as the host target calls it (_on_first_cpu,
         _yielding_to_workers); it takes numpy arrays or device arrays."""
-        ctx = self._context(vmfb)
-        return _yielding_to_workers(ctx.modules.module[function])
+        ctx, pooled = self._context(vmfb)
+        fn = ctx.modules.module[function]
+        return _on_first_cpu(_one_at_a_time(fn)) if pooled else _yielding_to_workers(fn)
 
     def _context(self, vmfb: Path):
+        """The module loaded on its device, and whether that is the pooled one."""
         import iree.runtime as rt
 
-        ctx = rt.SystemContext(config=rt.Config(device=self.device()))
-        ctx.add_vm_module(_module_in_huge_pages(ctx.instance, Path(vmfb).read_bytes()))
-        return ctx
+        data = Path(vmfb).read_bytes()
+        pooled = POOL_IMPORT in data
+        ctx = rt.SystemContext(config=rt.Config(device=self.device(pooled)))
+        ctx.add_vm_module(_module_in_huge_pages(ctx.instance, data))
+        return ctx, pooled
 
     def run(self, vmfb: Path, inputs: list[np.ndarray], function: str = "main", n_outputs: int = 1) -> list[np.ndarray]:
         return self.runner(vmfb, inputs, function)()
@@ -114,7 +140,8 @@ class HostTarget:
         import iree.runtime as rt
         from iree.runtime.array_interop import map_dtype_to_element_type
 
-        ctx, device = self._context(vmfb), self.device()
+        ctx, pooled = self._context(vmfb)
+        device = self.device(pooled)
         module = ctx.modules.module.vm_module
         fn = module.lookup_function(function)
         if fn is None:
@@ -132,7 +159,6 @@ class HostTarget:
         for v in views:
             args.push_ref(v)
 
-        @_yielding_to_workers
         def invoke():
             results = rt.VmVariantList(1)
             try:
@@ -142,6 +168,7 @@ class HostTarget:
                 raise EdgeqError(f"{Path(vmfb).name}'s {function} failed on its inputs ({reason})",
                                  "pass arrays of the shapes and dtypes in the artifact's manifest (inputs)") from None
             return results
+        invoke = _on_first_cpu(_one_at_a_time(invoke)) if pooled else _yielding_to_workers(invoke)
 
         layouts = []   # each result's (shape, dtype): an edgeq module's are static, so read at the first call
 
@@ -165,8 +192,8 @@ class HostTarget:
             t0 = time.perf_counter()
             call()
             times.append((time.perf_counter() - t0) * 1e3)
-        return Measurement("host", times, note=f"IREE Python runtime, local-task, {self.threads} threads, "
-                                              "one per core, pinned")
+        device = ("local-sync and edgeq's pool" if uses_pool(vmfb) else "local-task, one worker per core, pinned")
+        return Measurement("host", times, note=f"IREE Python runtime, {device}, {self.threads} threads")
 
 
 HUGE_PAGE = 2 << 20
@@ -193,6 +220,39 @@ def _module_in_huge_pages(instance, data: bytes):
     region[start:start + len(data)] = data
     # the module holds the view, and the view the mapping, as long as IREE uses them
     return rt.VmModule.wrap_buffer(instance, memoryview(region)[start:start + len(data)])
+
+
+def _one_at_a_time(fn: Callable) -> Callable:
+    """`fn`, its calls from several threads taking turns. Why: IREE's invoke lets other Python threads run
+    meanwhile, and the Winograd convs' workgroups claim their pieces from counters in a global of the module
+    (dialect_passes/conv_kernel.py, winograd_claims): two calls of one loaded module at once claimed each other's
+    pieces (about one call in 1600 from four threads came out wrong, tests/test_kernels.py), and at times crashed
+    the process."""
+    lock = threading.Lock()
+
+    def call(*args):
+        with lock:
+            return fn(*args)
+    return call
+
+
+def _on_first_cpu(fn: Callable) -> Callable:
+    """`fn`, called with the calling thread pinned to the first of the process's CPUs, where edgeq's pool leaves it
+    (targets/kernels/pool.c pins its helpers to the others); its affinity is restored after the call. Why: the
+    caller runs its share of each dispatch, and unpinned the scheduler at times put it beside a spinning helper on
+    one CPU: ResNet-18's calls then took up to 7 ms instead of 2.4, its median over rounds 0.95x ONNX Runtime's
+    instead of 0.75x (docs/profiling.md, stop 40)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return fn
+
+    def call(*args):
+        allowed = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(allowed)})
+        try:
+            return fn(*args)
+        finally:
+            os.sched_setaffinity(0, allowed)
+    return call
 
 
 def _yielding_to_workers(fn: Callable) -> Callable:
@@ -262,3 +322,31 @@ def _device(threads: int):
 
     rt.flags.parse_flags("--task_topology_group_count=0", f"--task_topology_max_group_count={threads}")
     return create_hal_driver("local-task").create_default_device()
+
+
+@functools.cache
+def _pooled_device(threads: int):
+    """A local-sync device that loads edgeq's pool (targets/kernels/pool.c): the calling thread runs the module,
+    and edgeq's dispatches share their workgroups with threads - 1 helpers, which spin between them.
+
+    Why: local-task's workers took 0.3 ms more of a ResNet-18 call than the pool (docs/profiling.md, stop 40):
+    its task system, the submission's wake-ups and the caller's wait. IREE's own dispatches in such a module
+    (ResNet's global pool) run on the caller alone.
+
+    IREE loads the plugins named by --executable_plugin into every driver it makes after the flag is set, local-task's
+    too (a pool whose helper sleeps there); EDGEQ_POOL_THREADS, read as the plugin loads, sizes this driver's pool."""
+    from iree.runtime._binding import create_hal_driver
+
+    _register_pool_plugin()
+    os.environ["EDGEQ_POOL_THREADS"] = str(threads)
+    return create_hal_driver("local-sync").create_default_device()
+
+
+@functools.cache
+def _register_pool_plugin() -> None:
+    """Once: each time the flag is parsed, IREE adds the plugin again."""
+    import iree.runtime as rt
+
+    from edgeq.targets.kernels import pool_plugin
+
+    rt.flags.parse_flags(f"--executable_plugin={pool_plugin()}")

@@ -25,6 +25,8 @@ CPUS = {VNNI: "x86_64_v4+avx512vnni+avx512vbmi", AVX2: "x86_64_v3"}
 FLAGS = ("-target", "x86_64-freestanding-none", "-O2", "-g0", "-fPIC", "-ffreestanding", "-fno-sanitize=all",
          "-fno-stack-protector")
 TARGET = '#hal.executable.target<"llvm-cpu", "embedded-elf-x86_64", {}>'
+POOL = Path(__file__).with_name("pool.c")
+POOL_FLAGS = ("-target", "x86_64-linux-gnu", "-O2", "-g0", "-fPIC", "-shared", "-lpthread")
 
 
 def _zig_version() -> str:
@@ -40,14 +42,35 @@ def _zig_version() -> str:
 def kernel_object(isa: str = VNNI) -> Path:
     """The kernels for `isa` (VNNI: conv, pack, depthwise, linear, Winograd, max pooling; AVX2: the rows, 1x1 and
     patch convs, pack, depthwise, Winograd, max pooling, linear) compiled for it, in the cache."""
-    source, flags = SOURCES[isa], (*FLAGS, f"-mcpu={CPUS[isa]}")
+    source = SOURCES[isa]
     headers = b"".join(h.read_bytes() for h in sorted(source.parent.glob("*.h")))   # what the sources include
-    key = hashlib.sha256(source.read_bytes() + headers + " ".join(flags).encode()
-                         + _zig_version().encode()).hexdigest()[:24]
-    path = cache_dir("kernels") / f"{source.stem}-{key}.o"
+    return _compiled(source, source.read_bytes() + headers, (*FLAGS, f"-mcpu={CPUS[isa]}", "-c"), ".o")
+
+
+def glue_object(name: str, source: str, isa: str = VNNI) -> Path:
+    """`source`, C that calls the kernels (dialect_passes/conv_kernel.py's pool shims), compiled like them."""
+    directory = cache_dir("kernels")
+    path = directory / f"{name}-{hashlib.sha256(source.encode()).hexdigest()[:24]}.c"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        tmp.replace(path)
+    return _compiled(path, path.read_bytes(), (*FLAGS, f"-mcpu={CPUS[isa]}", "-c"), ".o")
+
+
+def pool_plugin() -> Path:
+    """The host runtime's thread pool (pool.c), a shared library for IREE's --executable_plugin."""
+    return _compiled(POOL, POOL.read_bytes(), POOL_FLAGS, ".so")
+
+
+def _compiled(source: Path, content: bytes, flags: tuple[str, ...], suffix: str) -> Path:
+    """`source` compiled with `flags` by the Zig toolchain's clang, cached by its content, the flags and the
+    compiler's version."""
+    key = hashlib.sha256(content + " ".join(flags).encode() + _zig_version().encode()).hexdigest()[:24]
+    path = cache_dir("kernels") / f"{source.stem.rsplit('-', 1)[0]}-{key}{suffix}"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")   # compile jobs in parallel processes may build it at once
-        proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *flags, "-c", str(source), "-o", str(tmp)],
+        proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *flags, str(source), "-o", str(tmp)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise EdgeqError(f"compiling {source.name} failed: {proc.stderr.strip()[:500]}",
@@ -56,7 +79,8 @@ def kernel_object(isa: str = VNNI) -> Path:
     return path
 
 
-def object_attribute(isa: str = VNNI) -> str:
-    """The kernel object as an entry of #hal.executable.objects. By path: IREE 3.13 links an object given as
-    bytes only without its ukernels, and crashes with them (ExecutableObjectAttr::filterObjects)."""
-    return f'{TARGET} = [#hal.executable.object<{{path = "{kernel_object(isa)}"}}>]'
+def object_attribute(isa: str = VNNI, *glue: Path) -> str:
+    """The kernel object and the `glue` objects as an entry of #hal.executable.objects. By path: IREE 3.13 links an
+    object given as bytes only without its ukernels, and crashes with them (ExecutableObjectAttr::filterObjects)."""
+    objects = ", ".join(f'#hal.executable.object<{{path = "{p}"}}>' for p in (kernel_object(isa), *glue))
+    return f"{TARGET} = [{objects}]"
