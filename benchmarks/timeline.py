@@ -15,9 +15,9 @@ calls:
 - gap: from the end of the dispatch before it to its start (negative where IREE runs it beside that one).
 And per call: its time (from its first queue operation to the next call's); from its last queue allocation to
 its first dispatch (the submission and the first worker's wake); the sums of the spans, gaps and idle times; from
-the last dispatch's end to the queue's deallocation (on local-sync, its barrier); and the rest (the caller's wake, the VM, the benchmark's
-loop). docs/profiling.md reads the results. The profile's own bookkeeping makes calls a little slower than in the
-latency benchmark.
+the last dispatch's end to the queue's deallocation (on local-sync, its barrier); and the rest (the caller's wake,
+the VM, the benchmark's loop). docs/profiling.md reads the results. The profile's own bookkeeping makes calls a
+little slower than in the latency benchmark.
 """
 from __future__ import annotations
 

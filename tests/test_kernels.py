@@ -363,7 +363,7 @@ def _check_winograd(c, hw, oc, shift, lo, hi, zp, tmp_path, pass_name="edgeq-con
     rng, w, bias, x = _operands(c, hw, oc, 3, c * 7 + oc + shift)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, shift, lo, hi, zp, tmp_path, pass_name=pass_name)
     assert re.findall(r"flow.dispatch @edgeq_kernels::@(\w+)", after) == [re.search(r"@(winograd_\w+)\(", after)[1]]
-    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?__", after)
+    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?_pooled\(", after)
 
 
 def test_winograd_scratch_is_sized_with_the_kernels_constants():
@@ -382,7 +382,7 @@ def test_winograd_leaves_convs_it_does_not_fit(tmp_path):
     compile time (winograd_fits); the direct kernel (here the rows one) takes it."""
     rng, w, bias, x = _operands(128, (8, 8), 256, 3, 3)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, 39, 0, 255, -128, tmp_path)
-    assert "@edgeq_winograd_conv_requant" not in after and "@edgeq_conv2d_u8s8_rows_requant__" in after
+    assert "@edgeq_winograd_conv_requant" not in after and "@edgeq_conv2d_u8s8_rows_requant_pooled(" in after
 
 
 @pytest.mark.parametrize("xv,wv", [(-128, -128), (127, -128), (-128, 127)])
@@ -398,7 +398,7 @@ def _check_winograd_bound(xv, wv, tmp_path, pass_name="edgeq-conv-kernel", c=128
     w[1::2] = -w[1::2] - 1   # both signs of sums
     x = np.full((1, c, 8, 8), xv, dtype=np.int8)
     after = _check_requantized(rng, x, w, bias, 1, 1, 1, 46, -128, 127, 0, tmp_path, pass_name=pass_name)
-    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?__", after)
+    assert re.search(r"@edgeq_winograd_conv_requant(?:_claimed)?_pooled\(", after)
 
 
 # whole tiles: the residual gathered; the map's last tiles partial: read row by row; both in two workgroups, which
@@ -426,7 +426,7 @@ def _check_winograd_residual(hw, crq, zc, zr, zp, lo, hi, shift, tmp_path, pass_
     r = rng.integers(-128, 128, size=(1, 64, *hw), dtype=np.int8)
     r.flat[:2] = [-128, 127]
     y, after = _run_kernel(module, [r, x], tmp_path, pass_name=pass_name)
-    assert re.search(r"@edgeq_winograd_conv_requant_add(?:_claimed)?__", after)
+    assert re.search(r"@edgeq_winograd_conv_requant_add(?:_claimed)?_pooled\(", after)
     assert "linalg.generic" not in after.split("util.func public @main")[1]
     conv = _requantized_ref(ref, m, *crq)
     acc = (conv.astype(np.int64) - zc) * mc + (r.astype(np.int64) - zr) * mr   # |acc| < 2^31: as in i32
@@ -450,7 +450,7 @@ def test_winograd_workgroups_claim_pieces_call_after_call(tmp_path):
     left over from one call would skip pieces in the next: call after call on one loaded module, on two workers and
     on one, each output is the reference's."""
     vmfb, after, xs, expected = _layer1_in_small(tmp_path, 4)
-    assert "call @edgeq_winograd_conv_requant_claimed__" in after
+    assert "call @edgeq_winograd_conv_requant_claimed_pooled(" in after
     assert "util.global private mutable @edgeq_conv_8x34x58_64x3x3" in after
     for threads in (2, 1):
         run = HostTarget(threads).load(vmfb)
@@ -512,7 +512,7 @@ def _check_maxpool(c, hw, pad_value, init, tmp_path, pass_name: str = "edgeq-con
     rng = np.random.default_rng(c)
     x = rng.integers(-128, 128, size=(1, c, *hw), dtype=np.int8)
     y, after = _run_kernel(_maxpool_module(c, hw, pad_value, init), x, tmp_path, pass_name=pass_name)
-    assert "@edgeq_maxpool3x3s2_i8__" in after and "pooling_nchw_max" not in after
+    assert "@edgeq_maxpool3x3s2_i8_pooled(" in after and "pooling_nchw_max" not in after
     h, w = hw
     xp = np.pad(x[0].astype(np.int64), ((0, 0), (1, 2), (1, 2)), constant_values=pad_value)
     oh, ow = y.shape[2:]

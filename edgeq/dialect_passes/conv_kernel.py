@@ -63,6 +63,7 @@ from edgeq.targets.kernels import AVX2, VNNI
 ARGUMENT = "edgeq-conv-kernel"
 
 EXECUTABLE = "edgeq_kernels"
+POOLED = "_pooled"   # a kernel function's pool glue: <function>_pooled (_pool_glue)
 # the C functions (targets/kernels/conv2d_u8s8_avx512vnni.c)
 CONV, CONV_REQUANT, PACK = "edgeq_conv2d_u8s8", "edgeq_conv2d_u8s8_requant", "edgeq_pack_u8"
 CONV_ROWS = "edgeq_conv2d_u8s8_rows_requant"   # output channels in the lanes (ConvShape.rows_kernel)
@@ -336,6 +337,11 @@ class Export:
     groups: tuple[int, int]
     outputs: int = 1
     x_offset: int = 0   # bytes into the first binding where the kernel's input starts (_plane_sibling)
+
+    @property
+    def signature(self) -> str:
+        """Its pool glue's (_pool_glue): the pointers, the scalars, the grid's x and y, the pool."""
+        return ", ".join(self.pointers + ("i32",) * len(self.scalars) + ("index",) * 3)
 
     def layout(self) -> str:
         """Indirect bindings: without them IREE records the model's command buffer again at every call, as its
@@ -925,7 +931,8 @@ def _callee(conv: ConvShape, src: Source, rq: Requant | None, packed: bool = Fal
 
 def _entry(export: Export, ordinal: int) -> str:
     """The export, one workgroup, and its shim: it asks the host runtime for its pool (the import edgeq_pool,
-    targets/kernels/pool.c) and hands it the kernel's workgroups through the export's pool glue (_pool_glue)."""
+    targets/kernels/pool.c) and hands the kernel's workgroups (export.groups) to it through the kernel's pool glue
+    (_pool_glue)."""
     layout = export.layout()
     # the first binding from x_offset, aligned to what divides it
     offsets = [(export.x_offset if k == 0 else 0) for k in range(len(export.pointers))]
@@ -934,7 +941,10 @@ def _entry(export: Export, ordinal: int) -> str:
         f"offset(%c{at}){' flags(ReadOnly)' if k < len(export.pointers) - export.outputs else ''} : {m}"
         for k, (m, at) in enumerate(zip(export.pointers, offsets)))
     starts = "\n".join(f"      %c{at} = arith.constant {at} : index" for at in sorted(set(offsets) - {0}))
-    args = ", ".join(f"%b{k}" for k in range(len(export.pointers)))
+    consts = "\n".join(f"      %s{k} = arith.constant {v} : i32" for k, v in enumerate(export.scalars))
+    gx, gy = export.groups
+    args = ", ".join([f"%b{k}" for k in range(len(export.pointers))] +
+                     [f"%s{k}" for k in range(len(export.scalars))] + ["%gx", "%gy", "%pool"])
     return f"""  hal.executable.export public @{export.name} ordinal({ordinal}) layout({layout})
       count(%device: !hal.device) -> (index, index, index) {{
     %c1 = arith.constant 1 : index
@@ -943,40 +953,37 @@ def _entry(export: Export, ordinal: int) -> str:
       %c0 = arith.constant 0 : index
 {starts}
 {bindings}
+{consts}
+      %gx = arith.constant {gx} : index
+      %gy = arith.constant {gy} : index
       %pool = func.call @edgeq_pool() : () -> index
-      func.call @{_pooled(export)}({args}, %pool) : ({", ".join(export.pointers)}, index) -> ()
+      func.call @{export.function}{POOLED}({args}) : ({export.signature}) -> ()
       return
     }}"""
 
 
-def _pooled(export: Export) -> str:
-    """The pool glue's function for the export: <the kernel's C function>__<the export>."""
-    return f"{export.function}__{export.name}"
-
-
 def _pool_glue(exports: list[Export]) -> str:
-    """C for each export: _pooled(export)(its bindings, the pool), which runs the kernel's workgroups
-    (export.groups, x fastest) on the pool, its scalars as constants."""
-    c_types = {"i8": "int8_t*", "i16": "int16_t*", "i32": "int32_t*", "i64": "int64_t*"}
+    """C for each kernel function f: f_pooled(its pointers, its i32 scalars, the grid's x and y, the pool), which
+    runs f's workgroups (x fastest) on the pool."""
     lines = ["#include <stddef.h>", "#include <stdint.h>",
              "typedef void (*body_fn)(const void* args, size_t workgroup);",
              "typedef struct pool { void (*run)(struct pool*, body_fn, const void*, size_t); } pool_t;"]
-    for function, export in {e.function: e for e in exports}.items():
-        types = [c_types[m.removeprefix("memref<1x").removesuffix(">")] for m in export.pointers]
-        lines.append(f"void {function}({', '.join(types + ['int32_t'] * len(export.scalars) + ['size_t'] * 2)});")
-    for e in exports:
-        gx, gy = e.groups
-        pointers = [f"({t})b[{k}]" for k, t in enumerate(c_types[m.removeprefix("memref<1x").removesuffix(">")]
-                                                          for m in e.pointers)]
-        call = ", ".join(pointers + [str(v) for v in e.scalars] + [f"g % {gx}", f"g / {gx}"])
-        params = ", ".join(f"void* b{k}" for k in range(len(e.pointers)))
-        lines += [f"static void body_{e.name}(const void* args, size_t g) {{",
-                  f"  void* const* b = args;",
-                  f"  {e.function}({call});",
+    for f, e in {e.function: e for e in exports}.items():
+        types = [f"int{m.removeprefix('memref<1xi').removesuffix('>')}_t*" for m in e.pointers]   # int8_t*, ...
+        ns = len(e.scalars)
+        pointers = [f"({t})p->b[{k}]" for k, t in enumerate(types)]
+        call = ", ".join(pointers + [f"p->s[{k}]" for k in range(ns)] + ["g % p->gx", "g / p->gx"])
+        params = ", ".join([f"void* b{k}" for k in range(len(types))] + [f"int32_t s{k}" for k in range(ns)])
+        lines += [f"void {f}({', '.join(types + ['int32_t'] * ns)}, size_t, size_t);",
+                  f"typedef struct {{ void* b[{len(types)}]; int32_t s[{max(ns, 1)}]; size_t gx; }} args_{f};",
+                  f"static void body_{f}(const void* args, size_t g) {{",
+                  f"  const args_{f}* p = args;",
+                  f"  {f}({call});",
                   "}",
-                  f"void {_pooled(e)}({params}, pool_t* pool) {{",
-                  f"  void* b[] = {{{', '.join(f'b{k}' for k in range(len(e.pointers)))}}};",
-                  f"  pool->run(pool, body_{e.name}, b, {gx * gy});",
+                  f"void {f}{POOLED}({params}, size_t gx, size_t gy, pool_t* pool) {{",
+                  f"  const args_{f} a = {{{{{', '.join(f'b{k}' for k in range(len(types)))}}}, "
+                  f"{{{', '.join(f's{k}' for k in range(ns)) or '0'}}}, gx}};",
+                  f"  pool->run(pool, body_{f}, &a, gx * gy);",
                   "}"]
     return "\n".join(lines) + "\n"
 
@@ -1010,12 +1017,13 @@ def _matches_depthwise(op: ir.Operation) -> bool:
 def kernel_executable(exports: list[Export], isa: str = VNNI) -> str:
     """The hal.executable.source with the given exports, linking the kernels' object and their pool glue. The C
     functions take bare pointers (memref<1xT>: only the address is passed), i32 scalars and the workgroup's x and
-    y; the glue takes the pointers and the pool."""
+    y; their glue the pointers, the scalars, the grid's x and y and the pool."""
     from edgeq.targets.kernels import glue_object, object_attribute
 
     entries = [_entry(e, k) for k, e in enumerate(exports)]
-    shims = "\n".join([f"    func.func private @{_pooled(e)}({', '.join(e.pointers)}, index) attributes "
-                        "{hal.import.static, llvm.bareptr = true}" for e in exports]
+    declared = {e.function: e.signature for e in exports}
+    shims = "\n".join([f"    func.func private @{f}{POOLED}({sig}) attributes "
+                        "{hal.import.static, llvm.bareptr = true}" for f, sig in declared.items()]
                        + ["    func.func private @edgeq_pool() -> index"] + [shim for _, shim in entries])
     glue = glue_object("pool_glue", _pool_glue(exports), isa)
     return (f"hal.executable.source private @{EXECUTABLE} <{{objects = #hal.executable.objects<{{"

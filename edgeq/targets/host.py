@@ -240,8 +240,8 @@ def _on_first_cpu(fn: Callable) -> Callable:
     """`fn`, called with the calling thread pinned to the first of the process's CPUs, where edgeq's pool leaves it
     (targets/kernels/pool.c pins its helpers to the others); its affinity is restored after the call. Why: the
     caller runs its share of each dispatch, and unpinned the scheduler at times put it beside a spinning helper on
-    one CPU: ResNet-18's calls then took up to 7 ms instead of 2.4, its median over rounds 0.95x ONNX Runtime's
-    instead of 0.75x (docs/profiling.md, stop 40)."""
+    one CPU: ResNet-18's calls then took up to 7-9 ms instead of 2.3-3, its median 0.85-1.09x ONNX Runtime's
+    instead of 0.70-0.79x (0.95x with the helpers pinned alone; docs/profiling.md, stop 40)."""
     if not hasattr(os, "sched_setaffinity"):
         return fn
 
@@ -329,9 +329,9 @@ def _pooled_device(threads: int):
     """A local-sync device that loads edgeq's pool (targets/kernels/pool.c): the calling thread runs the module,
     and edgeq's dispatches share their workgroups with threads - 1 helpers, which spin between them.
 
-    Why: local-task's workers took 0.3 ms more of a ResNet-18 call than the pool (docs/profiling.md, stop 40):
-    its task system, the submission's wake-ups and the caller's wait. IREE's own dispatches in such a module
-    (ResNet's global pool) run on the caller alone.
+    Why: on local-task, ResNet-18's calls took 5-10% longer and MobileNetV2's 3-14% (alternating A/B,
+    docs/profiling.md, stop 40): IREE's task system, the submission's wake-ups and the caller's wait. IREE's own
+    dispatches in such a module (ResNet's global pool) run on the caller alone.
 
     IREE loads the plugins named by --executable_plugin into every driver it makes after the flag is set, local-task's
     too (a pool whose helper sleeps there); EDGEQ_POOL_THREADS, read as the plugin loads, sizes this driver's pool."""

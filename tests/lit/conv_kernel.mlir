@@ -3,29 +3,31 @@
 
 // One executable links the kernels: a conv export per conv shape (workgroups: 64 output channels x 48 grid
 // pixels), a pack export per conv and input padding (workgroups: 4 channels x phase planes), a depthwise export,
-// each a shim that passes the shape to the C function.
-// CHECK:       hal.executable.source private @edgeq_kernels <objects = <{#{{.*}} = [#hal.executable.object<{path = "{{.*}}/kernels/conv2d_u8s8_avx512vnni-{{[0-9a-f]+}}.o"}>]}>>
+// each one workgroup whose shim passes the shape and the grid to the C function's pool glue.
+// CHECK:       hal.executable.source private @edgeq_kernels <objects = <{#{{.*}} = [#hal.executable.object<{path = "{{.*}}/kernels/conv2d_u8s8_avx512vnni-{{[0-9a-f]+}}.o"}>, #hal.executable.object<{path = "{{.*}}/kernels/pool_glue-{{[0-9a-f]+}}.o"}>]}>>
 // CHECK:         hal.executable.export public @conv_11x10x10_24x3x3_s2x2_d1x1 ordinal(0)
 // CHECK:         hal.executable.export public @pack_conv_11x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128 ordinal(1)
-// CHECK-DAG:       %[[GX:.*]] = arith.constant 2 : index
-// CHECK-DAG:       %[[GY:.*]] = arith.constant 4 : index
-// CHECK:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
+// CHECK:           hal.return %[[ONE:.*]], %[[ONE]], %[[ONE]] : index, index, index
 // CHECK:         hal.executable.export public @conv_16x6x6_32x1x1_s1x1_d1x1_rq39_0_255_m128 ordinal(2)
 // CHECK:         hal.executable.export public @pack_conv_16x6x6_32x1x1_s1x1_d1x1_6x6_t0l0_v0 ordinal(3)
 // CHECK:         hal.executable.export public @conv_9x10x4_8x3x1_s2x1_d1x1_u3 ordinal(4)
 // CHECK:         hal.executable.export public @pack_conv_9x10x4_8x3x1_s2x1_d1x1_u3_8x8_t1l1_v128 ordinal(5)
 // CHECK:         hal.executable.export public @dw_8x10x10_3x3_s2x2_8x8_t1l1_v128_rq39_0_255_m128 ordinal(6)
 // CHECK-NOT:     hal.executable.export
-// CHECK-DAG:     func.func private @edgeq_conv2d_u8s8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
-// CHECK-DAG:     func.func private @edgeq_conv2d_u8s8_requant({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
-// CHECK-DAG:     func.func private @edgeq_pack_u8({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
-// CHECK-DAG:     func.func private @edgeq_dwconv3x3_u8s8_requant({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK-DAG:     func.func private @edgeq_conv2d_u8s8_pooled({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK-DAG:     func.func private @edgeq_conv2d_u8s8_requant_pooled({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK-DAG:     func.func private @edgeq_pack_u8_pooled({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
+// CHECK-DAG:     func.func private @edgeq_dwconv3x3_u8s8_requant_pooled({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
 // CHECK:         func.func @conv_11x10x10_24x3x3_s2x2_d1x1()
-// CHECK:           call @edgeq_conv2d_u8s8(
+// CHECK:           call @edgeq_conv2d_u8s8_pooled(
 // The pack's scalars: 11 channels of 8 x 8, padded by 1 row and column with -128; stride 2 in 2 x 2 phase planes
 // of 8 rows x 5 columns; 2 parts of the 3 channel groups; no unfolding (11 channels x 3 taps are too many).
 // CHECK:         func.func @pack_conv_11x10x10_24x3x3_s2x2_d1x1_8x8_t1l1_v128()
-// CHECK:           call @edgeq_pack_u8(%{{.*}}, %{{.*}}, %c11_i32, %c8_i32, %c8_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c2_i32, %c2_i32_2, %c2_i32_3, %c2_i32_4, %c8_i32_5, %c5_i32, %c2_i32_6, %c1_i32_7,
+// CHECK-DAG:       %[[GX:.*]] = arith.constant 2 : index
+// CHECK-DAG:       %[[GY:.*]] = arith.constant 4 : index
+// CHECK:           %[[POOL:.*]] = call @edgeq_pool() : () -> index
+// CHECK:           call @edgeq_pack_u8_pooled(%{{.*}}, %{{.*}}, %c11_i32, %c8_i32, %c8_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c2_i32, %c2_i32_2, %c2_i32_3, %c2_i32_4, %c8_i32_5, %c5_i32, %c2_i32_6, %c1_i32_7,
+// CHECK-SAME:        %[[GX]], %[[GY]], %[[POOL]])
 
 // The pack reads the padding's source, the weights are padded 11 -> 12 input channels (zeros) and packed 8 output
 // channels x 4 inputs, the sums start at -128 * sum(w), and the conv's init (its bias) is added after.
@@ -203,7 +205,7 @@ util.func public @depthwise_unequal_strides(%x: tensor<1x8x8x8xi8>, %w: tensor<8
 // padding, row stride 2, column stride 2 read, 2 x 1 phase planes of 5 rows x 4 columns, 3 parts, unfold 3), the
 // weights [o][q][i][t] -> [o][3 q + t][i][0].
 // UNFOLD:         func.func @pack_conv_9x10x4_8x3x1_s2x1_d1x1_u3_8x8_t1l1_v128()
-// UNFOLD:           call @edgeq_pack_u8(%{{.*}}, %{{.*}}, %c9_i32, %c8_i32, %c8_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c2_i32, %c2_i32_2, %c2_i32_3, %c1_i32_4, %c5_i32, %c4_i32, %c3_i32, %c3_i32_5,
+// UNFOLD:           call @edgeq_pack_u8_pooled(%{{.*}}, %{{.*}}, %c9_i32, %c8_i32, %c8_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c2_i32, %c2_i32_2, %c2_i32_3, %c1_i32_4, %c5_i32, %c4_i32, %c3_i32, %c3_i32_5,
 // UNFOLD-LABEL: util.func private @edgeq_conv_9x10x4_8x3x1_s2x1_d1x1_u3_8x8_t1l1_v128(
 // UNFOLD-SAME:      %[[XS:.*]]: tensor<1x3x8x8xi8>, %[[W:.*]]: tensor<8x3x3x3xi8>,
 // UNFOLD:         %[[WT:.*]] = linalg.transpose ins(%[[W]] : tensor<8x3x3x3xi8>) outs(%{{.*}} : tensor<8x3x3x3xi8>) permutation = [0, 1, 3, 2]

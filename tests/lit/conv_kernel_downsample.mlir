@@ -13,7 +13,7 @@
 // CHECK:         func.func @conv_128x14x14_64x1x1_s2x2_d1x1_rq39_0_255_m128_rows_reads_10x8_t1l1()
 // CHECK:           %[[AT:.*]] = arith.constant 960 : index
 // CHECK:           hal.interface.binding.subspan {{.*}} binding(0) alignment(64) offset(%[[AT]]) flags(ReadOnly)
-// CHECK:           call @edgeq_conv2d_u8s8_rows_requant(%{{.*}}, %c32_i32, %c64_i32, %c8_i32, %c1_i32, %c1_i32_{{[0-9]+}},
+// CHECK:           call @edgeq_conv2d_u8s8_rows_requant_pooled(%{{.*}}, %c32_i32, %c64_i32, %c8_i32, %c1_i32, %c1_i32_{{[0-9]+}},
 // CHECK-SAME:        %c2_i32, %c2_i32_{{[0-9]+}}, %c1_i32_{{[0-9]+}}, %c1_i32_{{[0-9]+}}, %c2_i32_{{[0-9]+}}, %c2_i32_{{[0-9]+}},
 // CHECK-SAME:        %c8_i32_{{[0-9]+}}, %c80_i32, %c7_i32, %c7_i32_{{[0-9]+}},
 // The weights, packed for each kernel: the grid kernel's 3x3 conv in blocks of 8 output channels, the rows

@@ -6,14 +6,15 @@
 // CHECK:       #[[PACK:.*]] = affine_map<(d0, d1, d2, d3) -> (d1 * 4 + d3, d0 * 16 + d2)>
 // CHECK:       hal.executable.source private @edgeq_kernels
 // CHECK:         hal.executable.export public @linear_1281x1000 ordinal(0)
+// CHECK:           hal.return %[[ONE:.*]], %[[ONE]], %[[ONE]] : index, index, index
+// CHECK:         hal.executable.export public @linear_6x5 ordinal(1)
+// CHECK:         func.func private @edgeq_linear_u8s8_pooled(memref<1xi8>, memref<1xi8>, memref<1xi32>, memref<1xi32>, i32, i32, i32, index, index, index)
+// CHECK:         func.func @linear_1281x1000()
+// The scalars: 1281 inputs, 1000 outputs, 8 blocks per workgroup; the grid 8 x 1.
 // CHECK-DAG:       %[[GX:.*]] = arith.constant 8 : index
 // CHECK-DAG:       %[[GY:.*]] = arith.constant 1 : index
-// CHECK:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
-// CHECK:         hal.executable.export public @linear_6x5 ordinal(1)
-// CHECK:         func.func private @edgeq_linear_u8s8(memref<1xi8>, memref<1xi8>, memref<1xi32>, memref<1xi32>, i32, i32, i32, index, index)
-// CHECK:         func.func @linear_1281x1000()
-// The scalars: 1281 inputs, 1000 outputs, 8 blocks per workgroup.
-// CHECK:           call @edgeq_linear_u8s8(%0, %1, %2, %3, %c1281_i32, %c1000_i32, %c8_i32, %workgroup_id_x, %workgroup_id_y)
+// CHECK:           %[[POOL:.*]] = call @edgeq_pool() : () -> index
+// CHECK:           call @edgeq_linear_u8s8_pooled(%0, %1, %2, %3, %c1281_i32, %c1000_i32, %c8_i32, %[[GX]], %[[GY]], %[[POOL]])
 // The weights are padded to whole groups of 4 inputs and blocks of 16 outputs with zeros and packed
 // [N/16][K/4][16][4]; the sums start at bias - 128 * sum(w), the bias padded with zeros.
 // CHECK-LABEL: util.func private @edgeq_linear_1281x1000(

@@ -4,11 +4,11 @@
 // ResNet's max pooling (3x3, stride 2, padded by 1 with -128, from a fill of -128) becomes one dispatch of
 // edgeq_maxpool3x3s2_i8 on the unpadded input, 64 channels in 8 workgroups.
 // CHECK:       hal.executable.export public @maxpool_64x56x56_i128_112x112_t1l1_v128 ordinal(0)
-// CHECK:         %[[GX:.*]] = arith.constant 8 : index
-// CHECK:         hal.return %[[GX]], %{{.*}}, %{{.*}} : index, index, index
-// CHECK:       func.func private @edgeq_maxpool3x3s2_i8(memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index)
+// CHECK:         hal.return %[[ONE:.*]], %[[ONE]], %[[ONE]] : index, index, index
+// CHECK:       func.func private @edgeq_maxpool3x3s2_i8_pooled(memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index, index)
 // The scalars: 64 channels of 112 x 112, padding of 1 row and column with -128, init -128, 56 x 56 out, 8 parts.
-// CHECK:         call @edgeq_maxpool3x3s2_i8(%0, %1, %c64_i32, %c112_i32, %c112_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c-128_i32_2, %c56_i32, %c56_i32_3, %c8_i32, %workgroup_id_x, %workgroup_id_y)
+// CHECK:         %[[GX:.*]] = arith.constant 8 : index
+// CHECK:         call @edgeq_maxpool3x3s2_i8_pooled(%0, %1, %c64_i32, %c112_i32, %c112_i32_0, %c1_i32, %c1_i32_1, %c-128_i32, %c-128_i32_2, %c56_i32, %c56_i32_3, %c8_i32, %[[GX]], %{{.*}}, %{{.*}})
 // CHECK-LABEL: util.func private @edgeq_maxpool_64x56x56_i128_112x112_t1l1_v128(
 // CHECK:         flow.dispatch @edgeq_kernels::@maxpool_64x56x56_i128_112x112_t1l1_v128(%arg0) : (tensor<1x64x112x112xi8>) -> tensor<1x64x56x56xi8>
 // CHECK-LABEL: util.func public @main

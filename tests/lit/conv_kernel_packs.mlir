@@ -9,7 +9,7 @@
 // CHECK-NOT:     hal.executable.export public @pack_conv_16x8x8
 // CHECK:           binding(4) alignment(64) offset(%c0) : memref<1xi8>
 // CHECK-NEXT:      binding(5) alignment(64) offset(%c0) : memref<1xi8>
-// CHECK:           call @edgeq_conv2d_u8s8_requant_packs(%0, %1, %2, %3, %4, %5,
+// CHECK:           call @edgeq_conv2d_u8s8_requant_packs_pooled(%0, %1, %2, %3, %4, %5,
 // CHECK-LABEL: util.func private @edgeq_conv_8x8x8_16x1x1_s1x1_d1x1_8x8_t0l0_v0_rq39_0_255_m128_packs_8x8_t0l0_s1x1_v0(
 // CHECK-SAME:      -> (tensor<1x16x8x8xi8>, tensor<4x1x1x8x8x4xi8>)
 // CHECK:         flow.dispatch @edgeq_kernels::@conv_8x8x8_16x1x1_s1x1_d1x1_rq39_0_255_m128_packs_8x8_t0l0_s1x1_v0({{.*}} -> (tensor<1x16x8x8xi8>, tensor<4x1x1x8x8x4xi8>)

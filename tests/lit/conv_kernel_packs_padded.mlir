@@ -7,7 +7,7 @@
 // CHECK:       hal.executable.source private @edgeq_kernels
 // CHECK:         hal.executable.export public @conv_32x8x8_32x3x3_s1x1_d1x1_rq39_0_255_m128_rows_packs_9x8_t1l1_s1x1_v128
 // CHECK-NOT:     hal.executable.export public @pack_conv_32x8x8_24x3x3
-// CHECK:           call @edgeq_conv2d_u8s8_rows_requant_packs(%0, %1, %2, %3, %4, %5,
+// CHECK:           call @edgeq_conv2d_u8s8_rows_requant_packs_pooled(%0, %1, %2, %3, %4, %5,
 // CHECK-SAME:        %c39_i32, %c0_i32, %c255_i32, %c-128_i32, %c72_i32_{{[0-9]+}}, %c8_i32_{{[0-9]+}}, %c9_i32, %c1_i32
 // CHECK-LABEL: util.func private @edgeq_conv_32x8x8_32x3x3_s1x1_d1x1_6x6_t1l1_v128_rq39_0_255_m128_packs_9x8_t1l1_s1x1_v128(
 // CHECK-SAME:      -> (tensor<1x32x6x6xi8>, tensor<8x1x1x9x8x4xi8>)

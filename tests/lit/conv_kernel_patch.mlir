@@ -10,7 +10,7 @@
 // CHECK:       hal.executable.source private @edgeq_kernels
 // CHECK:         hal.executable.export public @conv_3x38x38_12x7x7_s2x2_d1x1_32x32_t3l3_v251_rq39_0_255_m128_patch
 // CHECK-NOT:     hal.executable.export public @pack_
-// CHECK:           call @edgeq_conv2d_u8s8_patch_requant(%0, %1, %2, %3, %4, %c3_i32, %c32_i32, %c32_i32_{{[0-9]+}},
+// CHECK:           call @edgeq_conv2d_u8s8_patch_requant_pooled(%0, %1, %2, %3, %4, %c3_i32, %c32_i32, %c32_i32_{{[0-9]+}},
 // CHECK-SAME:        %c3_i32_{{[0-9]+}}, %c3_i32_{{[0-9]+}}, %c-5_i32, %c7_i32, %c7_i32_{{[0-9]+}}, %c2_i32, %c2_i32_{{[0-9]+}},
 // CHECK-SAME:        %c12_i32, %c2_i32_{{[0-9]+}}, %c16_i32, %c16_i32_{{[0-9]+}}, %c4_i32, %c2_i32_{{[0-9]+}},
 // CHECK-SAME:        %c39_i32, %c0_i32, %c255_i32, %c-128_i32
@@ -24,8 +24,8 @@
 // CHECK:         util.return %[[Y]]
 
 // The AVX2 set runs it on the 1x1 kernel's tiles: the same entry and scalars, its weights widened to i16.
-// AVX2:         func.func private @edgeq_conv2d_u8s8_patch_requant(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>,
-// AVX2:           call @edgeq_conv2d_u8s8_patch_requant(%0, %1, %2, %3, %4, %c3_i32,
+// AVX2:         func.func private @edgeq_conv2d_u8s8_patch_requant_pooled(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>,
+// AVX2:           call @edgeq_conv2d_u8s8_patch_requant_pooled(%0, %1, %2, %3, %4, %c3_i32,
 // AVX2:         arith.extsi %{{.*}} : i8 to i16
 // AVX2:         flow.dispatch @edgeq_kernels::@conv_3x38x38_12x7x7_s2x2_d1x1_32x32_t3l3_v251_rq39_0_255_m128_patch(%{{.*}}) : (tensor<1x3x32x32xi8>, tensor<2x37x8x4xi16>, tensor<16xi32>, tensor<12x1x1xi32>) -> tensor<1x12x16x16xi8>
 util.func public @stem(%x: tensor<1x3x32x32xi8>, %w: tensor<12x3x7x7xi8>, %b: tensor<12xi32>, %m: tensor<12x1x1xi32>) -> tensor<1x12x16x16xi8> {

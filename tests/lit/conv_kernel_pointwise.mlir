@@ -8,12 +8,12 @@
 // channels, 17 x 24 x 2 x 2 bytes, 7 x 1632 in all.
 // CHECK:       hal.executable.source private @edgeq_kernels
 // CHECK:         hal.executable.export public @conv_33x7x7_40x1x1_s1x1_d1x1_rq39_0_255_m128_pw
+// CHECK:           hal.return %[[ONE:.*]], %[[ONE]], %[[ONE]] : index, index, index
+// CHECK-NOT:     hal.executable.export public @pack_
+// CHECK:         func.func private @edgeq_conv1x1_u8s8_requant_pooled(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index, index)
 // CHECK-DAG:       %[[GX:.*]] = arith.constant 1 : index
 // CHECK-DAG:       %[[GY:.*]] = arith.constant 7 : index
-// CHECK:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
-// CHECK-NOT:     hal.executable.export public @pack_
-// CHECK:         func.func private @edgeq_conv1x1_u8s8_requant(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index)
-// CHECK:           call @edgeq_conv1x1_u8s8_requant(%0, %1, %2, %3, %4, %5, %c33_i32, %c40_i32, %c49_i32, %c7_i32, %c5_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32, %workgroup_id_x, %workgroup_id_y)
+// CHECK:           call @edgeq_conv1x1_u8s8_requant_pooled(%0, %1, %2, %3, %4, %5, %c33_i32, %c40_i32, %c49_i32, %c7_i32, %c5_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32, %[[GX]], %[[GY]], %{{.*}})
 // CHECK-LABEL: util.func private @edgeq_conv_33x7x7_40x1x1_s1x1_d1x1_7x7_t0l0_v0_rq39_0_255_m128(
 // CHECK:         arith.extsi %{{.*}} : i8 to i16
 // CHECK:         %[[Y:.*]]:2 = flow.dispatch @edgeq_kernels::@conv_33x7x7_40x1x1_s1x1_d1x1_rq39_0_255_m128_pw(%arg0, %{{.*}}) : (tensor<1x33x7x7xi8>, tensor<5x1x1x9x8x4xi16>, tensor<40xi32>, tensor<40x1x1xi32>) -> (tensor<1x40x7x7xi8>, tensor<11424xi8>)

@@ -10,17 +10,17 @@
 // CHECK-NEXT:  #[[U:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d0, d1, d2, d3, d4, d5)>
 // CHECK:       hal.executable.source private @edgeq_kernels
 // CHECK:         hal.executable.export public @winograd_16x8x8_64_v128_rq39_0_255_m128 ordinal(0)
-// CHECK-DAG:       %[[GX:.*]] = arith.constant 1 : index
-// CHECK-DAG:       %[[GY:.*]] = arith.constant 2 : index
-// CHECK:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
+// CHECK:           hal.return %[[ONE:.*]], %[[ONE]], %[[ONE]] : index, index, index
 // CHECK:         hal.executable.export public @winograd_16x4x4_64_v128_rq39_0_255_m128 ordinal(1)
 // CHECK-NOT:     hal.executable.export
-// CHECK:         func.func private @edgeq_winograd_conv_requant_claimed(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi64>, memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index)
-// CHECK:         func.func private @edgeq_winograd_conv_requant(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index)
+// CHECK:         func.func private @edgeq_winograd_conv_requant_claimed_pooled(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi64>, memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index, index)
+// CHECK:         func.func private @edgeq_winograd_conv_requant_pooled(memref<1xi8>, memref<1xi16>, memref<1xi32>, memref<1xi32>, memref<1xi8>, memref<1xi8>, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, index, index, index)
 // The scalars: 16 -> 64 channels, 8x8 (4x4), padding value -128, 2 parts of the tiles (1), 1 of the output
 // channels, then the requantization's.
-// CHECK:           call @edgeq_winograd_conv_requant_claimed(%0, %1, %2, %3, %4, %5, %6, %c16_i32, %c64_i32, %c8_i32, %c8_i32_0, %c-128_i32, %c2_i32, %c1_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_1, %workgroup_id_x, %workgroup_id_y)
-// CHECK:           call @edgeq_winograd_conv_requant(%0, %1, %2, %3, %4, %5, %c16_i32, %c64_i32, %c4_i32, %c4_i32_0, %c-128_i32, %c1_i32, %c1_i32_1, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_2, %workgroup_id_x, %workgroup_id_y)
+// CHECK-DAG:       %[[GX:.*]] = arith.constant 1 : index
+// CHECK-DAG:       %[[GY:.*]] = arith.constant 2 : index
+// CHECK:           call @edgeq_winograd_conv_requant_claimed_pooled(%0, %1, %2, %3, %4, %5, %6, %c16_i32, %c64_i32, %c8_i32, %c8_i32_0, %c-128_i32, %c2_i32, %c1_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_1, %[[GX]], %[[GY]], %{{.*}})
+// CHECK:           call @edgeq_winograd_conv_requant_pooled(%0, %1, %2, %3, %4, %5, %c16_i32, %c64_i32, %c4_i32, %c4_i32_0, %c-128_i32, %c1_i32, %c1_i32_1, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_2, %{{.*}}, %{{.*}}, %{{.*}})
 // The filters' transform G' g G'^T summed in i16 into [OC/64][6][6][C/2][64][2]; the dispatch's second result is
 // its scratch: per workgroup, V (36 x 16 channels x 2 tiles x 2 bytes) and M (36 x 6 tiles x 64 channels x 4 bytes).
 // CHECK:       util.global private mutable @[[CLAIMS:edgeq_conv_16x10x10_64x3x3_s1x1_d1x1_8x8_t1l1_v128_rq39_0_255_m128_winograd_claims]] = dense<0> : tensor<2xi64>
@@ -46,10 +46,11 @@
 // (36 + 16) x 4 bytes).
 // AVX2:       #[[W:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d0 * 16 + d4, d3 * 2 + d5, d6, d7)>
 // AVX2:         hal.executable.export public @winograd_16x8x8_64_v128_rq39_0_255_m128 ordinal(0)
+// AVX2:           hal.return %[[ONE:.*]], %[[ONE]], %[[ONE]] : index, index, index
+// AVX2:         func.func @winograd_16x8x8_64_v128_rq39_0_255_m128()
 // AVX2-DAG:       %[[GX:.*]] = arith.constant 2 : index
 // AVX2-DAG:       %[[GY:.*]] = arith.constant 1 : index
-// AVX2:           hal.return %[[GX]], %[[GY]], %{{.*}} : index, index, index
-// AVX2:           call @edgeq_winograd_conv_requant(%0, %1, %2, %3, %4, %5, %c16_i32, %c64_i32, %c8_i32, %c8_i32_0, %c-128_i32, %c1_i32, %c2_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_1, %workgroup_id_x, %workgroup_id_y)
+// AVX2:           call @edgeq_winograd_conv_requant_pooled(%0, %1, %2, %3, %4, %5, %c16_i32, %c64_i32, %c8_i32, %c8_i32_0, %c-128_i32, %c1_i32, %c2_i32, %c39_i32, %c0_i32, %c255_i32, %c-128_i32_1, %[[GX]], %[[GY]], %{{.*}})
 // AVX2:         outs(%{{.*}} : tensor<4x6x6x8x16x2xi16>)
 // AVX2:         flow.dispatch @edgeq_kernels::@winograd_16x8x8_64_v128_rq39_0_255_m128({{.*}}) -> (tensor<1x64x8x8xi8>, tensor<35840xi8>)
 util.func public @winograd(%x: tensor<1x16x8x8xi8>, %w: tensor<64x16x3x3xi8>, %b: tensor<64xi32>, %m: tensor<64x1x1xi32>) -> tensor<1x64x8x8xi8> {

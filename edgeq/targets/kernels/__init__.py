@@ -1,6 +1,7 @@
 """edgeq's own CPU kernels, C sources compiled by the Zig toolchain's clang (PyPI `ziglang`) into freestanding
-objects that IREE links into its executables (dialect_passes/conv_kernel.py). winograd_transforms.h holds what the
-two sets' Winograd kernels share.
+objects that IREE links into its executables (dialect_passes/conv_kernel.py), with the glue that runs their
+workgroups on edgeq's thread pool. winograd_transforms.h holds what the two sets' Winograd kernels share. pool.c is
+that pool, the host runtime's: a shared library that IREE loads as an executable plugin (targets/host.py).
 
 Objects are cached by their source, the headers, flags and compiler version; the IR names them by their path in
 the cache.
@@ -44,30 +45,30 @@ def kernel_object(isa: str = VNNI) -> Path:
     patch convs, pack, depthwise, Winograd, max pooling, linear) compiled for it, in the cache."""
     source = SOURCES[isa]
     headers = b"".join(h.read_bytes() for h in sorted(source.parent.glob("*.h")))   # what the sources include
-    return _compiled(source, source.read_bytes() + headers, (*FLAGS, f"-mcpu={CPUS[isa]}", "-c"), ".o")
+    return _compiled(source.stem, source, source.read_bytes() + headers, (*FLAGS, f"-mcpu={CPUS[isa]}", "-c"), ".o")
 
 
 def glue_object(name: str, source: str, isa: str = VNNI) -> Path:
-    """`source`, C that calls the kernels (dialect_passes/conv_kernel.py's pool shims), compiled like them."""
-    directory = cache_dir("kernels")
-    path = directory / f"{name}-{hashlib.sha256(source.encode()).hexdigest()[:24]}.c"
+    """`source`, C that calls the kernels (dialect_passes/conv_kernel.py's pool glue), compiled like them; the C
+    file is kept beside the object in the cache."""
+    path = cache_dir("kernels") / f"{name}-{hashlib.sha256(source.encode()).hexdigest()[:24]}.c"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         tmp.replace(path)
-    return _compiled(path, path.read_bytes(), (*FLAGS, f"-mcpu={CPUS[isa]}", "-c"), ".o")
+    return _compiled(name, path, source.encode(), (*FLAGS, f"-mcpu={CPUS[isa]}", "-c"), ".o")
 
 
 def pool_plugin() -> Path:
     """The host runtime's thread pool (pool.c), a shared library for IREE's --executable_plugin."""
-    return _compiled(POOL, POOL.read_bytes(), POOL_FLAGS, ".so")
+    return _compiled(POOL.stem, POOL, POOL.read_bytes(), POOL_FLAGS, ".so")
 
 
-def _compiled(source: Path, content: bytes, flags: tuple[str, ...], suffix: str) -> Path:
-    """`source` compiled with `flags` by the Zig toolchain's clang, cached by its content, the flags and the
-    compiler's version."""
+def _compiled(name: str, source: Path, content: bytes, flags: tuple[str, ...], suffix: str) -> Path:
+    """`source` (whose text and includes are `content`) compiled with `flags` by the Zig toolchain's clang, cached
+    as name-<key><suffix>, the key hashing the content, the flags and the compiler's version."""
     key = hashlib.sha256(content + " ".join(flags).encode() + _zig_version().encode()).hexdigest()[:24]
-    path = cache_dir("kernels") / f"{source.stem.rsplit('-', 1)[0]}-{key}{suffix}"
+    path = cache_dir("kernels") / f"{name}-{key}{suffix}"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")   # compile jobs in parallel processes may build it at once
         proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *flags, str(source), "-o", str(tmp)],
