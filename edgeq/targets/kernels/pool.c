@@ -62,7 +62,7 @@ typedef struct pool {
   size_t n;
   _Alignas(64) size_t finished;  // the job's workgroups done
   _Alignas(64) uint32_t futex;   // bumped to wake sleeping helpers
-  int sleeping, stop;
+  int sleeping, stop;  // sleeping: how many helpers are in (or about to enter) their futex wait
   int busy;  // a caller is in run: another caller (a second thread on the same device) runs its job alone
   int helpers;
   pthread_t threads[MAX_HELPERS];
@@ -104,13 +104,13 @@ static void* helper(void* arg) {
     }
     _mm_pause();
     if (++spins % 64 == 0 && now_ns() - idle > SPIN_NS) {
-      // sleep until run or unload bumps futex; sleeping is set before word is read again, and run sets word
+      // sleep until run or unload bumps futex; sleeping is counted before word is read again, and run sets word
       // before it reads sleeping (both sequentially consistent), so a job published meanwhile is seen by one of them
       const uint32_t f = __atomic_load_n(&p->futex, __ATOMIC_SEQ_CST);
-      __atomic_store_n(&p->sleeping, 1, __ATOMIC_SEQ_CST);
+      __atomic_add_fetch(&p->sleeping, 1, __ATOMIC_SEQ_CST);
       if ((__atomic_load_n(&p->word, __ATOMIC_SEQ_CST) >> 32) == seen && !__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST))
         syscall(SYS_futex, &p->futex, FUTEX_WAIT_PRIVATE, f, NULL, NULL, 0);
-      __atomic_store_n(&p->sleeping, 0, __ATOMIC_SEQ_CST);
+      __atomic_sub_fetch(&p->sleeping, 1, __ATOMIC_SEQ_CST);
       idle = now_ns();
     }
   }
