@@ -43,12 +43,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from latency import THREADS, add_tune_argument, edgeq_module, write_report  # noqa: E402  (the latency benchmark's)
 
 
-def profile(vmfb: Path, x: np.ndarray, calls: int, work: Path) -> tuple[list[dict], dict[tuple[int, int], str]]:
+def profile(vmfb: Path, pooled: bool, x: np.ndarray, calls: int,
+            work: Path) -> tuple[list[dict], dict[tuple[int, int], str]]:
     """The profile's host-execution events and the module's dispatches' names by (executable, function ordinal),
-    from one iree-benchmark-module run of `calls` calls on THREADS threads, as the host target runs the module."""
+    from one iree-benchmark-module run of `calls` calls on THREADS threads, as the host target runs the module
+    (pooled: uses_pool)."""
     np.save(work / "x.npy", x)
     bundle = work / "calls.ireeprof"
-    device, env = tool_device(vmfb, THREADS)
+    device, env = tool_device(pooled, THREADS)
     with timing_lock("host"):
         subprocess.run([runtime_tool("iree-benchmark-module"), f"--module={vmfb}", *device,
                         "--function=main", f"--input=@{work / 'x.npy'}", f"--benchmark_min_time={calls}x",
@@ -132,8 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="edgeq-timeline-") as tmp:
         work = Path(tmp)
         im, art = edgeq_module(m, x, "w8a8", work, args.tune)
-        events, names = profile(art.vmfb, im.quantize_input(x).numpy(), args.calls, work)
         pooled = uses_pool(art.vmfb)
+        events, names = profile(art.vmfb, pooled, im.quantize_input(x).numpy(), args.calls, work)
     # on edgeq's pool, IREE runs each of its dispatches as one workgroup on the calling thread
     per_dispatch, per_call, n = timeline(events, names, 1 if pooled else THREADS)
 

@@ -70,6 +70,7 @@ def kernel_isa() -> str | None:
 
 
 POOL_IMPORT = b"edgeq_pool"   # the import of a module with edgeq's kernels (dialect_passes/conv_kernel.py)
+POOL_THREADS = "EDGEQ_POOL_THREADS"   # the environment variable that sizes a pool as it loads (pool.c)
 
 
 def uses_pool(vmfb: Path) -> bool:
@@ -78,14 +79,13 @@ def uses_pool(vmfb: Path) -> bool:
     return POOL_IMPORT in Path(vmfb).read_bytes()
 
 
-def tool_device(vmfb: Path, threads: int) -> tuple[list[str], dict[str, str]]:
-    """The device flags and the environment with which IREE's command-line tools (iree-benchmark-module) run the
-    module as the host target does (HostTarget.device)."""
-    if uses_pool(vmfb):
+def tool_device(pooled: bool, threads: int) -> tuple[list[str], dict[str, str]]:
+    """The device flags and the environment with which IREE's command-line tools (iree-benchmark-module) run a
+    module as the host target does (HostTarget.device; pooled: uses_pool)."""
+    if pooled:
         from edgeq.targets.kernels import pool_plugin
 
-        return (["--device=local-sync", f"--executable_plugin={pool_plugin()}"],
-                {"EDGEQ_POOL_THREADS": str(threads)})
+        return ["--device=local-sync", f"--executable_plugin={pool_plugin()}"], {POOL_THREADS: str(threads)}
     return ["--device=local-task", "--task_topology_group_count=0", f"--task_topology_max_group_count={threads}"], {}
 
 
@@ -111,11 +111,10 @@ class HostTarget:
         return _pooled_device(self.threads) if pooled else _device(self.threads)
 
     def load(self, vmfb: Path, function: str = "main") -> Callable:
-        """The module's `function` on its device (device), called as the host target calls it (_on_first_cpu,
-        _yielding_to_workers); it takes numpy arrays or device arrays."""
+        """The module's `function` on its device (device), called as the host target calls it (_as_called); it
+        takes numpy arrays or device arrays."""
         ctx, pooled = self._context(vmfb)
-        fn = ctx.modules.module[function]
-        return _on_first_cpu(_one_at_a_time(fn)) if pooled else _yielding_to_workers(fn)
+        return _as_called(ctx.modules.module[function], pooled)
 
     def _context(self, vmfb: Path):
         """The module loaded on its device, and whether that is the pooled one."""
@@ -168,7 +167,7 @@ class HostTarget:
                 raise EdgeqError(f"{Path(vmfb).name}'s {function} failed on its inputs ({reason})",
                                  "pass arrays of the shapes and dtypes in the artifact's manifest (inputs)") from None
             return results
-        invoke = _on_first_cpu(_one_at_a_time(invoke)) if pooled else _yielding_to_workers(invoke)
+        invoke = _as_called(invoke, pooled)
 
         layouts = []   # each result's (shape, dtype): an edgeq module's are static, so read at the first call
 
@@ -220,6 +219,12 @@ def _module_in_huge_pages(instance, data: bytes):
     region[start:start + len(data)] = data
     # the module holds the view, and the view the mapping, as long as IREE uses them
     return rt.VmModule.wrap_buffer(instance, memoryview(region)[start:start + len(data)])
+
+
+def _as_called(fn: Callable, pooled: bool) -> Callable:
+    """`fn`, a call into a module, as the host target makes it: on edgeq's pool, on the first CPU and one call at a
+    time; on IREE's workers, as an idle-class thread."""
+    return _on_first_cpu(_one_at_a_time(fn)) if pooled else _yielding_to_workers(fn)
 
 
 def _one_at_a_time(fn: Callable) -> Callable:
@@ -338,7 +343,7 @@ def _pooled_device(threads: int):
     from iree.runtime._binding import create_hal_driver
 
     _register_pool_plugin()
-    os.environ["EDGEQ_POOL_THREADS"] = str(threads)
+    os.environ[POOL_THREADS] = str(threads)
     return create_hal_driver("local-sync").create_default_device()
 
 
